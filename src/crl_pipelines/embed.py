@@ -1,0 +1,31 @@
+"""Embedding extraction: frozen encoders over whole splits, in batches, without gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from crl_pipelines.models import STAGES, Encoder
+
+
+@torch.no_grad()
+def embed_images(
+    encoder: Encoder,
+    images: np.ndarray,
+    batch_size: int = 512,
+    device: torch.device | str = "cpu",
+) -> dict[str, np.ndarray]:
+    """Embeddings of uint8 images N×C×H×W, and the pooled features after every encoder stage.
+
+    Returns:
+        ``embedding`` (N×D) and one N×width array per stage in ``STAGES``, float32.
+    """
+    if batch_size < 1:
+        raise ValueError(f"embed batch_size must be positive, got {batch_size}")
+    encoder = encoder.to(device).eval()
+    chunks: dict[str, list[np.ndarray]] = {name: [] for name in (*STAGES, "embedding")}
+    for start in range(0, len(images), batch_size):
+        batch = torch.from_numpy(images[start : start + batch_size]).to(device)
+        for name, features in encoder.stages(batch).items():
+            chunks[name].append(features.float().cpu().numpy())
+    return {name: np.concatenate(parts) for name, parts in chunks.items()}

@@ -1,0 +1,39 @@
+"""Margin (contrastive pair) loss.
+
+Hadsell, Chopra & LeCun, "Dimensionality Reduction by Learning an Invariant Mapping", CVPR 2006;
+the guide's "Contrastive Pairs": for a pair (x, y) with similarity S (1 same class, 0 otherwise)
+and Euclidean distance D between their embeddings,
+
+    L = S·D² + (1 − S)·max(0, m − D)²,
+
+averaged over all B² (anchor, positive-view) pairs of the batch (``pair_indices``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from crl_pipelines.losses.pairs import pair_indices
+
+
+class ContrastivePairLoss(nn.Module):
+    """Pulls similar pairs together and pushes dissimilar ones out to a margin ``m`` (default 1)."""
+
+    def __init__(self, margin: float = 1.0) -> None:
+        super().__init__()
+        if margin <= 0:
+            raise ValueError(f"contrastive loss: margin must be positive, got {margin}")
+        self.margin = float(margin)
+
+    def forward(
+        self, anchors: torch.Tensor, positives: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        anchor_rows, other_rows, similar = pair_indices(labels)
+        difference = anchors[anchor_rows] - positives[other_rows]
+        squared = difference.pow(2).sum(dim=-1)
+        distance = squared.clamp_min(1e-12).sqrt()
+        similar = similar.to(anchors.dtype)
+        return (
+            similar * squared + (1.0 - similar) * (self.margin - distance).clamp_min(0).pow(2)
+        ).mean()
