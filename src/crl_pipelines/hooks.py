@@ -1,0 +1,58 @@
+"""Project hooks: stop a run early, with a plain message, when it cannot succeed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+from kedro.framework.project import pipelines as registered
+from kedro.pipeline import Pipeline
+
+from crl_pipelines.experiments import FLOOR
+
+
+class MissingInputsError(RuntimeError):
+    """A pipeline was asked to run before the pipelines that make its inputs."""
+
+
+class ProjectHooks:
+    @hook_impl
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any
+    ) -> None:
+        self._check_experiments_match(catalog)
+        self._check_inputs_exist(pipeline, catalog)
+
+    @staticmethod
+    def _check_experiments_match(catalog: Any) -> None:
+        declared = set(catalog.load("params:experiments") or {})
+        built = {node.namespace for node in registered["train"].nodes} - {FLOOR}
+        if declared != built:
+            raise RuntimeError(
+                f"the parameters declare experiments {sorted(declared)} "
+                f"but the pipelines were built for "
+                f"{sorted(built)}: when another environment changes `experiments`, select it with "
+                "KEDRO_ENV=<env> rather than --env"
+            )
+
+    @staticmethod
+    def _check_inputs_exist(pipeline: Pipeline, catalog: Any) -> None:
+        missing = sorted(
+            name
+            for name in pipeline.inputs()
+            if not name.startswith("params:") and not catalog.exists(name)
+        )
+        if not missing:
+            return
+        makers = sorted(
+            {
+                stage
+                for stage in ("ingest", "pairs", "train", "embed", "evaluate")
+                if set(missing) & registered[stage].all_outputs()
+            }
+        )
+        raise MissingInputsError(
+            f"this run needs {', '.join(missing)}, which no earlier run has written yet. "
+            f"Run `kedro run --pipelines={','.join(makers)}` first, "
+            "or plain `kedro run` for the whole flow."
+        )

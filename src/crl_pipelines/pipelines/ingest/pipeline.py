@@ -1,0 +1,19 @@
+"""Ingest pipeline: source → canonical dataset → stratified train/test split."""
+
+from kedro.pipeline import Pipeline, node
+
+from crl_pipelines.pipelines.ingest.nodes import load_source, split_dataset
+
+
+def create_pipeline() -> Pipeline:
+    return Pipeline(
+        [
+            node(load_source, "params:ingest", "dataset", name="load_source"),
+            node(
+                split_dataset,
+                ["dataset", "params:ingest"],
+                ["train_set", "test_set"],
+                name="split_dataset",
+            ),
+        ]
+    )

@@ -1,0 +1,48 @@
+"""Train: one encoder per experiment on the shared plan, and the untrained floor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crl_pipelines.data import ImageDataset
+from crl_pipelines.experiments import parse_experiment
+from crl_pipelines.models import Encoder, build_encoder
+from crl_pipelines.sampling import check_plan_matches
+from crl_pipelines.train import TrainingConfig, encoder_config_for, train_encoder
+
+
+def train_experiment(
+    train_set: dict[str, np.ndarray],
+    pair_plan: dict[str, np.ndarray],
+    experiment: dict[str, Any],
+    model: dict[str, Any],
+    training: dict[str, Any],
+    name: str,
+) -> tuple[Encoder, pd.DataFrame]:
+    """Train the experiment's encoder; returns it and its per-epoch history."""
+    spec = parse_experiment(name, experiment, model, training)
+    train = ImageDataset.from_arrays(train_set)
+    check_plan_matches(pair_plan, train.labels)
+    encoder, history = train_encoder(
+        train.images,
+        train.labels,
+        pair_plan,
+        spec.model,
+        spec.loss,
+        spec.loss_params,
+        spec.training,
+        name,
+    )
+    return encoder, pd.DataFrame(history)
+
+
+def init_random_encoder(
+    train_set: dict[str, np.ndarray], model: dict[str, Any], training: dict[str, Any]
+) -> Encoder:
+    """The floor: the shared architecture at the initial weights every experiment starts from."""
+    config = TrainingConfig.from_params(training)
+    train = ImageDataset.from_arrays(train_set)
+    return build_encoder(encoder_config_for(train.images, model), seed=config.seed).eval()
