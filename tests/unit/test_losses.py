@@ -16,7 +16,7 @@ from crl_pipelines.losses import (
     TripletLoss,
     build_loss,
 )
-from crl_pipelines.losses.pairs import pair_indices, row_distances, triplet_indices
+from crl_pipelines.losses.pairs import distance_matrix, similarity_mask, squared_distance_matrix
 
 ONE_PAIR_PER_CLASS = [0, 1, 2, 3, 4]
 SEVERAL_PAIRS_PER_CLASS = [0, 0, 1, 1, 2, 2]
@@ -45,51 +45,43 @@ def euclidean(x, y):
 
 
 @LABEL_CASES
-def test_pair_indices_match_nested_loops(labels):
-    """pair_indices lists every (anchor, positive-view) pair anchor-major, as the guide's
-    form_pairs does, with similarity decided by the labels."""
-    anchor_rows, other_rows, similar = pair_indices(torch.tensor(labels))
-    expected = [
-        (i, j, labels[i] == labels[j]) for i in range(len(labels)) for j in range(len(labels))
-    ]
-    got = list(zip(anchor_rows.tolist(), other_rows.tolist(), similar.tolist(), strict=True))
-    assert got == expected
-    assert anchor_rows.dtype == torch.int64
-    assert other_rows.dtype == torch.int64
-    assert similar.dtype == torch.bool
-
-
-@LABEL_CASES
-def test_triplet_indices_match_nested_loops(labels):
-    """triplet_indices gives anchor i, its own positive row i and every other-class row as the
-    negative, and nothing else."""
-    anchor_rows, positive_rows, negative_rows = triplet_indices(torch.tensor(labels))
-    expected = sorted(
-        (i, i, j) for i in range(len(labels)) for j in range(len(labels)) if labels[j] != labels[i]
-    )
-    got = sorted(
-        zip(anchor_rows.tolist(), positive_rows.tolist(), negative_rows.tolist(), strict=True)
-    )
-    assert got == expected
+def test_similarity_mask_matches_nested_loops(labels):
+    """Entry (i, j) says whether anchor i and positive-view row j form a similar pair, as the
+    guide's form_pairs labels them (and by class when a class has several pairs)."""
+    mask = similarity_mask(torch.tensor(labels))
+    expected = [[labels[i] == labels[j] for j in range(len(labels))] for i in range(len(labels))]
+    assert mask.tolist() == expected
+    assert mask.dtype == torch.bool
 
 
 def test_pair_and_triplet_counts_with_one_pair_per_class():
     """With one pair per class there are B² pairs (B similar) and B(B−1) triplets."""
     size = 7
-    labels = torch.arange(size)
-    anchor_rows, _, similar = pair_indices(labels)
-    assert len(anchor_rows) == size**2
-    assert int(similar.sum()) == size
-    assert len(triplet_indices(labels)[0]) == size * (size - 1)
+    mask = similarity_mask(torch.arange(size))
+    assert mask.numel() == size**2
+    assert int(mask.sum()) == size
+    assert int((~mask).sum()) == size * (size - 1)
 
 
-def test_row_distances_is_euclidean_and_differentiable_at_zero():
-    """row_distances is the row-wise Euclidean distance and keeps a finite gradient when x == y."""
-    x, y, _ = make_batch([0, 1, 2], dim=3, seed=3)
-    expected = torch.tensor([euclidean(x[i], y[i]) for i in range(3)], dtype=torch.float64)
-    torch.testing.assert_close(row_distances(x, y), expected, rtol=1e-12, atol=1e-12)
+@LABEL_CASES
+def test_distance_matrices_match_loops(labels):
+    """distance_matrix[i, j] is the Euclidean distance between anchor i and positive j."""
+    x, y, _ = make_batch(labels, dim=3, seed=3)
+    size = len(labels)
+    expected = torch.tensor(
+        [[euclidean(x[i], y[j]) for j in range(size)] for i in range(size)], dtype=torch.float64
+    )
+    torch.testing.assert_close(distance_matrix(x, y), expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(squared_distance_matrix(x, y), expected**2, rtol=1e-12, atol=1e-12)
+
+
+def test_distance_matrix_is_differentiable_at_zero():
+    """Identical rows give distance exactly 0 and still a finite gradient."""
+    x, _, _ = make_batch([0, 1, 2], dim=3, seed=3)
     same = x.clone().requires_grad_(True)
-    row_distances(same, x).sum().backward()
+    distances = distance_matrix(same, x)
+    assert torch.all(distances.diagonal() <= 1e-6)
+    distances.sum().backward()
     assert torch.isfinite(same.grad).all()
 
 

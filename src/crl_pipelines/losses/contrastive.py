@@ -6,7 +6,7 @@ and Euclidean distance D between their embeddings,
 
     L = S·D² + (1 − S)·max(0, m − D)²,
 
-averaged over all B² (anchor, positive-view) pairs of the batch (``pair_indices``).
+averaged over all B² (anchor, positive-view) pairs of the batch (see ``pairs``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from crl_pipelines.losses.pairs import pair_indices
+from crl_pipelines.losses.pairs import similarity_mask, squared_distance_matrix
 
 
 class ContrastivePairLoss(nn.Module):
@@ -29,11 +29,8 @@ class ContrastivePairLoss(nn.Module):
     def forward(
         self, anchors: torch.Tensor, positives: torch.Tensor, labels: torch.Tensor
     ) -> torch.Tensor:
-        anchor_rows, other_rows, similar = pair_indices(labels)
-        difference = anchors[anchor_rows] - positives[other_rows]
-        squared = difference.pow(2).sum(dim=-1)
+        similar = similarity_mask(labels).to(anchors.dtype)
+        squared = squared_distance_matrix(anchors, positives)
         distance = squared.clamp_min(1e-12).sqrt()
-        similar = similar.to(anchors.dtype)
-        return (
-            similar * squared + (1.0 - similar) * (self.margin - distance).clamp_min(0).pow(2)
-        ).mean()
+        push = (self.margin - distance).clamp_min(0).pow(2)
+        return (similar * squared + (1.0 - similar) * push).mean()

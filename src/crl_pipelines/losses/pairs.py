@@ -1,8 +1,11 @@
-"""Pairs and triplets formed from a batch of (anchor, positive) rows, without Python loops.
+"""All pairs and triplets of a batch of (anchor, positive) rows, as B×B matrices.
 
 The guide's batch holds one (anchor, positive) pair per class, so for anchor ``i`` the positive
-row ``i`` is similar and every other positive row is a negative. With several pairs per class,
-similarity is decided by the labels: rows of the same class are similar.
+row ``i`` is similar and every other positive row is a negative: B² pairs, B(B−1) triplets.
+With several pairs per class, similarity is decided by the labels (rows of the same class are
+similar). Entry (i, j) of each matrix below is the pair (anchor i, positive-view row j); the
+losses reduce over masks of these matrices instead of gathering repeated rows, which keeps the
+backward pass free of scatter-adds, so training is bit-for-bit repeatable on the CPU.
 """
 
 from __future__ import annotations
@@ -10,32 +13,20 @@ from __future__ import annotations
 import torch
 
 
-def pair_indices(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """All B² (anchor row, positive-view row) pairs and whether each is a similar pair.
+def similarity_mask(labels: torch.Tensor) -> torch.Tensor:
+    """S[i, j] = True when anchor i and positive-view row j share a class (B×B, bool)."""
+    return labels[:, None] == labels[None, :]
 
-    Returns:
-        ``anchor_rows``, ``other_rows`` (int64, length B²) and ``similar`` (bool, length B²),
-        ordered anchor-major as in the guide's ``form_pairs``.
+
+def squared_distance_matrix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """‖a_i − b_j‖² for every anchor i and positive-view row j (B×B).
+
+    Formed from differences, not the ‖a‖² + ‖b‖² − 2a·b expansion, so identical rows give exactly
+    0 and small distances keep their precision.
     """
-    size = labels.shape[0]
-    rows = torch.arange(size, device=labels.device)
-    anchor_rows = rows.repeat_interleave(size)
-    other_rows = rows.repeat(size)
-    return anchor_rows, other_rows, labels[anchor_rows] == labels[other_rows]
+    return (a[:, None, :] - b[None, :, :]).pow(2).sum(dim=-1)
 
 
-def triplet_indices(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """All in-batch triplets: anchor ``i``, its own positive row ``i``, and every positive-view
-    row ``j`` of another class as the negative (B(B-1) triplets with one pair per class).
-
-    Returns:
-        ``anchor_rows``, ``positive_rows``, ``negative_rows`` (int64, one entry per triplet).
-    """
-    anchor_rows, negative_rows = torch.nonzero(labels[:, None] != labels[None, :], as_tuple=True)
-    return anchor_rows, anchor_rows, negative_rows
-
-
-def row_distances(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """Euclidean distance between row i of ``x`` and row i of ``y``, with a gradient that stays
-    finite at zero distance."""
-    return (x - y).pow(2).sum(dim=-1).clamp_min(eps).sqrt()
+def distance_matrix(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Euclidean distances (B×B) with a gradient that stays finite at zero distance."""
+    return squared_distance_matrix(a, b).clamp_min(eps).sqrt()

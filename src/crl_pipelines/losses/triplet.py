@@ -4,7 +4,8 @@ Schroff, Kalenichenko & Philbin, "FaceNet", CVPR 2015; the guide's "Contrastive 
 
     L = max(0, D(a, p) − D(a, n) + m),
 
-averaged over all triplets of ``triplet_indices`` (B(B−1) with one pair per class), m = 1.
+averaged over all in-batch triplets: anchor i, its own positive row i, and every positive-view
+row j of another class as the negative (B(B−1) triplets with one pair per class), m = 1.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from crl_pipelines.losses.pairs import row_distances, triplet_indices
+from crl_pipelines.losses.pairs import distance_matrix, similarity_mask
 
 
 class TripletLoss(nn.Module):
@@ -27,8 +28,7 @@ class TripletLoss(nn.Module):
     def forward(
         self, anchors: torch.Tensor, positives: torch.Tensor, labels: torch.Tensor
     ) -> torch.Tensor:
-        anchor_rows, positive_rows, negative_rows = triplet_indices(labels)
-        a = anchors[anchor_rows]
-        to_positive = row_distances(a, positives[positive_rows])
-        to_negative = row_distances(a, positives[negative_rows])
-        return (to_positive - to_negative + self.margin).clamp_min(0).mean()
+        distances = distance_matrix(anchors, positives)  # [i, j] = D(anchor i, positive row j)
+        to_own_positive = distances.diagonal()[:, None]
+        hinge = (to_own_positive - distances + self.margin).clamp_min(0)
+        return hinge[~similarity_mask(labels)].mean()
