@@ -11,9 +11,17 @@ from typing import Any
 
 from torch import nn
 
+from crl_pipelines.losses.align_uniform import AlignUniformLoss
 from crl_pipelines.losses.contrastive import ContrastivePairLoss
 from crl_pipelines.losses.cross_entropy import CrossEntropyLoss
+from crl_pipelines.losses.generalized import (
+    LSEHypersphereLoss,
+    SWDGaussianLoss,
+    SWDHypercubeLoss,
+    SWDHypersphereLoss,
+)
 from crl_pipelines.losses.ntxent import NTXentLoss
+from crl_pipelines.losses.supcon import SupConLoss
 from crl_pipelines.losses.triplet import TripletLoss
 
 LOSSES: dict[str, type[nn.Module]] = {
@@ -21,10 +29,16 @@ LOSSES: dict[str, type[nn.Module]] = {
     "triplet": TripletLoss,
     "ntxent": NTXentLoss,
     "cross_entropy": CrossEntropyLoss,
+    "align_uniform": AlignUniformLoss,
+    "lse_hypersphere": LSEHypersphereLoss,
+    "swd_hypersphere": SWDHypersphereLoss,
+    "swd_hypercube": SWDHypercubeLoss,
+    "swd_gaussian": SWDGaussianLoss,
+    "supcon": SupConLoss,
 }
 # Filled in by the trainer from the encoder and the data, never from the experiment's parameters.
 _CONTEXT_ARGUMENTS = ("embedding_dim", "num_classes")
-USES_LABELS = {"contrastive", "triplet", "cross_entropy"}
+USES_LABELS = {"contrastive", "triplet", "cross_entropy", "supcon"}
 
 
 def build_loss(
@@ -50,9 +64,15 @@ def build_loss(
 __all__ = [
     "LOSSES",
     "USES_LABELS",
+    "AlignUniformLoss",
     "ContrastivePairLoss",
     "CrossEntropyLoss",
+    "LSEHypersphereLoss",
     "NTXentLoss",
+    "SWDGaussianLoss",
+    "SWDHypercubeLoss",
+    "SWDHypersphereLoss",
+    "SupConLoss",
     "TripletLoss",
     "build_loss",
 ]

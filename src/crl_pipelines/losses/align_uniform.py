@@ -1,0 +1,93 @@
+"""Alignment and uniformity on the hypersphere.
+
+Wang & Isola, "Understanding Contrastive Representation Learning through Alignment and
+Uniformity on the Hypersphere", ICML 2020. On L2-normalized embeddings,
+
+    L_align(α)   = mean_i ‖ã_i − p̃_i‖₂^α               over the B positive pairs (row i of each),
+    L_uniform(t) = log mean_{i<j} exp(−t‖u_i − u_j‖₂²)  over the distinct pairs of one view,
+    L            = L_align(α) + λ·(L_uniform(t)(ã) + L_uniform(t)(p̃)) / 2.
+
+Uniformity follows the authors' reference implementation: it is computed on the anchors and on the
+positives separately (``torch.pdist`` over each view's B rows, so pairs across the two views are
+not used) and the two are averaged. Defaults are the paper's: α = 2, t = 2, λ = 1.
+
+:func:`alignment` and :func:`uniformity` double as metrics. They score the rows exactly as given
+and do **not** normalize; pass L2-normalized embeddings to get the paper's quantities (the loss
+normalizes before calling them). :func:`check_positive` and :func:`check_weight` validate the
+parameters of this family of losses (also used by ``generalized`` and ``supcon``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def check_positive(owner: str, name: str, value: float) -> float:
+    """``value`` as a float, or a ValueError naming ``owner``'s parameter ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{owner}: {name} must be a positive number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{owner}: {name} must be finite, got {value!r}")
+    return float(value)
+
+
+def check_weight(owner: str, value: float) -> float:
+    """λ: finite and non-negative (0 leaves the alignment term alone, the collapse ablation)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValueError(f"{owner}: weight must be a non-negative number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{owner}: weight must be finite, got {value!r}")
+    return float(value)
+
+
+def alignment(x: torch.Tensor, y: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
+    """mean_i ‖x_i − y_i‖₂^α over paired rows, on the rows as given (no normalization).
+
+    The gradient is finite (zero) where a pair coincides, for any α > 0.
+    """
+    alpha = check_positive("alignment", "alpha", alpha)
+    if x.shape != y.shape or x.dim() != 2:
+        raise ValueError(f"alignment: x and y must be N×D of one shape, got {x.shape}, {y.shape}")
+    squared = (x - y).pow(2).sum(dim=1)
+    if alpha == 2.0:
+        return squared.mean()
+    # ‖·‖^α = (‖·‖²)^(α/2) has an infinite derivative at 0 for α < 2; keep the zeros out of pow.
+    nonzero = squared > 0
+    powered = torch.where(nonzero, squared, torch.ones_like(squared)).pow(alpha / 2)
+    return torch.where(nonzero, powered, torch.zeros_like(powered)).mean()
+
+
+def uniformity(x: torch.Tensor, t: float = 2.0) -> torch.Tensor:
+    """log mean_{i<j} exp(−t‖x_i − x_j‖₂²) over the N(N−1)/2 distinct row pairs of ``x``.
+
+    Computed as logsumexp(−t·d²) − log(N(N−1)/2), which stays finite where the plain mean of
+    exponentials would underflow. Rows are scored as given (no normalization).
+    """
+    t = check_positive("uniformity", "t", t)
+    if x.dim() != 2 or x.shape[0] < 2:
+        raise ValueError(f"uniformity: x must be N×D with N ≥ 2 rows, got shape {tuple(x.shape)}")
+    squared = torch.pdist(x, p=2).pow(2)
+    return torch.logsumexp(-t * squared, dim=0) - math.log(squared.numel())
+
+
+class AlignUniformLoss(nn.Module):
+    """L_align(α) + λ·L_uniform(t) on L2-normalized embeddings (defaults α = 2, t = 2, λ = 1)."""
+
+    def __init__(self, alpha: float = 2.0, t: float = 2.0, weight: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = check_positive("align_uniform loss", "alpha", alpha)
+        self.t = check_positive("align_uniform loss", "t", t)
+        self.weight = check_weight("align_uniform loss", weight)
+
+    def forward(
+        self, anchors: torch.Tensor, positives: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        del labels  # self-supervised: only the pairing is used
+        a = F.normalize(anchors, dim=1)
+        p = F.normalize(positives, dim=1)
+        uniform = (uniformity(a, self.t) + uniformity(p, self.t)) / 2
+        return alignment(a, p, self.alpha) + self.weight * uniform
