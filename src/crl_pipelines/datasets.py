@@ -1,11 +1,13 @@
-"""Kedro datasets for what kedro-datasets has no class for: ``.npz`` arrays and torch encoders.
+"""Kedro datasets for what kedro-datasets has no class for: ``.npz`` arrays, torch encoders, and
+figures that a report can load back.
 
-Both write to a temporary file beside the target and rename it into place, so an interrupted save
+All write to a temporary file beside the target and rename it into place, so an interrupted save
 never leaves a half-written artifact where a good one stood, and both load without pickle.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import tempfile
 from collections.abc import Callable
@@ -15,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets._typing import ImagePreview
+from matplotlib.figure import Figure
 
 from crl_pipelines.models import Encoder, build_encoder
 
@@ -25,6 +29,9 @@ def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     os.close(handle)
     try:
         write(Path(temporary))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; give it a normal file's mode
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -116,3 +123,45 @@ class TorchModelDataset(AbstractDataset[Encoder, Encoder]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(PurePosixPath(self._filepath))}
+
+
+class FigureDataset(AbstractDataset[Figure, bytes]):
+    """A matplotlib figure saved as PNG; loads back as the PNG's bytes (for reports), and
+    previews in kedro-viz as an image.
+
+    Example catalog entry::
+
+        "{run}.pca_png":
+          type: crl_pipelines.datasets.FigureDataset
+          filepath: data/08_reporting/{run}/pca.png
+          save_args: {dpi: 110}
+    """
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        save_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._filepath = Path(filepath)
+        self._save_args = {"format": "png", **(save_args or {})}
+        self.metadata = metadata
+
+    def load(self) -> bytes:
+        return self._filepath.read_bytes()
+
+    def save(self, data: Figure) -> None:
+        _write_atomically(
+            self._filepath, lambda temporary: data.savefig(temporary, **self._save_args)
+        )
+
+    def preview(self) -> ImagePreview:
+        """The PNG as base64, which kedro-viz shows as an image."""
+        return ImagePreview(base64.b64encode(self._filepath.read_bytes()).decode("ascii"))
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(PurePosixPath(self._filepath)), "save_args": self._save_args}

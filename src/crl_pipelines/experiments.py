@@ -1,4 +1,5 @@
-"""Experiments: the named entries of ``experiments:`` in the parameters, parsed and checked.
+"""Experiments and runs: the named entries of ``experiments:`` in the parameters, and one run of
+each per seed in ``seeds:``.
 
 An entry names its loss and may override the shared ``model`` and ``training`` settings::
 
@@ -21,6 +22,27 @@ from crl_pipelines.train import TrainingConfig
 FLOOR = "random_init"  # the untrained encoder every experiment is scored against
 _KEYS = {"loss", "loss_params", "model", "training"}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training of one experiment (or of the floor) with one seed; ``name`` is its namespace."""
+
+    name: str
+    experiment: str
+    seed: int
+
+
+def plan_runs(experiments: list[str], seeds: list[int]) -> list[Run]:
+    """Every experiment, then the floor, once per seed. With a single seed a run is named after
+    its experiment; with several, ``<experiment>_seed<seed>``."""
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"`seeds` must list one or more distinct integers, got {seeds}")
+    return [
+        Run(name if len(seeds) == 1 else f"{name}_seed{seed}", name, int(seed))
+        for name in [*check_names(experiments), FLOOR]
+        for seed in seeds
+    ]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines as registered
 from kedro.pipeline import Pipeline
 
-from crl_pipelines.experiments import FLOOR
+from crl_pipelines.experiments import plan_runs
 
 
 class MissingInputsError(RuntimeError):
@@ -25,14 +25,15 @@ class ProjectHooks:
 
     @staticmethod
     def _check_experiments_match(catalog: Any) -> None:
-        declared = set(catalog.load("params:experiments") or {})
-        built = {node.namespace for node in registered["train"].nodes} - {FLOOR}
+        experiments = list(catalog.load("params:experiments") or {})
+        seeds = list(catalog.load("params:seeds")) if "params:seeds" in catalog else [0]
+        declared = {run.name for run in plan_runs(experiments, seeds)}
+        built = {node.namespace for node in registered["train"].nodes}
         if declared != built:
             raise RuntimeError(
-                f"the parameters declare experiments {sorted(declared)} "
-                f"but the pipelines were built for "
-                f"{sorted(built)}: when another environment changes `experiments`, select it with "
-                "KEDRO_ENV=<env> rather than --env"
+                f"the parameters declare runs {sorted(declared)} but the pipelines were built for "
+                f"{sorted(built)}: when another environment changes `experiments` or `seeds`, "
+                "select it with KEDRO_ENV=<env> rather than --env"
             )
 
     @staticmethod

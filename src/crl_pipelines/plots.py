@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+
+def _colour_map(count: int) -> str:
+    return "tab10" if count <= 10 else "tab20"
+
+
+def skipped(title: str, reason: str) -> Figure:
+    """A placeholder saying why a figure could not be drawn (e.g. no class labels)."""
+    fig = Figure(figsize=(4, 1.5), layout="constrained")
+    ax = fig.subplots()
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"{title}\nskipped: {reason}", ha="center", va="center")
+    return fig
 
 
 def class_distance_heatmap(distances: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
@@ -23,14 +37,24 @@ def class_distance_heatmap(distances: np.ndarray, class_names: Sequence[str], ti
     return fig
 
 
-def between_class_histogram(normalized: np.ndarray, title: str) -> Figure:
-    """Histogram of between-class distances ÷ the largest (higher is better separated)."""
-    fig = Figure(figsize=(5, 3.5), layout="constrained")
+def between_class_histograms(normalized: Mapping[str, np.ndarray]) -> Figure:
+    """Normalized between-class distances of every experiment, overlaid (higher: better apart)."""
+    fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.subplots()
-    ax.hist(normalized[np.isfinite(normalized)], bins=20, range=(0, 1), color="tab:blue")
-    ax.set_xlabel("between-class distance ÷ max")
+    for name, values in normalized.items():
+        values = np.asarray(values, dtype=float)
+        ax.hist(
+            values[np.isfinite(values)],
+            bins=20,
+            range=(0, 1),
+            histtype="step",
+            linewidth=2,
+            label=name,
+        )
+    ax.set_xlabel("between-class distance ÷ largest class distance")
     ax.set_ylabel("class pairs")
-    ax.set_title(f"{title}: normalized between-class distances")
+    ax.set_title("Normalized between-class distances")
+    ax.legend()
     return fig
 
 
@@ -63,29 +87,92 @@ def vif_bars(normalized: np.ndarray, title: str) -> Figure:
     return fig
 
 
-def pca_scatter(
-    projection: np.ndarray,
-    labels: np.ndarray,
+def class_scatter(
+    points: np.ndarray,
+    labels: np.ndarray | None,
     class_names: Sequence[str],
-    explained: float,
     title: str,
+    axis_label: str,
 ) -> Figure:
-    """Test embeddings on the first two (train-fitted) principal components, coloured by class."""
+    """2-D points (PCA or t-SNE) coloured by class (one colour when there are no labels)."""
     fig = Figure(figsize=(5.5, 4.5), layout="constrained")
     ax = fig.subplots()
-    cmap = "tab10" if len(class_names) <= 10 else "tab20"
-    points = ax.scatter(
-        projection[:, 0],
-        projection[:, 1],
-        c=labels,
-        cmap=cmap,
-        s=6,
-        vmin=-0.5,
-        vmax=len(class_names) - 0.5,
-    )
-    colorbar = fig.colorbar(points, ax=ax, ticks=np.arange(len(class_names)))
-    colorbar.ax.set_yticklabels(class_names)
-    ax.set_xlabel("PC 1")
-    ax.set_ylabel("PC 2")
-    ax.set_title(f"{title}: PCA ({explained:.0%} of variance)")
+    if labels is None:
+        ax.scatter(points[:, 0], points[:, 1], s=6, color="tab:blue")
+    else:
+        count = len(class_names)
+        dots = ax.scatter(
+            points[:, 0],
+            points[:, 1],
+            c=labels,
+            cmap=_colour_map(count),
+            s=6,
+            vmin=-0.5,
+            vmax=count - 0.5,
+        )
+        colorbar = fig.colorbar(dots, ax=ax, ticks=np.arange(count))
+        colorbar.ax.set_yticklabels(class_names)
+    ax.set_xlabel(f"{axis_label} 1")
+    ax.set_ylabel(f"{axis_label} 2")
+    ax.set_title(title)
+    return fig
+
+
+def retrieval_grid(
+    images: np.ndarray,
+    labels: np.ndarray,
+    queries: np.ndarray,
+    neighbours: np.ndarray,
+    title: str,
+) -> Figure:
+    """Each row: a query image, then its nearest test neighbours (green: same class, red: not)."""
+    rows, columns = neighbours.shape[0], neighbours.shape[1] + 1
+    fig = Figure(figsize=(1.1 * columns, 1.15 * rows + 0.4), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(rows, columns))
+
+    def show(ax, index: int, colour: str | None) -> None:
+        picture = images[index].transpose(1, 2, 0)
+        ax.imshow(picture[..., 0] if picture.shape[2] == 1 else picture, cmap="gray")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_linewidth(3 if colour else 0.5)
+            spine.set_color(colour or "black")
+
+    for row, query in enumerate(queries):
+        show(axes[row, 0], query, None)
+        axes[row, 0].set_ylabel(f"query {labels[query]}", fontsize=7)
+        for column, neighbour in enumerate(neighbours[row], start=1):
+            same = labels[neighbour] == labels[query]
+            show(axes[row, column], neighbour, "tab:green" if same else "tab:red")
+    fig.suptitle(f"{title}: nearest test neighbours (cosine)")
+    return fig
+
+
+def probe_by_depth(accuracies: Mapping[str, Mapping[str, float]]) -> Figure:
+    """Linear-probe accuracy after each encoder stage, one line per experiment."""
+    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    ax = fig.subplots()
+    for name, by_depth in accuracies.items():
+        depths = list(by_depth)
+        ax.plot(range(len(depths)), [by_depth[d] for d in depths], marker="o", label=name)
+        ax.set_xticks(range(len(depths)), depths)
+    ax.set_xlabel("depth (pooled features after each stage)")
+    ax.set_ylabel("linear-probe test accuracy")
+    ax.set_title("Linear separability by depth")
+    ax.legend()
+    return fig
+
+
+def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure:
+    """Loss per epoch of every experiment (each on its own scale: losses are not comparable)."""
+    count = max(len(histories), 1)
+    fig = Figure(figsize=(3.2 * count, 3), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, count, squeeze=False)[0])
+    for ax, (name, history) in zip(axes, histories.items(), strict=False):
+        ax.plot(history["epoch"], history["loss"], marker="o")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss")
     return fig

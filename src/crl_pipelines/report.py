@@ -1,75 +1,293 @@
-"""The comparison of experiments: one row per encoder, the same columns for all."""
+"""The comparison of experiments and the report: tables, ranking, Markdown and self-contained HTML.
+
+Framework-free: everything here takes plain dicts, DataFrames and PNG bytes.
+"""
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-# Column, its heading in the Markdown table, and whether higher is better (for the ranking).
-COLUMNS = {
-    "probe_accuracy": ("probe accuracy", True),
-    "pca2_variance": ("PCA-2 variance", None),
-    "class_separation": ("class separation", True),
-    "mean_vif": ("mean VIF", False),
-    "vif_infinite": ("infinite VIFs", False),
-    "mean_abs_correlation": ("mean |corr|", False),
+
+@dataclass(frozen=True)
+class Score:
+    heading: str
+    better: int  # +1 higher is better, -1 lower is better, 0 descriptive
+    meaning: str
+
+
+SCORES: dict[str, Score] = {
+    "probe_accuracy": Score("probe acc.", 1, "linear probe (logistic regression) test accuracy"),
+    "knn_accuracy": Score("kNN acc.", 1, "k-nearest-neighbour (cosine) test accuracy"),
+    "precision_at_1": Score("P@1", 1, "retrieval precision at 1 within the test set"),
+    "map_at_r": Score("MAP@R", 1, "retrieval mean average precision at R"),
+    "class_separation": Score("separation", 1, "mean between-class ÷ mean within-class distance"),
+    "kmeans_ari": Score("ARI", 1, "adjusted Rand index of k-means clusters"),
+    "kmeans_nmi": Score("NMI", 1, "normalized mutual information of k-means clusters"),
+    "kmeans_ami": Score("AMI", 1, "adjusted mutual information of k-means clusters"),
+    "silhouette": Score("silhouette", 1, "silhouette of the true classes"),
+    "alignment": Score("alignment", -1, "E‖f(x)−f(y)‖² over same-class pairs (normalized)"),
+    "uniformity": Score("uniformity", -1, "log E exp(−2‖f(x)−f(y)‖²) over all pairs (normalized)"),
+    "effective_rank": Score("eff. rank", 1, "RankMe: exp entropy of the singular values"),
+    "pca2_variance": Score("PCA-2 var.", 0, "share of variance on two principal components"),
+    "mean_vif": Score("mean VIF", -1, "mean variance inflation factor (finite ones)"),
+    "vif_infinite": Score("inf. VIFs", -1, "features that are constant or exactly collinear"),
+    "mean_abs_correlation": Score("mean abs. corr.", -1, "mean |Pearson r| between features"),
+    "collapse_statistic": Score("spread", 1, "std of normalized embeddings × √D (0 = collapsed)"),
+    "collapsed": Score("collapsed", -1, "1 when the spread is below the threshold"),
 }
+TABLE_SCORES = [
+    "probe_accuracy", "knn_accuracy", "map_at_r", "class_separation", "kmeans_ami",
+    "silhouette", "alignment", "uniformity", "effective_rank", "pca2_variance", "mean_vif",
+    "mean_abs_correlation", "collapsed",
+]  # fmt: skip
 
 
-def comparison_table(scores: dict[str, dict[str, Any]], floor: str) -> pd.DataFrame:
-    """One row per experiment (the random floor last), the scalar scores as columns."""
-    names = [name for name in scores if name != floor] + ([floor] if floor in scores else [])
-    rows = [{"experiment": name, **{key: scores[name][key] for key in COLUMNS}} for name in names]
-    return pd.DataFrame(rows, columns=["experiment", *COLUMNS])
+def comparison_table(
+    run_scores: Mapping[str, Mapping[str, float]], run_experiment: Mapping[str, str]
+) -> pd.DataFrame:
+    """One row per experiment: each score's mean over its runs (seeds) and, as ``<score>_std``,
+    the sample standard deviation (NaN with one seed)."""
+    rows = []
+    for experiment in dict.fromkeys(run_experiment.values()):
+        runs = [run for run, owner in run_experiment.items() if owner == experiment]
+        frame = pd.DataFrame([run_scores[run] for run in runs], dtype=float)
+        row: dict[str, Any] = {"experiment": experiment, "seeds": len(runs)}
+        for name in frame.columns:
+            row[name] = frame[name].mean()
+            row[f"{name}_std"] = frame[name].std(ddof=1) if len(runs) > 1 else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
-def _format(value: Any) -> str:
-    if isinstance(value, float):
-        return "inf" if math.isinf(value) else f"{value:.3f}"
-    return str(value)
-
-
-def to_markdown(table: pd.DataFrame, floor: str) -> str:
-    """The table as GitHub Markdown, with the floor's row marked and each column's best in bold."""
-    headings = ["experiment", *(COLUMNS[key][0] for key in COLUMNS)]
-    lines = ["| " + " | ".join(headings) + " |", "|" + "---|" * len(headings)]
+def ranking(table: pd.DataFrame, floor: str) -> dict[str, list[tuple[str, float]]]:
+    """For every score with a direction on which the trained experiments differ, the experiments
+    from best to worst."""
     trained = table[table["experiment"] != floor]
-    best = {}
-    for key, (_, higher) in COLUMNS.items():
-        if higher is not None and len(trained):
-            best[key] = trained[key].max() if higher else trained[key].min()
-    for _, row in table.iterrows():
-        name = (
-            f"{row['experiment']} (random init)"
-            if row["experiment"] == floor
-            else row["experiment"]
-        )
-        cells = [name]
-        for key in COLUMNS:
-            text = _format(row[key])
-            cells.append(
-                f"**{text}**" if row["experiment"] != floor and best.get(key) == row[key] else text
-            )
-        lines.append("| " + " | ".join(cells) + " |")
-    legend = (
-        "\nHigher is better for probe accuracy and class separation (mean between-class ÷ mean "
-        "within-class distance); lower VIF and |corr| mean more decorrelated features. "
-        "Best trained "
-        f"value in bold; `{floor}` is an untrained encoder of the same architecture, the floor."
-    )
-    return "\n".join(lines) + "\n" + legend + "\n"
+    result = {}
+    for name, score in SCORES.items():
+        values = trained.get(name)
+        if score.better == 0 or values is None or values.isna().all() or values.nunique() < 2:
+            continue  # nothing to rank: descriptive, missing, or the same for every experiment
+        ordered = trained.sort_values(name, ascending=score.better < 0, na_position="last")
+        result[name] = list(zip(ordered["experiment"], ordered[name].astype(float), strict=True))
+    return result
 
 
-def _json_value(value: Any) -> Any:
-    value = value.item() if hasattr(value, "item") else value  # numpy scalar -> Python
-    return str(value) if isinstance(value, float) and not math.isfinite(value) else value
+def format_value(mean: float, std: float = math.nan) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    if math.isinf(mean):
+        return "inf" if mean > 0 else "-inf"
+    text = f"{mean:.3f}" if abs(mean) < 1000 else f"{mean:.0f}"
+    return f"{text} ± {std:.3f}" if not math.isnan(std) else text
+
+
+def _value(row: pd.Series, name: str) -> str:
+    return format_value(float(row[name]), float(row.get(f"{name}_std", math.nan)))
 
 
 def metrics_json(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """``{experiment: {score: value}}`` for DVC metrics (inf/NaN as strings: valid JSON)."""
+
+    def plain(value: Any) -> Any:
+        value = value.item() if hasattr(value, "item") else value
+        return str(value) if isinstance(value, float) and not math.isfinite(value) else value
+
     return {
-        row["experiment"]: {key: _json_value(row[key]) for key in COLUMNS}
+        row["experiment"]: {key: plain(row[key]) for key in table.columns if key != "experiment"}
         for _, row in table.iterrows()
+    }
+
+
+def _markdown_table(headings: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headings) + " |", "|" + "---|" * len(headings)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
+def _html_table(headings: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headings)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+@dataclass
+class Report:
+    """Everything the report shows, gathered by the evaluate pipeline."""
+
+    table: pd.DataFrame
+    floor: str
+    runs: dict[str, dict[str, Any]]  # run -> {"experiment", "seed", "scores", "skipped", "seconds"}
+    comparison_figures: dict[str, bytes]  # title -> PNG
+    run_figures: dict[str, dict[str, bytes]]  # run -> title -> PNG
+    figure_paths: dict[str, str]  # PNG title or "run/title" -> path relative to the report
+    dataset: dict[str, Any]
+    plan: dict[str, Any]
+    parameters: dict[str, Any]
+
+    def _ranking_rows(self) -> tuple[list[str], list[list[str]]]:
+        ranks = ranking(self.table, self.floor)
+        depth = max((len(order) for order in ranks.values()), default=0)
+        headings = ["score", *(f"#{i + 1}" for i in range(depth))]
+        rows = []
+        for name, order in ranks.items():
+            arrow = "↑" if SCORES[name].better > 0 else "↓"
+            cells = [f"{SCORES[name].heading} {arrow}"]
+            cells += [f"{experiment} ({format_value(value)})" for experiment, value in order]
+            rows.append(cells + [""] * (depth - len(order)))
+        return headings, rows
+
+    def _table_rows(self) -> tuple[list[str], list[list[str]]]:
+        headings = ["experiment", "seeds", *(SCORES[name].heading for name in TABLE_SCORES)]
+        rows = []
+        for _, row in self.table.iterrows():
+            name = row["experiment"]
+            label = f"{name} (untrained floor)" if name == self.floor else name
+            cells = [label, str(int(row["seeds"]))]
+            cells += [_value(row, score) if score in row else "–" for score in TABLE_SCORES]
+            rows.append(cells)
+        return headings, rows
+
+    def summary(self) -> list[str]:
+        """Plain sentences: the separation ranking against the guide's, and the floor."""
+        ranks = ranking(self.table, self.floor)
+        lines = []
+        if "class_separation" in ranks:
+            order = " > ".join(name for name, _ in ranks["class_separation"])
+            lines.append(
+                "Class separation on this data: "
+                f"{order}. The guide ranks NT-Xent > pairs (contrastive) > triplet > cross-entropy "
+                "on MNIST."
+            )
+        if "probe_accuracy" in ranks and self.floor in set(self.table["experiment"]):
+            floor_row = self.table[self.table["experiment"] == self.floor].iloc[0]
+            below = [n for n, v in ranks["probe_accuracy"] if v <= floor_row["probe_accuracy"]]
+            lines.append(
+                "Untrained floor probe accuracy: "
+                f"{format_value(float(floor_row['probe_accuracy']))}; "
+                + (
+                    f"at or below it: {', '.join(below)}."
+                    if below
+                    else "every experiment is above it."
+                )
+            )
+        collapsed = self.table[
+            (self.table["experiment"] != self.floor) & (self.table["collapsed"] > 0)
+        ]
+        if len(collapsed):
+            lines.append(f"Collapsed representations: {', '.join(collapsed['experiment'])}.")
+        return lines
+
+    def _context(self) -> list[tuple[str, str]]:
+        return [
+            ("Dataset", json.dumps(self.dataset, indent=2, default=str)),
+            ("Sampling plan", json.dumps(self.plan, indent=2, default=str)),
+            ("Parameters", json.dumps(self.parameters, indent=2, default=str)),
+        ]
+
+    def _run_rows(self, run: str) -> list[list[str]]:
+        record = self.runs[run]
+        rows = []
+        for name, value in record["scores"].items():
+            meaning = SCORES[name].meaning if name in SCORES else ""
+            shown = (
+                f"skipped ({record['skipped'][name]})"
+                if name in record["skipped"]
+                else (format_value(float(value)))
+            )
+            rows.append([name, shown, meaning])
+        return rows
+
+    def markdown(self) -> str:
+        parts = ["# Contrastive loss comparison", "", *self.summary(), "", "## Ranking", ""]
+        parts += [_markdown_table(*self._ranking_rows()), "", "## All experiments", ""]
+        parts += [_markdown_table(*self._table_rows()), ""]
+        parts += [f"![{title}]({self.figure_paths[title]})" for title in self.comparison_figures]
+        for run, record in self.runs.items():
+            parts += [
+                "",
+                f"## {run}",
+                "",
+                f"Experiment `{record['experiment']}`, seed {record['seed']}.",
+                "",
+            ]
+            parts += [_markdown_table(["score", "value", "meaning"], self._run_rows(run)), ""]
+            parts += [f"![{t}]({self.figure_paths[f'{run}/{t}']})" for t in self.run_figures[run]]
+        for title, text in self._context():
+            parts += ["", f"## {title}", "", "```json", text, "```"]
+        return "\n".join(parts) + "\n"
+
+    def html(self) -> str:
+        def image(title: str, png: bytes) -> str:
+            data = base64.b64encode(png).decode("ascii")
+            name = html.escape(title)
+            return (
+                f'<figure><img alt="{name}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{name}</figcaption></figure>"
+            )
+
+        body = ["<h1>Contrastive loss comparison</h1>"]
+        body += [f"<p>{html.escape(line)}</p>" for line in self.summary()]
+        body += ["<h2>Ranking</h2>", _html_table(*self._ranking_rows())]
+        body += ["<h2>All experiments</h2>", _html_table(*self._table_rows())]
+        body += [image(title, png) for title, png in self.comparison_figures.items()]
+        for run, record in self.runs.items():
+            body += [
+                f'<section id="{html.escape(run)}"><h2>{html.escape(run)}</h2>',
+                f"<p>Experiment <code>{html.escape(record['experiment'])}</code>, "
+                f"seed {record['seed']}.</p>",
+                _html_table(["score", "value", "meaning"], self._run_rows(run)),
+                *(image(title, png) for title, png in self.run_figures[run].items()),
+                "</section>",
+            ]
+        for title, text in self._context():
+            body += [f"<h2>{html.escape(title)}</h2>", f"<pre>{html.escape(text)}</pre>"]
+        return _HTML.format(body="\n".join(body))
+
+
+_HTML = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Contrastive loss comparison</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }}
+table {{ border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }}
+th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; }}
+th {{ background: #f3f3f3; }}
+figure {{ display: inline-block; margin: 0.5rem; vertical-align: top; }}
+img {{ max-width: 560px; }}
+pre {{ background: #f7f7f7; padding: 0.75rem; overflow-x: auto; font-size: 0.8rem; }}
+</style></head>
+<body>
+{body}
+<script>
+// Lets a headless browser confirm that every embedded figure decoded.
+window.addEventListener("load", () => {{
+  const images = Array.from(document.images);
+  document.body.dataset.imagesLoaded = images.filter(i => i.complete && i.naturalWidth > 0).length;
+  document.body.dataset.imagesTotal = images.length;
+}});
+</script>
+</body></html>
+"""
+
+
+def plan_summary(plan: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The shape and settings of a sampling plan, for the report."""
+    epochs, steps, batch = plan["anchors"].shape
+    return {
+        "epochs": int(epochs),
+        "steps_per_epoch": int(steps),
+        "pairs_per_batch": int(batch),
+        "pairs_per_class": int(plan["pairs_per_class"]),
+        "seed": int(plan["seed"]),
     }

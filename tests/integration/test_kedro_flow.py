@@ -13,10 +13,13 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from crl_pipelines.hooks import MissingInputsError
+from crl_pipelines.report import SCORES
+from crl_pipelines.scoring import DEPTHS
 from tests.integration.conftest import copy_project
 
 ENCODERS = ["contrastive", "triplet", "ntxent", "cross_entropy", "random_init"]
-FIGURES = ["class_distances", "between_class_histogram", "correlation", "vif", "pca"]
+FIGURES = ["class_distances", "correlation", "vif", "pca", "tsne", "retrieval"]
+COMPARISON_FIGURES = ["between_class_distances", "probe_by_depth", "training_curves"]
 
 
 def run(project: Path, pipelines: list[str] | None = None, env: str = "test") -> None:
@@ -59,10 +62,13 @@ def test_default_run_writes_every_artifact(finished_run):
         "02_intermediate/dataset.npz",
         "03_primary/train.npz",
         "03_primary/test.npz",
+        "03_primary/summary.json",
         "04_feature/pair_plan.npz",
         "08_reporting/comparison.csv",
-        "08_reporting/comparison.md",
+        "08_reporting/report.md",
+        "08_reporting/report.html",
         "08_reporting/metrics.json",
+        *(f"08_reporting/{figure}.png" for figure in COMPARISON_FIGURES),
     ]:
         assert (data / path).is_file(), path
     for name in ENCODERS:
@@ -79,12 +85,13 @@ def test_default_run_writes_every_artifact(finished_run):
 
 @pytest.mark.slow
 def test_comparison_lists_every_encoder_and_beats_the_floor(finished_run):
-    """The comparison has the four experiments and the floor, the four scores the issue asks
-    for, and every trained encoder's probe accuracy above the untrained floor's."""
+    """The comparison has the four experiments and the floor, every score of the battery, and
+    every trained encoder's probe accuracy above the untrained floor's."""
     table = pd.read_csv(finished_run / "data" / "08_reporting" / "comparison.csv")
     assert table["experiment"].tolist() == ENCODERS
-    for column in ["probe_accuracy", "pca2_variance", "class_separation", "mean_vif"]:
+    for column in [*SCORES, *(f"probe_{depth}" for depth in DEPTHS)]:
         assert table[column].notna().all(), column
+    assert table["seeds"].tolist() == [1] * len(ENCODERS)
     scores = table.set_index("experiment")
     floor = scores.loc["random_init", "probe_accuracy"]
     assert (scores.drop("random_init")["probe_accuracy"] > floor).all(), scores["probe_accuracy"]
@@ -93,8 +100,11 @@ def test_comparison_lists_every_encoder_and_beats_the_floor(finished_run):
     assert metrics["ntxent"]["probe_accuracy"] == pytest.approx(
         scores.loc["ntxent", "probe_accuracy"]
     )
-    markdown = (finished_run / "data" / "08_reporting" / "comparison.md").read_text()
-    assert "random_init (random init)" in markdown and "| ntxent |" in markdown
+    markdown = (finished_run / "data" / "08_reporting" / "report.md").read_text()
+    assert "random_init (untrained floor)" in markdown and "## ntxent" in markdown
+    for name in ENCODERS:
+        for figure in FIGURES:
+            assert f"]({name}/{figure}.png)" in markdown
 
 
 @pytest.mark.slow
@@ -132,7 +142,8 @@ def test_experiments_are_namespaces(project):
     namespaces = {node.namespace for node in pipelines["train"].nodes}
     assert namespaces == set(ENCODERS)
     assert {node.name for node in pipelines["evaluate"].nodes if node.namespace is None} == {
-        "compare_encoders"
+        "compare_runs",
+        "write_report",
     }
 
 
@@ -145,3 +156,50 @@ def test_env_that_changes_experiments_needs_kedro_env(project, monkeypatch):
     monkeypatch.delenv("KEDRO_ENV")
     with pytest.raises(RuntimeError, match="KEDRO_ENV"):
         run(project, ["ingest"], env="other")
+
+
+@pytest.mark.slow
+def test_report_renders_in_headless_chromium(finished_run, tmp_path):
+    """The HTML report is self-contained: Chromium, offline, renders its tables and decodes
+    every embedded figure (the page records how many images loaded)."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    report = finished_run / "data" / "08_reporting" / "report.html"
+    result = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
+         "--dump-dom", report.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    dom = result.stdout
+    assert "<table>" in dom and "Ranking" in dom, result.stderr[-2000:]
+    expected_images = len(ENCODERS) * len(FIGURES) + len(COMPARISON_FIGURES)
+    assert f'data-images-total="{expected_images}"' in dom
+    assert f'data-images-loaded="{expected_images}"' in dom
+
+
+@pytest.mark.slow
+def test_several_seeds_give_mean_and_std(project):
+    """With two seeds every experiment is trained twice (and the floor drawn twice); the
+    comparison reports each score as mean ± std over the seeds."""
+    (project / "conf" / "test" / "parameters_seeds.yml").write_text(
+        "seeds: [0, 1]\nexperiments:\n  ntxent:\n    loss: ntxent\n"
+    )
+    run(project)
+    table = pd.read_csv(project / "data" / "08_reporting" / "comparison.csv")
+    assert table["experiment"].tolist() == ["ntxent", "random_init"]
+    assert table["seeds"].tolist() == [2, 2]
+    for run_name in ["ntxent_seed0", "ntxent_seed1", "random_init_seed0", "random_init_seed1"]:
+        assert (project / "data" / "06_models" / run_name / "model.pt").is_file()
+    runs = [
+        json.loads((project / "data" / "08_reporting" / name / "scores.json").read_text())
+        for name in ("ntxent_seed0", "ntxent_seed1")
+    ]
+    accuracies = [record["scores"]["probe_accuracy"] for record in runs]
+    assert accuracies[0] != accuracies[1]  # different initial weights
+    row = table.set_index("experiment").loc["ntxent"]
+    assert row["probe_accuracy"] == pytest.approx(sum(accuracies) / 2)
+    assert row["probe_accuracy_std"] == pytest.approx(abs(accuracies[0] - accuracies[1]) / 2**0.5)
+    assert " ± " in (project / "data" / "08_reporting" / "report.md").read_text()

@@ -23,9 +23,9 @@ from crl_pipelines.metrics import (
     normalized_between_class_distances,
     normalized_vif,
     pca_summary,
-    score_embeddings,
     variance_inflation_factors,
 )
+from crl_pipelines.scoring import ScoringConfig, score_embeddings
 
 
 def correlated_data(rows=200, seed=0):
@@ -322,12 +322,16 @@ def test_score_embeddings_scalar_keys_and_values():
     train_x, train_y = blobs(per_class=(20, 20, 20), dim=4, seed=8)
     test_x, test_y = blobs(per_class=(15, 15, 15), dim=4, seed=9)
     test_x[:, 3] = 0.5
-    scores = score_embeddings(
-        {"embedding": train_x, "labels": train_y},
-        {"embedding": test_x, "labels": test_y},
-        num_classes=3,
-        block_size=8,
+    result = score_embeddings(
+        {
+            "train_embedding": train_x,
+            "test_embedding": test_x,
+            "train_labels": train_y,
+            "test_labels": test_y,
+        },
+        ScoringConfig(distance_block_size=8, tsne_sample=20),
     )
+    scores = result["scores"]
     scalar_keys = {
         "probe_accuracy",
         "pca2_variance",

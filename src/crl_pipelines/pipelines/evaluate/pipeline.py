@@ -1,42 +1,64 @@
-"""Evaluate pipeline: scores and figures per encoder, then one comparison of all of them."""
+"""Evaluate pipeline: scores and figures per run, then the comparison and the report."""
 
 import warnings
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node
 
-from crl_pipelines.pipelines.evaluate.nodes import compare_encoders, score_encoder
+from crl_pipelines.experiments import FLOOR, Run
+from crl_pipelines.pipelines.evaluate.nodes import (
+    COMPARISON_FIGURES,
+    RUN_FIGURES,
+    compare_runs,
+    score_run,
+    write_report,
+)
 
-FIGURES = [
-    "class_distances_png",
-    "between_class_histogram_png",
-    "correlation_png",
-    "vif_png",
-    "pca_png",
-]
 
-
-def _score_pipeline(name: str) -> Pipeline:
-    score = update_wrapper(partial(score_encoder, name=name), score_encoder)
+def _run_pipeline(run: Run) -> Pipeline:
+    score = update_wrapper(
+        partial(score_run, name=run.name, experiment=run.experiment, seed=run.seed), score_run
+    )
+    outputs = ["scores", *(f"{figure}_png" for figure in RUN_FIGURES)]
     return Pipeline(
-        [
-            node(
-                score, ["embeddings", "params:evaluate"], ["scores", *FIGURES], name="score_encoder"
-            )
-        ],
-        namespace=name,
+        [node(score, ["embeddings", "test_set", "params:evaluate"], outputs, name="score_run")],
+        namespace=run.name,
+        inputs={"test_set"},
         parameters={"params:evaluate"},
     )
 
 
-def create_pipeline(encoders: list[str]) -> Pipeline:
+def create_pipeline(runs: list[Run]) -> Pipeline:
+    trained = [run for run in runs if run.experiment != FLOOR]
+    floor = next(run.experiment for run in runs if run.experiment == FLOOR)
     with warnings.catch_warnings():
-        # The comparison reads every namespace's scores, so its inputs are dotted names on purpose.
+        # The comparison reads every namespace's outputs, so its inputs are dotted names on purpose.
         warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
         compare = node(
-            compare_encoders,
-            {name: f"{name}.scores" for name in encoders},
-            ["comparison_table", "comparison_markdown", "metrics"],
-            name="compare_encoders",
+            compare_runs,
+            {
+                **{f"scores__{run.name}": f"{run.name}.scores" for run in runs},
+                **{f"history__{run.name}": f"{run.name}.history" for run in trained},
+            },
+            ["comparison_table", "metrics", *(f"{figure}_png" for figure in COMPARISON_FIGURES)],
+            name="compare_runs",
         )
-    return sum((_score_pipeline(name) for name in encoders), Pipeline([compare]))
+        report = node(
+            update_wrapper(partial(write_report, floor=floor), write_report),
+            {
+                "comparison_table": "comparison_table",
+                "dataset_summary": "dataset_summary",
+                "pair_plan": "pair_plan",
+                "parameters": "parameters",
+                **{f"scores__{run.name}": f"{run.name}.scores" for run in runs},
+                **{
+                    f"figure__{run.name}__{figure}": f"{run.name}.{figure}_png"
+                    for run in runs
+                    for figure in RUN_FIGURES
+                },
+                **{f"comparison__{figure}": f"{figure}_png" for figure in COMPARISON_FIGURES},
+            },
+            ["report_html", "report_markdown"],
+            name="write_report",
+        )
+    return sum((_run_pipeline(run) for run in runs), Pipeline([compare, report]))

@@ -53,10 +53,20 @@ def load_source(params: dict[str, Any]) -> dict[str, np.ndarray]:
 
 def split_dataset(
     dataset: dict[str, np.ndarray], params: dict[str, Any]
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """A stratified, seeded train/test split; the halves share no image."""
-    train, test = stratified_split(
-        ImageDataset.from_arrays(dataset), float(params["test_fraction"]), int(params["seed"])
-    )
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
+    """A stratified, seeded train/test split (the halves share no image), and a summary of it."""
+    whole = ImageDataset.from_arrays(dataset)
+    train, test = stratified_split(whole, float(params["test_fraction"]), int(params["seed"]))
     log.info("split into %d train and %d test images", len(train.labels), len(test.labels))
-    return train.to_arrays(), test.to_arrays()
+    summary = {
+        "provenance": whole.provenance,
+        "image_shape": list(whole.images.shape[1:]),
+        "class_names": list(whole.class_names),
+        "train_images": len(train.labels),
+        "test_images": len(test.labels),
+        "train_per_class": np.bincount(train.labels, minlength=whole.num_classes).tolist(),
+        "test_per_class": np.bincount(test.labels, minlength=whole.num_classes).tolist(),
+        "test_fraction": float(params["test_fraction"]),
+        "split_seed": int(params["seed"]),
+    }
+    return train.to_arrays(), test.to_arrays(), summary

@@ -12,7 +12,7 @@ def create_pipeline() -> Pipeline:
             node(
                 split_dataset,
                 ["dataset", "params:ingest"],
-                ["train_set", "test_set"],
+                ["train_set", "test_set", "dataset_summary"],
                 name="split_dataset",
             ),
         ]

@@ -1,4 +1,4 @@
-"""Train: one encoder per experiment on the shared plan, and the untrained floor."""
+"""Train: one encoder per run (experiment × seed) on the shared plan, and the untrained floor."""
 
 from __future__ import annotations
 
@@ -14,6 +14,14 @@ from crl_pipelines.sampling import check_plan_matches
 from crl_pipelines.train import TrainingConfig, encoder_config_for, train_encoder
 
 
+def _with_seed(training: dict[str, Any], seed: int) -> dict[str, Any]:
+    if "seed" in training:
+        raise ValueError(
+            "training.seed is not a parameter: list the seeds under top-level `seeds:`"
+        )
+    return {**training, "seed": seed}
+
+
 def train_experiment(
     train_set: dict[str, np.ndarray],
     pair_plan: dict[str, np.ndarray],
@@ -21,9 +29,11 @@ def train_experiment(
     model: dict[str, Any],
     training: dict[str, Any],
     name: str,
+    experiment_name: str,
+    seed: int,
 ) -> tuple[Encoder, pd.DataFrame]:
-    """Train the experiment's encoder; returns it and its per-epoch history."""
-    spec = parse_experiment(name, experiment, model, training)
+    """Train run ``name`` of the experiment; returns the encoder and its per-epoch history."""
+    spec = parse_experiment(experiment_name, experiment, model, _with_seed(training, seed))
     train = ImageDataset.from_arrays(train_set)
     check_plan_matches(pair_plan, train.labels)
     encoder, history = train_encoder(
@@ -40,9 +50,9 @@ def train_experiment(
 
 
 def init_random_encoder(
-    train_set: dict[str, np.ndarray], model: dict[str, Any], training: dict[str, Any]
+    train_set: dict[str, np.ndarray], model: dict[str, Any], training: dict[str, Any], seed: int
 ) -> Encoder:
-    """The floor: the shared architecture at the initial weights every experiment starts from."""
-    config = TrainingConfig.from_params(training)
+    """The floor: the shared architecture at the initial weights of every run with this seed."""
+    config = TrainingConfig.from_params(_with_seed(training, seed))
     train = ImageDataset.from_arrays(train_set)
     return build_encoder(encoder_config_for(train.images, model), seed=config.seed).eval()

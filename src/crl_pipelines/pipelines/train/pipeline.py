@@ -1,46 +1,52 @@
-"""Train pipeline: one namespace per experiment, plus the untrained floor encoder."""
+"""Train pipeline: one namespace per run (experiment × seed), the floor included."""
 
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node
 
-from crl_pipelines.experiments import FLOOR
+from crl_pipelines.experiments import FLOOR, Run
 from crl_pipelines.pipelines.train.nodes import init_random_encoder, train_experiment
 
+SHARED_PARAMETERS = {"params:model": "params:model", "params:training": "params:training"}
 
-def _experiment_pipeline(name: str) -> Pipeline:
-    train = update_wrapper(partial(train_experiment, name=name), train_experiment)
-    return Pipeline(
-        [
+
+def _bind(function, **arguments):
+    return update_wrapper(partial(function, **arguments), function)
+
+
+def _run_pipeline(run: Run) -> Pipeline:
+    if run.experiment == FLOOR:
+        initialize = _bind(init_random_encoder, seed=run.seed)
+        nodes = [
             node(
-                train,
-                ["train_set", "pair_plan", "params:experiment", "params:model", "params:training"],
-                ["model", "history"],
-                name="train_encoder",
-            )
-        ],
-        namespace=name,
-        inputs={"train_set", "pair_plan"},
-        parameters={
-            "params:experiment": f"params:experiments.{name}",
-            "params:model": "params:model",
-            "params:training": "params:training",
-        },
-    )
-
-
-def create_pipeline(experiments: list[str]) -> Pipeline:
-    floor = Pipeline(
-        [
-            node(
-                init_random_encoder,
+                initialize,
                 ["train_set", "params:model", "params:training"],
                 "model",
                 name="init_encoder",
             )
-        ],
-        namespace=FLOOR,
-        inputs={"train_set"},
-        parameters={"params:model", "params:training"},
+        ]
+        return Pipeline(
+            nodes, namespace=run.name, inputs={"train_set"}, parameters=SHARED_PARAMETERS
+        )
+    train = _bind(train_experiment, name=run.name, experiment_name=run.experiment, seed=run.seed)
+    nodes = [
+        node(
+            train,
+            ["train_set", "pair_plan", "params:experiment", "params:model", "params:training"],
+            ["model", "history"],
+            name="train_encoder",
+        )
+    ]
+    return Pipeline(
+        nodes,
+        namespace=run.name,
+        inputs={"train_set", "pair_plan"},
+        parameters={
+            "params:experiment": f"params:experiments.{run.experiment}",
+            **SHARED_PARAMETERS,
+        },
     )
-    return sum((_experiment_pipeline(name) for name in experiments), floor)
+
+
+def create_pipeline(runs: list[Run]) -> Pipeline:
+    return sum(_run_pipeline(run) for run in runs)

@@ -1,0 +1,292 @@
+"""Unit tests for the comparison table, ranking, formatting and the Markdown/HTML report."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from crl_pipelines.report import (
+    SCORES,
+    Report,
+    comparison_table,
+    format_value,
+    metrics_json,
+    plan_summary,
+    ranking,
+)
+
+
+def png(colour):
+    """A tiny real PNG (one filled square of the given colour), drawn with matplotlib."""
+    figure = Figure(figsize=(0.4, 0.4), dpi=20)
+    figure.add_subplot().add_patch(Rectangle((0, 0), 1, 1, color=colour))
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# comparison table
+# ---------------------------------------------------------------------------------------------
+
+
+RUN_SCORES = {
+    "ntxent_s0": {"probe_accuracy": 0.80, "alignment": 0.40},
+    "triplet_s0": {"probe_accuracy": 0.70, "alignment": 0.50},
+    "ntxent_s1": {"probe_accuracy": 0.86, "alignment": 0.30},
+    "ntxent_s2": {"probe_accuracy": 0.83, "alignment": 0.35},
+}
+RUN_EXPERIMENT = {
+    "ntxent_s0": "ntxent",
+    "triplet_s0": "triplet",
+    "ntxent_s1": "ntxent",
+    "ntxent_s2": "ntxent",
+}
+
+
+def test_comparison_table_mean_std_and_seeds():
+    """Three runs: mean and sample std (ddof = 1) as numpy computes them; one run: its value and
+    NaN std; seeds counts the runs."""
+    table = comparison_table(RUN_SCORES, RUN_EXPERIMENT).set_index("experiment")
+    ntxent = ["ntxent_s0", "ntxent_s1", "ntxent_s2"]
+    for score in ("probe_accuracy", "alignment"):
+        values = np.array([RUN_SCORES[run][score] for run in ntxent])
+        assert table.loc["ntxent", score] == pytest.approx(values.mean(), rel=1e-12)
+        assert table.loc["ntxent", f"{score}_std"] == pytest.approx(values.std(ddof=1), rel=1e-12)
+        assert table.loc["triplet", score] == RUN_SCORES["triplet_s0"][score]
+        assert math.isnan(table.loc["triplet", f"{score}_std"])
+    assert table.loc["ntxent", "seeds"] == 3
+    assert table.loc["triplet", "seeds"] == 1
+
+
+def test_comparison_table_row_order_is_first_appearance():
+    """Rows follow the experiments' first appearance in the run mapping, not alphabetical order."""
+    runs = {"zeta_0": {"uniformity": -1.0}, "alpha_0": {"uniformity": -2.0}}
+    runs["zeta_1"] = {"uniformity": -3.0}
+    owners = {"zeta_0": "zeta", "alpha_0": "alpha", "zeta_1": "zeta"}
+    table = comparison_table(runs, owners)
+    assert list(table["experiment"]) == ["zeta", "alpha"]
+    assert list(table["seeds"]) == [2, 1]
+
+
+# ---------------------------------------------------------------------------------------------
+# ranking
+# ---------------------------------------------------------------------------------------------
+
+
+def ranking_table():
+    """Three trained experiments and a floor that is best on every score."""
+    return pd.DataFrame(
+        {
+            "experiment": ["a", "b", "c", "random_init"],
+            "probe_accuracy": [0.7, 0.9, 0.8, 0.99],  # higher is better
+            "alignment": [0.3, 0.1, 0.2, 0.0],  # lower is better
+            "knn_accuracy": [0.5, 0.5, 0.5, 0.1],  # equal for every trained experiment
+            "pca2_variance": [0.2, 0.6, 0.4, 0.9],  # descriptive
+        }
+    )
+
+
+def test_ranking_directions_and_floor():
+    """Higher-is-better scores rank descending, lower-is-better ascending; the floor is never in
+    the ranking (even though it is best on each)."""
+    ranks = ranking(ranking_table(), floor="random_init")
+    assert [name for name, _ in ranks["probe_accuracy"]] == ["b", "c", "a"]
+    assert [value for _, value in ranks["probe_accuracy"]] == [0.9, 0.8, 0.7]
+    assert [name for name, _ in ranks["alignment"]] == ["b", "c", "a"]
+    assert [value for _, value in ranks["alignment"]] == [0.1, 0.2, 0.3]
+    for order in ranks.values():
+        assert "random_init" not in [name for name, _ in order]
+
+
+def test_ranking_leaves_out_equal_descriptive_and_missing_scores():
+    """A score equal for all trained experiments, a descriptive score (better == 0) and a score
+    absent from the table are not ranked."""
+    ranks = ranking(ranking_table(), floor="random_init")
+    assert SCORES["pca2_variance"].better == 0
+    assert set(ranks) == {"probe_accuracy", "alignment"}
+
+
+# ---------------------------------------------------------------------------------------------
+# formatting and JSON
+# ---------------------------------------------------------------------------------------------
+
+
+def test_format_value():
+    """NaN shows as a dash, inf as "inf", a std after "± ", large values without decimals."""
+    assert format_value(math.nan) == "–"
+    assert format_value(math.inf) == "inf"
+    assert format_value(-math.inf) == "-inf"
+    assert format_value(0.12345) == "0.123"
+    assert format_value(0.5, 0.0123) == "0.500 ± 0.012"
+    assert format_value(0.5, math.nan) == "0.500"
+    assert format_value(123456.7) == "123457"
+
+
+def test_metrics_json_is_strict_json_with_inf_and_nan():
+    """inf and NaN become strings so json.dumps(allow_nan=False) succeeds; numbers stay numbers
+    and round-trip."""
+    table = comparison_table(
+        {
+            "r0": {"mean_vif": math.inf, "silhouette": 0.25},
+            "r1": {"mean_vif": 2.5, "silhouette": math.nan},
+        },
+        {"r0": "one", "r1": "two"},
+    )
+    result = metrics_json(table)
+    text = json.dumps(result, allow_nan=False)
+    loaded = json.loads(text)
+    assert loaded["one"]["mean_vif"] == "inf"
+    assert loaded["one"]["silhouette"] == 0.25
+    assert loaded["one"]["seeds"] == 1
+    assert loaded["two"]["mean_vif"] == 2.5
+    assert loaded["two"]["silhouette"] == "nan"
+    assert loaded["two"]["silhouette_std"] == "nan"
+
+
+# ---------------------------------------------------------------------------------------------
+# the report
+# ---------------------------------------------------------------------------------------------
+
+FLOOR = "random_init"
+
+
+def full_scores(probe, separation, alignment, collapsed=0.0):
+    """A run's scores: three that differ between experiments, the rest filled in."""
+    scores = {name: 0.5 for name in SCORES}
+    scores.update(
+        probe_accuracy=probe,
+        class_separation=separation,
+        alignment=alignment,
+        collapsed=collapsed,
+    )
+    return scores
+
+
+def small_report():
+    """Two trained experiments (one with two seeds) and the floor; one name contains "<"."""
+    run_scores = {
+        "ntxent_s0": full_scores(0.9, 3.0, 0.2),
+        "ntxent_s1": full_scores(0.8, 2.6, 0.3),
+        "tri<plet>_s0": full_scores(0.35, 1.5, 0.4, collapsed=1.0),
+        "floor_s0": full_scores(0.4, 1.2, 0.6),
+    }
+    run_experiment = {
+        "ntxent_s0": "ntxent",
+        "ntxent_s1": "ntxent",
+        "tri<plet>_s0": "tri<plet>",
+        "floor_s0": FLOOR,
+    }
+    runs = {
+        run: {
+            "experiment": run_experiment[run],
+            "seed": int(run[-1]),
+            "scores": scores,
+            "skipped": {"silhouette": "too few rows"} if run == "ntxent_s1" else {},
+            "seconds": {},
+        }
+        for run, scores in run_scores.items()
+    }
+    comparison_figures = {"separation bars": png("red"), "probe bars": png("green")}
+    run_figures = {run: {"distances": png("blue")} for run in runs}
+    run_figures["ntxent_s0"]["t-SNE"] = png("orange")
+    figure_paths = {title: f"figures/{i}.png" for i, title in enumerate(comparison_figures)}
+    for run, figures in run_figures.items():
+        for title in figures:
+            figure_paths[f"{run}/{title}"] = f"figures/{run}/{title}.png"
+    return Report(
+        table=comparison_table(run_scores, run_experiment),
+        floor=FLOOR,
+        runs=runs,
+        comparison_figures=comparison_figures,
+        run_figures=run_figures,
+        figure_paths=figure_paths,
+        dataset={"name": "tiny"},
+        plan={"epochs": 1},
+        parameters={"evaluate": {"knn_k": 5}},
+    )
+
+
+def test_report_summary_names_separation_order_and_floor():
+    """The summary gives the class-separation order of trained experiments, the experiments at or
+    below the floor's probe accuracy, and the collapsed ones."""
+    lines = small_report().summary()
+    assert any("Class separation on this data: ntxent > tri<plet>." in line for line in lines)
+    floor_line = next(line for line in lines if line.startswith("Untrained floor"))
+    assert "0.400" in floor_line
+    assert "at or below it: tri<plet>." in floor_line
+    assert "Collapsed representations: tri<plet>." in lines
+
+
+def test_report_markdown_tables_figures_and_skipped():
+    """Markdown has the ranking and all-experiments tables (floor labelled), one image link per
+    figure_paths entry, a section per run, and skipped scores shown with their reason."""
+    report = small_report()
+    text = report.markdown()
+    assert "## Ranking" in text and "## All experiments" in text
+    assert "| separation ↑ | ntxent (2.800) | tri<plet> (1.500) |" in text
+    assert "| alignment ↓ | ntxent (0.250) | tri<plet> (0.400) |" in text
+    assert "| random_init (untrained floor) | 1 |" in text
+    assert "| ntxent | 2 | 0.850 ± 0.071 |" in text
+    for path in report.figure_paths.values():
+        assert text.count(f"]({path})") == 1, path
+    for run in report.runs:
+        assert f"## {run}" in text
+    assert "| silhouette | skipped (too few rows) |" in text
+    assert "Class separation on this data: ntxent > tri<plet>." in text
+
+
+def test_report_html_embeds_every_figure():
+    """The HTML holds one base64 <img> per PNG, in order, each decoding to the same bytes."""
+    report = small_report()
+    page = report.html()
+    expected = list(report.comparison_figures.values())
+    for run in report.runs:
+        expected += list(report.run_figures[run].values())
+    assert page.count("<img ") == len(expected) == 7
+    encoded = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,([^"]+)">', page)
+    assert [base64.b64decode(data) for data in encoded] == expected
+    assert all(data.startswith(b"\x89PNG") for data in expected)
+
+
+def test_report_html_tables_escaping_and_skipped():
+    """The HTML has the ranking and all-experiments tables, escapes the run and experiment names
+    containing "<", shows skipped scores with their reason, and the separation sentence."""
+    page = small_report().html()
+    assert "<h2>Ranking</h2>" in page and "<h2>All experiments</h2>" in page
+    assert "<th>score</th><th>#1</th><th>#2</th>" in page
+    assert "<td>separation ↑</td><td>ntxent (2.800)</td><td>tri&lt;plet&gt; (1.500)</td>" in page
+    assert "<td>random_init (untrained floor)</td><td>1</td>" in page
+    assert "tri<plet>" not in page
+    assert "<h2>tri&lt;plet&gt;_s0</h2>" in page
+    assert "<td>silhouette</td><td>skipped (too few rows)</td>" in page
+    assert "Class separation on this data: ntxent &gt; tri&lt;plet&gt;." in page
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+
+
+def test_plan_summary():
+    """Epochs, steps and batch come from the anchors' shape; pairs_per_class and seed as ints."""
+    plan = {
+        "anchors": np.zeros((3, 5, 4), dtype=np.int64),
+        "pairs_per_class": np.int64(2),
+        "seed": np.array(7),
+    }
+    summary = plan_summary(plan)
+    assert summary == {
+        "epochs": 3,
+        "steps_per_epoch": 5,
+        "pairs_per_batch": 4,
+        "pairs_per_class": 2,
+        "seed": 7,
+    }
+    assert all(type(value) is int for value in summary.values())
+    json.dumps(summary)

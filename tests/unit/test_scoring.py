@@ -1,0 +1,508 @@
+"""Unit tests for the newer representation scores (metrics.py) and the scoring battery
+(scoring.py), each against an independent reference: sklearn, torch, or a plain-Python loop."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.cluster import KMeans
+from sklearn.metrics import (
+    adjusted_mutual_info_score,
+    adjusted_rand_score,
+    normalized_mutual_info_score,
+    silhouette_score,
+)
+from sklearn.neighbors import KNeighborsClassifier
+
+from crl_pipelines import metrics
+from crl_pipelines.losses import align_uniform
+from crl_pipelines.models import STAGES
+from crl_pipelines.report import SCORES
+from crl_pipelines.scoring import ScoringConfig, score_embeddings
+
+
+def labelled_blobs(per_class, dim=5, spread=1.0, scale=2.0, seed=0):
+    """Gaussian blobs around random class centres (rows shuffled): continuous data, no ties."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(len(per_class)), per_class)
+    centres = scale * rng.normal(size=(len(per_class), dim))
+    x = centres[labels] + spread * rng.normal(size=(len(labels), dim))
+    order = rng.permutation(len(labels))
+    return x[order], labels[order]
+
+
+def unit_rows(x):
+    """Rows divided by their Euclidean norm, in plain Python (independent of l2_normalize)."""
+    return [[v / math.sqrt(sum(c * c for c in row)) for v in row] for row in x]
+
+
+def cosine(u, v):
+    """Cosine similarity of two vectors, in plain Python."""
+    dot = sum(a * b for a, b in zip(u, v, strict=True))
+    return dot / math.sqrt(sum(a * a for a in u) * sum(b * b for b in v))
+
+
+def squared_distance(u, v):
+    """Squared Euclidean distance of two vectors, in plain Python."""
+    return sum((a - b) ** 2 for a, b in zip(u, v, strict=True))
+
+
+def map_at_r_reference(x, labels):
+    """Musgrave et al.'s P@1 and MAP@R by a loop over queries: exclude the query, sort the others
+    by cosine similarity (descending), R = other items of its class, AP@R = (1/R)·Σ_{i≤R}
+    P@i·rel_i; queries with R = 0 count for P@1 (a miss) but not for MAP@R."""
+    hits_at_1, average_precisions = [], []
+    for q in range(len(x)):
+        others = sorted((j for j in range(len(x)) if j != q), key=lambda j: -cosine(x[q], x[j]))
+        relevant = [labels[j] == labels[q] for j in others]
+        hits_at_1.append(float(relevant[0]))
+        r = sum(relevant)
+        if r == 0:
+            continue
+        found, total = 0, 0.0
+        for i in range(1, r + 1):
+            if relevant[i - 1]:
+                found += 1
+                total += found / i
+        average_precisions.append(total / r)
+    mean_ap = sum(average_precisions) / len(average_precisions) if average_precisions else math.nan
+    return sum(hits_at_1) / len(hits_at_1), mean_ap
+
+
+# ---------------------------------------------------------------------------------------------
+# kNN accuracy
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("num_classes", "k"), [(2, 7), (3, 1), (4, 9)])
+def test_knn_accuracy_matches_sklearn_cosine_knn(num_classes, k):
+    """Accuracy equals sklearn's KNeighborsClassifier(cosine, brute) on overlapping classes; test
+    rows whose sklearn vote is tied are dropped first (the two break ties differently); the
+    accuracy is neither 0 nor 1."""
+    train_x, train_y = labelled_blobs([30] * num_classes, spread=2.0, seed=10 + k)
+    test_x, test_y = labelled_blobs([20] * num_classes, spread=2.0, seed=10 + k)
+    test_x = test_x + 0.3 * np.random.default_rng(k).normal(size=test_x.shape)
+    reference = KNeighborsClassifier(n_neighbors=k, metric="cosine", algorithm="brute")
+    reference.fit(train_x, train_y)
+    neighbour_labels = train_y[reference.kneighbors(test_x, return_distance=False)]
+    votes = np.stack([(neighbour_labels == c).sum(axis=1) for c in range(num_classes)], axis=1)
+    top_two = np.sort(votes, axis=1)[:, -2:]
+    untied = top_two[:, 1] > top_two[:, 0]
+    assert untied.sum() >= 0.8 * len(test_x)
+    test_x, test_y = test_x[untied], test_y[untied]
+    expected = reference.score(test_x, test_y)
+    accuracy = metrics.knn_accuracy(train_x, train_y, test_x, test_y, k=k, block_size=7)
+    assert accuracy == pytest.approx(expected, abs=1e-12)
+    assert 0.0 < accuracy < 1.0
+
+
+def test_knn_accuracy_tie_goes_to_nearer_neighbour():
+    """With k = 2 and one vote each, the class of the nearest neighbour wins, even when it has
+    the larger label (a plain argmax of counts would pick class 0)."""
+    train_x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    train_y = np.array([0, 2])
+    test_x = np.array([[0.2, 1.0], [1.0, 0.2]])  # nearest: class 2, then class 0 (and reverse)
+    test_y = np.array([2, 0])
+    assert metrics.knn_accuracy(train_x, train_y, test_x, test_y, k=2) == 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# retrieval
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block_size", [3, 1024])
+def test_retrieval_scores_match_loop_on_uneven_classes(block_size):
+    """P@1 and MAP@R equal the per-query loop on overlapping classes of sizes 7, 3, 5 and 2, with
+    blocks smaller than N and one block; the scores are strictly between 0 and 1."""
+    x, labels = labelled_blobs([7, 3, 5, 2], dim=4, spread=1.5, scale=1.5, seed=3)
+    scores = metrics.retrieval_scores(x, labels, block_size=block_size)
+    precision, mean_ap = map_at_r_reference(x.tolist(), labels.tolist())
+    assert scores["precision_at_1"] == pytest.approx(precision, abs=1e-12)
+    assert scores["map_at_r"] == pytest.approx(mean_ap, rel=1e-12)
+    assert 0.0 < scores["map_at_r"] < 1.0
+    assert 0.0 < scores["precision_at_1"] < 1.0
+
+
+def test_retrieval_scores_perfectly_separated_is_one():
+    """Tight classes far apart in direction: every query's R nearest others are its class, so
+    MAP@R = P@1 = 1 (and the loop agrees)."""
+    rng = np.random.default_rng(4)
+    labels = np.repeat(np.arange(3), [4, 6, 3])
+    x = 5.0 * np.eye(3)[labels] + 0.01 * rng.normal(size=(len(labels), 3))
+    scores = metrics.retrieval_scores(x, labels, block_size=5)
+    assert scores == {"precision_at_1": 1.0, "map_at_r": 1.0}
+    assert map_at_r_reference(x.tolist(), labels.tolist()) == (1.0, 1.0)
+
+
+def test_retrieval_scores_single_member_class():
+    """A one-member class has R = 0: its query is left out of MAP@R but counts as a miss in P@1
+    (its nearest other item is never of its class), as the loop reference computes."""
+    rng = np.random.default_rng(5)
+    labels = np.repeat(np.arange(3), [4, 1, 5])
+    x = 5.0 * np.eye(3)[labels] + 0.01 * rng.normal(size=(len(labels), 3))
+    scores = metrics.retrieval_scores(x, labels)
+    assert scores["map_at_r"] == pytest.approx(1.0)  # the 9 other queries are perfect
+    assert scores["precision_at_1"] == pytest.approx(9 / 10)
+    precision, mean_ap = map_at_r_reference(x.tolist(), labels.tolist())
+    assert scores["precision_at_1"] == pytest.approx(precision)
+    assert scores["map_at_r"] == pytest.approx(mean_ap)
+
+
+def test_retrieval_scores_all_single_member_classes():
+    """When every class has one member no query has R > 0: P@1 is 0 (every nearest other item is
+    of another class) and MAP@R is NaN (the function's own no-valid-query branch), not a crash."""
+    x = np.random.default_rng(6).normal(size=(5, 3))
+    scores = metrics.retrieval_scores(x, np.arange(5))
+    assert scores["precision_at_1"] == 0.0
+    assert math.isnan(scores["map_at_r"])
+
+
+# ---------------------------------------------------------------------------------------------
+# alignment and uniformity
+# ---------------------------------------------------------------------------------------------
+
+
+def test_alignment_matches_double_loop_over_same_class_pairs():
+    """Alignment is the mean squared distance over distinct same-class pairs of L2-normalized
+    rows, computed by a double loop (unequal class sizes, one singleton class)."""
+    x, labels = labelled_blobs([6, 4, 1, 5], dim=4, seed=7)
+    z = unit_rows(x.tolist())
+    distances = [
+        squared_distance(z[i], z[j])
+        for i in range(len(z))
+        for j in range(len(z))
+        if i != j and labels[i] == labels[j]
+    ]
+    expected = sum(distances) / len(distances)
+    assert metrics.alignment(x, labels) == pytest.approx(expected, rel=1e-10)
+    # scale-invariant: it works on the normalized rows
+    assert metrics.alignment(3.0 * x, labels) == pytest.approx(expected, rel=1e-10)
+
+
+def test_alignment_no_pairs_is_nan():
+    """With every class a singleton there is no positive pair: NaN."""
+    x = np.random.default_rng(8).normal(size=(4, 3))
+    assert math.isnan(metrics.alignment(x, np.arange(4)))
+
+
+def test_uniformity_matches_pair_loop_and_torch_reference():
+    """Uniformity equals log mean exp(−t d²) over distinct pairs of normalized rows (plain loop)
+    and the independent torch implementation on F.normalize'd rows (which averages over i < j;
+    ordered and unordered pairs give the same mean)."""
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(23, 5))
+    z = unit_rows(x.tolist())
+    for t in (2.0, 0.5):
+        terms = [
+            math.exp(-t * squared_distance(z[i], z[j]))
+            for i in range(len(z))
+            for j in range(len(z))
+            if i != j
+        ]
+        expected = math.log(sum(terms) / len(terms))
+        assert metrics.uniformity(x, t=t) == pytest.approx(expected, rel=1e-10)
+        reference = align_uniform.uniformity(F.normalize(torch.from_numpy(x), dim=1), t=t)
+        assert metrics.uniformity(x, t=t) == pytest.approx(reference.item(), rel=1e-10)
+
+
+@pytest.mark.parametrize("block_size", [1, 4, 7])
+def test_uniformity_blocked_equals_one_block(block_size):
+    """Blocks smaller than N (ragged last block included) give the single-block value."""
+    x = np.random.default_rng(10).normal(size=(30, 6))
+    whole = metrics.uniformity(x, t=2.0, block_size=4096)
+    assert metrics.uniformity(x, t=2.0, block_size=block_size) == pytest.approx(whole, rel=1e-12)
+
+
+def test_uniformity_orders_spread_and_clustered():
+    """Rows spread over the sphere are more uniform (lower) than rows bunched in one direction."""
+    rng = np.random.default_rng(11)
+    spread = rng.normal(size=(200, 8))
+    bunched = np.ones(8) + 0.1 * rng.normal(size=(200, 8))
+    assert metrics.uniformity(spread) < metrics.uniformity(bunched) - 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# clustering
+# ---------------------------------------------------------------------------------------------
+
+
+def test_clustering_scores_match_sklearn():
+    """ARI/NMI/AMI equal sklearn's on KMeans(k, n_init=4, random_state=seed) fitted on train and
+    predicting test; silhouette equals silhouette_score on the full test set when the sample
+    covers it, and the sample size is reported."""
+    train_x, _ = labelled_blobs([25, 25, 25], dim=3, spread=1.5, seed=12)
+    test_x, test_y = labelled_blobs([15, 15, 15], dim=3, spread=1.5, seed=12)
+    test_x = test_x + 0.5 * np.random.default_rng(13).normal(size=test_x.shape)
+    seed = 3
+    scores = metrics.clustering_scores(train_x, test_x, test_y, 3, seed=seed, silhouette_sample=500)
+    clusters = KMeans(n_clusters=3, n_init=4, random_state=seed).fit(train_x).predict(test_x)
+    assert scores["kmeans_ari"] == pytest.approx(adjusted_rand_score(test_y, clusters), abs=1e-12)
+    assert scores["kmeans_nmi"] == pytest.approx(
+        normalized_mutual_info_score(test_y, clusters), abs=1e-12
+    )
+    assert scores["kmeans_ami"] == pytest.approx(
+        adjusted_mutual_info_score(test_y, clusters), abs=1e-12
+    )
+    assert 0.0 < scores["kmeans_ari"] < 1.0
+    assert scores["silhouette"] == pytest.approx(silhouette_score(test_x, test_y), rel=1e-10)
+    assert scores["silhouette_sample"] == len(test_x)
+
+
+def test_clustering_silhouette_sample_reported_when_smaller():
+    """With fewer sampled rows than test rows the sample size used is the one asked for."""
+    train_x, _ = labelled_blobs([10, 10], dim=3, seed=14)
+    test_x, test_y = labelled_blobs([12, 12], dim=3, seed=15)
+    scores = metrics.clustering_scores(train_x, test_x, test_y, 2, seed=0, silhouette_sample=10)
+    assert scores["silhouette_sample"] == 10
+    assert -1.0 <= scores["silhouette"] <= 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# effective rank and collapse
+# ---------------------------------------------------------------------------------------------
+
+
+def test_effective_rank_matches_rankme_formula():
+    """effective_rank = exp(−Σ p log p), p = σ / Σσ over the singular values (direct formula)."""
+    rng = np.random.default_rng(16)
+    x = rng.normal(size=(50, 6)) * np.array([5.0, 3.0, 2.0, 1.0, 0.5, 0.1])
+    singular = np.linalg.svd(x, compute_uv=False)
+    p = singular / singular.sum()
+    expected = math.exp(-sum(v * math.log(v) for v in p))
+    assert metrics.effective_rank(x) == pytest.approx(expected, rel=1e-8)
+    assert 1.0 < expected < 6.0
+
+
+def test_effective_rank_rank_one_and_isotropic():
+    """Rank-1 data has effective rank ≈ 1; an isotropic Gaussian in d dims has nearly d."""
+    rng = np.random.default_rng(17)
+    rank_one = np.outer(rng.normal(size=200), rng.normal(size=10))
+    assert metrics.effective_rank(rank_one) == pytest.approx(1.0, abs=1e-6)
+    isotropic = rng.normal(size=(5000, 10))
+    assert metrics.effective_rank(isotropic) == pytest.approx(10.0, rel=0.01)
+    assert metrics.effective_rank(np.zeros((5, 3))) == 0.0
+
+
+def test_collapse_statistic_identical_and_isotropic():
+    """Identical rows give 0; isotropic Gaussian rows (d = 32, N = 4000) give about 1."""
+    rng = np.random.default_rng(18)
+    identical = np.tile(rng.normal(size=32), (100, 1))
+    assert metrics.collapse_statistic(identical) == pytest.approx(0.0, abs=1e-12)
+    isotropic = rng.normal(size=(4000, 32))
+    assert metrics.collapse_statistic(isotropic) == pytest.approx(1.0, abs=0.02)
+
+
+# ---------------------------------------------------------------------------------------------
+# cosine neighbours
+# ---------------------------------------------------------------------------------------------
+
+
+def argsort_neighbours(queries, database, k, exclude_self):
+    """Reference: full cosine-similarity matrix, self excluded if asked, argsort descending."""
+    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    d = database / np.linalg.norm(database, axis=1, keepdims=True)
+    similarity = q @ d.T
+    if exclude_self:
+        np.fill_diagonal(similarity, -np.inf)
+    return np.argsort(-similarity, axis=1)[:, :k]
+
+
+def test_cosine_neighbours_match_argsort():
+    """Blocked top-k (block smaller than the number of queries) equals argsort of the full cosine
+    similarity, most similar first, between two different sets."""
+    rng = np.random.default_rng(19)
+    queries, database = rng.normal(size=(17, 4)), rng.normal(size=(29, 4))
+    found = metrics.cosine_neighbours(queries, database, 6, block_size=5, exclude_self=False)
+    np.testing.assert_array_equal(found, argsort_neighbours(queries, database, 6, False))
+
+
+def test_cosine_neighbours_exclude_self():
+    """Within one set, excluding self gives the argsort of the similarity with the diagonal
+    removed (no row is its own neighbour); without exclusion each row is its own first."""
+    x = np.random.default_rng(20).normal(size=(23, 5))
+    found = metrics.cosine_neighbours(x, x, 5, block_size=4, exclude_self=True)
+    np.testing.assert_array_equal(found, argsort_neighbours(x, x, 5, True))
+    assert (found != np.arange(23)[:, None]).all()
+    with_self = metrics.cosine_neighbours(x, x, 5, block_size=4, exclude_self=False)
+    np.testing.assert_array_equal(with_self[:, 0], np.arange(23))
+    np.testing.assert_array_equal(with_self, argsort_neighbours(x, x, 5, False))
+
+
+def test_cosine_neighbours_k_capped_at_database_size():
+    """k larger than the available rows returns every other row (N − 1 with self excluded)."""
+    x = np.random.default_rng(21).normal(size=(6, 3))
+    found = metrics.cosine_neighbours(x, x, 50, block_size=4, exclude_self=True)
+    assert found.shape == (6, 5)
+    np.testing.assert_array_equal(found, argsort_neighbours(x, x, 5, True))
+
+
+# ---------------------------------------------------------------------------------------------
+# t-SNE
+# ---------------------------------------------------------------------------------------------
+
+
+def test_tsne_projection_shape_rows_and_seed():
+    """A sample of min(sample, N) rows: 2-D points, sorted unique row indices; the same seed
+    picks the same rows, a sample ≥ N takes every row."""
+    x = np.random.default_rng(22).normal(size=(40, 6))
+    points, rows = metrics.tsne_projection(x, sample=25, seed=1)
+    assert points.shape == (25, 2)
+    assert np.isfinite(points).all()
+    assert len(np.unique(rows)) == 25
+    assert (np.diff(rows) > 0).all()
+    assert rows.min() >= 0 and rows.max() < 40
+    _, again = metrics.tsne_projection(x, sample=25, seed=1)
+    np.testing.assert_array_equal(rows, again)
+    all_points, all_rows = metrics.tsne_projection(x, sample=100, seed=1)
+    assert all_points.shape == (40, 2)
+    np.testing.assert_array_equal(all_rows, np.arange(40))
+
+
+# ---------------------------------------------------------------------------------------------
+# the scoring battery
+# ---------------------------------------------------------------------------------------------
+
+STAGE_DIMS = {"stem": 3, "layer1": 4, "layer2": 4, "layer3": 5, "layer4": 6}
+
+
+def embedding_set(seed=0, with_stages=True):
+    """Train/test embeddings (3 blobs in 6 dims) with labels and, optionally, stage features."""
+    train_x, train_y = labelled_blobs([20, 20, 20], dim=6, spread=1.5, seed=seed)
+    test_x, test_y = labelled_blobs([12, 12, 12], dim=6, spread=1.5, seed=seed + 1)
+    embeddings = {
+        "train_embedding": train_x,
+        "test_embedding": test_x,
+        "train_labels": train_y,
+        "test_labels": test_y,
+    }
+    if with_stages:
+        rng = np.random.default_rng(seed + 2)
+        for stage, dim in STAGE_DIMS.items():
+            mixing = rng.normal(size=(6, dim))
+            embeddings[f"train_{stage}"] = train_x @ mixing + rng.normal(size=(60, dim))
+            embeddings[f"test_{stage}"] = test_x @ mixing + rng.normal(size=(36, dim))
+    return embeddings
+
+
+CONFIG = ScoringConfig(knn_k=5, uniformity_t=1.0, tsne_sample=20, silhouette_sample=30, seed=2)
+
+
+def test_score_embeddings_keys_and_values():
+    """Every score of report.SCORES and probe_<stage> for every stage is returned, as plain floats
+    consistent with the metric functions called with the config's settings; probe_accuracy is
+    the embedding probe; nothing is skipped when labels and stages are present."""
+    embeddings = embedding_set()
+    result = score_embeddings(embeddings, CONFIG)
+    scores = result["scores"]
+    expected_keys = set(SCORES) | {f"probe_{stage}" for stage in STAGES} | {"probe_embedding"}
+    assert expected_keys <= set(scores)
+    assert result["skipped"] == {}
+    for name in expected_keys:
+        assert isinstance(scores[name], float), name
+        assert np.isfinite(scores[name]), name
+    assert scores["probe_accuracy"] == scores["probe_embedding"]
+    train_x, test_x = embeddings["train_embedding"], embeddings["test_embedding"]
+    train_y, test_y = embeddings["train_labels"], embeddings["test_labels"]
+    for stage in STAGES:
+        assert scores[f"probe_{stage}"] == metrics.linear_probe(
+            embeddings[f"train_{stage}"], train_y, embeddings[f"test_{stage}"], test_y
+        ), stage
+    assert scores["probe_embedding"] == metrics.linear_probe(train_x, train_y, test_x, test_y)
+    assert scores["knn_accuracy"] == metrics.knn_accuracy(train_x, train_y, test_x, test_y, k=5)
+    assert scores["uniformity"] == pytest.approx(metrics.uniformity(test_x, t=1.0), rel=1e-12)
+    assert scores["uniformity"] != pytest.approx(metrics.uniformity(test_x, t=2.0), rel=1e-3)
+    assert scores["alignment"] == pytest.approx(metrics.alignment(test_x, test_y), rel=1e-12)
+    assert scores["map_at_r"] == metrics.retrieval_scores(test_x, test_y)["map_at_r"]
+    assert scores["effective_rank"] == pytest.approx(metrics.effective_rank(test_x), rel=1e-12)
+    assert scores["silhouette_sample"] == 30
+    assert scores["tsne_sample"] == 20
+    assert scores["collapsed"] == 0.0
+    assert result["arrays"]["tsne_projection"].shape == (20, 2)
+
+
+def test_score_embeddings_missing_stage_features_are_skipped():
+    """Without stage features each probe_<stage> is NaN and skipped as not extracted, while the
+    embedding probe is still scored."""
+    result = score_embeddings(embedding_set(seed=3, with_stages=False), CONFIG)
+    for stage in STAGES:
+        assert math.isnan(result["scores"][f"probe_{stage}"])
+        assert result["skipped"][f"probe_{stage}"] == "features not extracted"
+    assert np.isfinite(result["scores"]["probe_accuracy"])
+    assert "probe_embedding" not in result["skipped"]
+
+
+LABEL_SCORES = [
+    "probe_accuracy",
+    "class_separation",
+    "alignment",
+    "knn_accuracy",
+    "precision_at_1",
+    "map_at_r",
+    "kmeans_ari",
+    "kmeans_nmi",
+    "kmeans_ami",
+    "silhouette",
+    "probe_embedding",
+    *(f"probe_{stage}" for stage in STAGES),
+]
+
+
+def test_score_embeddings_without_labels_skips_label_scores():
+    """With the label arrays removed, every label score is NaN and listed in skipped, while the
+    label-free scores are finite."""
+    embeddings = embedding_set(seed=4)
+    del embeddings["train_labels"], embeddings["test_labels"]
+    result = score_embeddings(embeddings, CONFIG)
+    for name in LABEL_SCORES:
+        assert math.isnan(result["scores"][name]), name
+        assert result["skipped"][name] == "no class labels", name
+    for name in ("uniformity", "effective_rank", "mean_vif", "pca2_variance", "collapse_statistic"):
+        assert np.isfinite(result["scores"][name]), name
+        assert name not in result["skipped"]
+    test_x = embeddings["test_embedding"]
+    assert result["scores"]["uniformity"] == pytest.approx(metrics.uniformity(test_x, t=1.0))
+
+
+def test_score_embeddings_unlabelled_test_rows_skip_label_scores():
+    """Test labels of −1 (unlabelled) also skip the label scores."""
+    embeddings = embedding_set(seed=5, with_stages=False)
+    embeddings["test_labels"] = np.full_like(embeddings["test_labels"], -1)
+    result = score_embeddings(embeddings, CONFIG)
+    assert math.isnan(result["scores"]["knn_accuracy"])
+    assert result["skipped"]["knn_accuracy"] == "no class labels"
+
+
+def test_score_embeddings_flags_collapse():
+    """Nearly identical embeddings have a spread below the threshold and are flagged collapsed."""
+    rng = np.random.default_rng(6)
+    base = rng.normal(size=8)
+    embeddings = {
+        "train_embedding": base + 1e-4 * rng.normal(size=(40, 8)),
+        "test_embedding": base + 1e-4 * rng.normal(size=(30, 8)),
+    }
+    result = score_embeddings(embeddings, CONFIG)
+    assert result["scores"]["collapse_statistic"] < 0.01
+    assert result["scores"]["collapsed"] == 1.0
+
+
+def test_scoring_config_from_params():
+    """Known keys set fields; an unknown key is rejected with a message naming it."""
+    config = ScoringConfig.from_params({"knn_k": 7, "seed": 3})
+    assert (config.knn_k, config.seed, config.tsne_sample) == (7, 3, 1000)
+    with pytest.raises(ValueError, match="knn_kk"):
+        ScoringConfig.from_params({"knn_kk": 7})
+
+
+def test_knn_tie_with_equal_rank_sums_goes_to_the_nearest_neighbours_class():
+    """k=4 with class 1 at ranks 1 and 4 and class 0 at ranks 2 and 3: two votes each, and the
+    nearest neighbour is of class 1, so class 1 wins (a rank-sum bonus could not split this)."""
+    angles = np.array([0.10, 0.20, 0.30, 0.40])  # nearest first from a query at angle 0
+    train_x = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    train_y = np.array([1, 0, 0, 1])
+    test_x, test_y = np.array([[1.0, 0.0]]), np.array([1])
+    assert metrics.knn_accuracy(train_x, train_y, test_x, test_y, k=4) == 1.0
