@@ -1,8 +1,12 @@
-"""Image data sources, their canonical form, and the stratified train/test split.
+"""The canonical form of a dataset, the IDX (MNIST-family) readers, and the train/test split.
 
-Every source ends up as an :class:`ImageDataset`: uint8 images N×C×H×W, integer labels 0..K-1,
-the class names and a provenance record saying where the images came from. That one form is what
-the rest of the project reads, whatever the source was.
+Every source ends up as an :class:`ImageDataset`: uint8 images N×C×H×W, integer labels 0..K-1
+(or all −1 for an unlabelled dataset, which has no class names), the class names, a provenance
+record saying where the images came from, and optional per-image arrays (``extra``, e.g. the
+per-digit labels of MultiDigit). That one form is what the rest of the project reads, whatever the
+source was. The other readers (CIFAR-10, image folders, ``.npz``, MultiDigit, RandBits) are in
+:mod:`crl_pipelines.sources`, which this module does not import, so the stages that only read the
+canonical form do not depend on them.
 """
 
 from __future__ import annotations
@@ -25,11 +29,46 @@ _IDX_DTYPES = {
     0x0E: np.dtype(">f8"),
 }
 
-# torchvision's on-disk names for MNIST under <root>/MNIST/raw/.
+# torchvision's on-disk names for MNIST under <root>/MNIST/raw/ (Fashion-MNIST and KMNIST use the
+# same four names under <root>/FashionMNIST/raw/ and <root>/KMNIST/raw/).
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+
+# Class names as torchvision.datasets.FashionMNIST.classes and KMNIST.classes have them (copied, so
+# no torchvision dataset is instantiated without its files).
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+KMNIST_CLASSES = ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")
+
+
+@dataclass(frozen=True)
+class IdxSource:
+    """An MNIST-family dataset in torchvision's layout: ``<root>/<folder>/raw/`` (IDX files)."""
+
+    title: str  # for messages
+    folder: str  # torchvision's folder name, also the torchvision.datasets class name
+    class_names: tuple[str, ...]
+
+
+IDX_SOURCES = {
+    "mnist": IdxSource("MNIST", "MNIST", tuple(str(digit) for digit in range(10))),
+    "fashion_mnist": IdxSource("Fashion-MNIST", "FashionMNIST", FASHION_MNIST_CLASSES),
+    "kmnist": IdxSource("KMNIST", "KMNIST", KMNIST_CLASSES),
+}
+
+EXTRA_PREFIX = "extra__"  # key prefix of the per-image arrays in ``ImageDataset.to_arrays``
 
 
 class DataError(ValueError):
@@ -42,15 +81,22 @@ class ImageDataset:
 
     Attributes:
         images: uint8 array N×C×H×W.
-        labels: int64 array of N class indices into ``class_names``.
-        class_names: one name per class.
-        provenance: where the images came from (JSON-serialisable).
+        labels: int64 array of N class indices into ``class_names``; all −1 ("unlabelled") when,
+            and only when, ``class_names`` is empty.
+        class_names: one name per class; empty for an unlabelled dataset.
+        provenance: where the images came from (JSON-serialisable). ``randbits_channels``, when
+            present, is the number of trailing channels that are RandBits (random bits shared by
+            both views of an image): augmentations must leave those channels alone.
+        extra: optional per-image arrays (first axis N, no Python objects), carried through
+            :meth:`subset`, :meth:`to_arrays` and :meth:`from_arrays`; e.g. MultiDigit's
+            ``digit_labels`` (N×k) or an image folder's ``files``.
     """
 
     images: np.ndarray
     labels: np.ndarray
     class_names: tuple[str, ...]
     provenance: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8 or self.images.ndim != 4:
@@ -61,15 +107,39 @@ class ImageDataset:
             raise DataError(f"{len(self.images)} images but labels of shape {self.labels.shape}")
         if len(self.images) == 0:
             raise DataError(f"the dataset from {self.provenance.get('source', '?')} is empty")
-        if self.labels.min() < 0 or self.labels.max() >= len(self.class_names):
+        if not self.class_names:
+            if (self.labels != -1).any():
+                raise DataError(
+                    "a dataset without class names is unlabelled and its labels must all be -1, "
+                    f"got {self.labels.min()}..{self.labels.max()}"
+                )
+        elif self.labels.min() < 0 or self.labels.max() >= len(self.class_names):
             raise DataError(
                 f"labels must lie in 0..{len(self.class_names) - 1} (one per class name), "
-                f"got {self.labels.min()}..{self.labels.max()}"
+                f"got {self.labels.min()}..{self.labels.max()} (-1, unlabelled, only goes with "
+                "no class names)"
             )
+        extra = {name: np.asarray(array) for name, array in self.extra.items()}
+        for name, array in extra.items():
+            if not name.isidentifier():
+                raise DataError(f"extra array name {name!r} must be a Python identifier")
+            if array.ndim == 0 or len(array) != len(self.images):
+                raise DataError(
+                    f"extra array {name!r} must hold one row per image ({len(self.images)}), "
+                    f"got shape {array.shape}"
+                )
+            if array.dtype == object:
+                raise DataError(f"extra array {name!r} holds Python objects; store plain arrays")
+        object.__setattr__(self, "extra", extra)
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the images have classes (an unlabelled dataset has no class names)."""
+        return bool(self.class_names)
 
     def subset(self, indices: np.ndarray, **provenance: Any) -> ImageDataset:
         """The images at ``indices``, with ``provenance`` added to the record."""
@@ -78,15 +148,18 @@ class ImageDataset:
             self.labels[indices],
             self.class_names,
             {**self.provenance, **provenance},
+            {name: array[indices] for name, array in self.extra.items()},
         )
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """Plain arrays (no pickled objects), as stored in an ``.npz``."""
+        """Plain arrays (no pickled objects), as stored in an ``.npz``; ``extra`` arrays are
+        stored under ``extra__<name>``."""
         return {
             "images": self.images,
             "labels": self.labels,
             "class_names": np.asarray(self.class_names, dtype=str),
             "provenance": np.asarray(json.dumps(self.provenance, sort_keys=True)),
+            **{f"{EXTRA_PREFIX}{name}": array for name, array in self.extra.items()},
         }
 
     @classmethod
@@ -95,8 +168,13 @@ class ImageDataset:
         return cls(
             images=np.asarray(arrays["images"]),
             labels=np.asarray(arrays["labels"]).astype(np.int64),
-            class_names=tuple(str(name) for name in arrays["class_names"]),
+            class_names=tuple(str(name) for name in np.asarray(arrays["class_names"]).ravel()),
             provenance=json.loads(str(arrays["provenance"])),
+            extra={
+                key.removeprefix(EXTRA_PREFIX): np.asarray(value)
+                for key, value in arrays.items()
+                if key.startswith(EXTRA_PREFIX)
+            },
         )
 
 
@@ -161,27 +239,47 @@ def load_mnist_dataset(
         download: fetch the files with torchvision when they are missing. Off by default: a run
             never reaches the network unless the parameters say so.
     """
-    raw_dir = Path(root) / "MNIST" / "raw"
+    return load_idx_dataset(root, "mnist", splits, download)
+
+
+def load_idx_dataset(
+    root: str | Path, name: str, splits: tuple[str, ...] = ("train",), download: bool = False
+) -> ImageDataset:
+    """An MNIST-family dataset (``mnist``, ``fashion_mnist``, ``kmnist``) from its IDX files in
+    torchvision's layout, ``<root>/<MNIST|FashionMNIST|KMNIST>/raw/`` (plain or ``.gz``).
+
+    Args:
+        root: the folder holding ``<Folder>/raw`` (``data/01_raw`` in this project).
+        name: a key of :data:`IDX_SOURCES`; also the parameter block (``ingest.<name>``) that
+            messages point to.
+        splits: which official files to pool: ``train`` and/or ``test``.
+        download: fetch missing files with ``torchvision.datasets.<Folder>(root, download=True)``.
+    """
+    if name not in IDX_SOURCES:
+        raise DataError(f"unknown IDX dataset {name!r}; known: {sorted(IDX_SOURCES)}")
+    spec = IDX_SOURCES[name]
+    raw_dir = Path(root) / spec.folder / "raw"
     unknown = set(splits) - set(MNIST_FILES)
     if unknown or not splits:
         raise DataError(
-            f"ingest.mnist.splits must name some of {sorted(MNIST_FILES)}, got {list(splits)}"
+            f"ingest.{name}.splits must name some of {sorted(MNIST_FILES)}, got {list(splits)}"
         )
-    needed = [name for split in splits for name in MNIST_FILES[split]]
-    if download and any(_find_idx(raw_dir, name) is None for name in needed):
-        from torchvision.datasets import MNIST
+    needed = [file for split in splits for file in MNIST_FILES[split]]
+    if download and any(_find_idx(raw_dir, file) is None for file in needed):
+        import torchvision.datasets
 
+        dataset_class = getattr(torchvision.datasets, spec.folder)
         for split in splits:
-            MNIST(str(root), train=split == "train", download=True)
+            dataset_class(str(root), train=split == "train", download=True)
     images, labels, files = [], [], []
     for split in splits:
         image_name, label_name = MNIST_FILES[split]
         image_path, label_path = _find_idx(raw_dir, image_name), _find_idx(raw_dir, label_name)
-        for name, found in ((image_name, image_path), (label_name, label_path)):
+        for file, found in ((image_name, image_path), (label_name, label_path)):
             if found is None:
                 raise DataError(
-                    f"MNIST file {raw_dir / name} (or {name}.gz) is missing: put torchvision's "
-                    "MNIST files there, or set ingest.mnist.download: true"
+                    f"{spec.title} file {raw_dir / file} (or {file}.gz) is missing: put "
+                    f"torchvision's {spec.title} files there, or set ingest.{name}.download: true"
                 )
         split_images, split_labels = read_idx(image_path), read_idx(label_path)
         if split_images.ndim != 3 or split_labels.ndim != 1:
@@ -194,19 +292,25 @@ def load_mnist_dataset(
                 f"{image_path} holds {len(split_images)} images but {label_path} "
                 f"holds {len(split_labels)} labels"
             )
-        images.append(split_images.astype(np.uint8)[:, None])
+        if len(split_images) == 0:
+            raise DataError(f"{image_path} holds no images")
+        if split_images.dtype != np.uint8:
+            raise DataError(f"{image_path} must hold uint8 pixels, got {split_images.dtype}")
+        images.append(split_images[:, None])
         labels.append(split_labels.astype(np.int64))
         files += [str(image_path), str(label_path)]
     all_labels = np.concatenate(labels)
-    if all_labels.min() < 0 or all_labels.max() > 9:
+    top = len(spec.class_names) - 1
+    if all_labels.min() < 0 or all_labels.max() > top:
         raise DataError(
-            f"MNIST labels must lie in 0..9, found {all_labels.min()}..{all_labels.max()}"
+            f"{spec.title} labels must lie in 0..{top}, "
+            f"found {all_labels.min()}..{all_labels.max()}"
         )
     return ImageDataset(
         images=np.concatenate(images),
         labels=all_labels,
-        class_names=tuple(str(digit) for digit in range(10)),
-        provenance={"source": "mnist", "files": files},
+        class_names=spec.class_names,
+        provenance={"source": name, "files": files},
     )
 
 
@@ -231,6 +335,14 @@ def _check_class_counts(
         raise DataError(f"classes with fewer than {minimum} images {why}: {', '.join(short)}")
 
 
+def _require_labels(dataset: ImageDataset, function: str, instead: str) -> None:
+    if not dataset.labelled:
+        raise DataError(
+            f"{function} needs class labels and the dataset from "
+            f"{dataset.provenance.get('source', '?')} is unlabelled; use {instead}"
+        )
+
+
 def stratified_subsample(dataset: ImageDataset, size: int, seed: int) -> ImageDataset:
     """A seeded subset of ``size`` images with the class proportions of the whole."""
     from sklearn.model_selection import train_test_split
@@ -239,11 +351,61 @@ def stratified_subsample(dataset: ImageDataset, size: int, seed: int) -> ImageDa
         raise DataError(f"ingest.subset_size must lie in 1..{len(dataset.labels)}, got {size}")
     if size == len(dataset.labels):
         return dataset
+    _require_labels(dataset, "stratified_subsample", "random_subsample")
     _check_class_counts(dataset.labels, dataset.class_names, 2, "to subsample by class")
-    indices, _ = train_test_split(
-        np.arange(len(dataset.labels)), train_size=size, stratify=dataset.labels, random_state=seed
-    )
+    try:
+        indices, _ = train_test_split(
+            np.arange(len(dataset.labels)),
+            train_size=size,
+            stratify=dataset.labels,
+            random_state=seed,
+        )
+    except ValueError as error:
+        raise DataError(
+            f"ingest.subset_size {size} cannot keep every one of the {dataset.num_classes} "
+            f"classes: {error}"
+        ) from error
     return dataset.subset(np.sort(indices), subset_size=size, subset_seed=seed)
+
+
+def random_subsample(dataset: ImageDataset, size: int, seed: int) -> ImageDataset:
+    """A seeded random subset of ``size`` images (for unlabelled data)."""
+    if not 0 < size <= len(dataset.labels):
+        raise DataError(f"ingest.subset_size must lie in 1..{len(dataset.labels)}, got {size}")
+    if size == len(dataset.labels):
+        return dataset
+    indices = np.random.default_rng(seed).choice(len(dataset.labels), size=size, replace=False)
+    return dataset.subset(np.sort(indices), subset_size=size, subset_seed=seed)
+
+
+def subsample(dataset: ImageDataset, size: int, seed: int) -> ImageDataset:
+    """:func:`stratified_subsample` for labelled data, :func:`random_subsample` otherwise."""
+    if dataset.labelled:
+        return stratified_subsample(dataset, size, seed)
+    return random_subsample(dataset, size, seed)
+
+
+def _check_test_fraction(test_fraction: float) -> None:
+    if not 0.0 < test_fraction < 1.0:
+        raise DataError(
+            f"ingest.test_fraction must lie strictly between 0 and 1, got {test_fraction}"
+        )
+
+
+def _halves(
+    dataset: ImageDataset, train_idx: np.ndarray, test_idx: np.ndarray, record: dict[str, Any]
+) -> tuple[ImageDataset, ImageDataset]:
+    for name, indices in (("train", train_idx), ("test", test_idx)):
+        if len(indices) == 0:
+            raise DataError(
+                f"the {name} split is empty: ingest.test_fraction {record['test_fraction']} of "
+                f"{len(dataset.labels)} image(s) leaves it no image"
+            )
+    train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
+    return (
+        dataset.subset(train_idx, split="train", **record),
+        dataset.subset(test_idx, split="test", **record),
+    )
 
 
 def stratified_split(
@@ -252,20 +414,42 @@ def stratified_split(
     """Split into train and test halves with the same class proportions; no image is in both."""
     from sklearn.model_selection import train_test_split
 
-    if not 0.0 < test_fraction < 1.0:
-        raise DataError(
-            f"ingest.test_fraction must lie strictly between 0 and 1, got {test_fraction}"
-        )
+    _check_test_fraction(test_fraction)
+    _require_labels(dataset, "stratified_split", "random_split")
     _check_class_counts(dataset.labels, dataset.class_names, 2, "to split into train and test")
-    train_idx, test_idx = train_test_split(
-        np.arange(len(dataset.labels)),
-        test_size=test_fraction,
-        stratify=dataset.labels,
-        random_state=seed,
-    )
-    train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
-    record = {"split_seed": seed, "test_fraction": test_fraction}
-    return (
-        dataset.subset(train_idx, split="train", **record),
-        dataset.subset(test_idx, split="test", **record),
-    )
+    try:
+        train_idx, test_idx = train_test_split(
+            np.arange(len(dataset.labels)),
+            test_size=test_fraction,
+            stratify=dataset.labels,
+            random_state=seed,
+        )
+    except ValueError as error:
+        raise DataError(
+            f"cannot split {len(dataset.labels)} images of {dataset.num_classes} classes with "
+            f"ingest.test_fraction {test_fraction} (both halves need every class): {error}"
+        ) from error
+    record = {"split_seed": seed, "test_fraction": test_fraction, "split_kind": "stratified"}
+    return _halves(dataset, train_idx, test_idx, record)
+
+
+def random_split(
+    dataset: ImageDataset, test_fraction: float, seed: int
+) -> tuple[ImageDataset, ImageDataset]:
+    """A seeded random train/test split (for unlabelled data, which has no class to stratify by);
+    the test half holds ceil(test_fraction × N) images."""
+    _check_test_fraction(test_fraction)
+    total = len(dataset.labels)
+    order = np.random.default_rng(seed).permutation(total)
+    n_test = int(np.ceil(test_fraction * total))
+    record = {"split_seed": seed, "test_fraction": test_fraction, "split_kind": "random"}
+    return _halves(dataset, order[n_test:], order[:n_test], record)
+
+
+def split_train_test(
+    dataset: ImageDataset, test_fraction: float, seed: int
+) -> tuple[ImageDataset, ImageDataset]:
+    """:func:`stratified_split` for labelled data, :func:`random_split` for unlabelled data."""
+    if dataset.labelled:
+        return stratified_split(dataset, test_fraction, seed)
+    return random_split(dataset, test_fraction, seed)

@@ -182,3 +182,40 @@ def test_invalid_canonical_forms_are_rejected():
         ImageDataset(np.zeros((0, 1, 8, 8), np.uint8), np.zeros(0, dtype=np.int64), ("a",))
     with pytest.raises(DataError, match="labels must lie"):
         ImageDataset(np.zeros((2, 1, 8, 8), np.uint8), np.array([0, 3]), ("a", "b"))
+
+
+def test_extra_arrays_travel_through_subset_and_arrays():
+    """Per-image ``extra`` arrays follow subset, to_arrays and from_arrays (as extra__<name>)."""
+    digits = load_digits_dataset().subset(np.arange(30))
+    tagged = ImageDataset(
+        digits.images,
+        digits.labels,
+        digits.class_names,
+        {"source": "test"},
+        {
+            "digit_labels": np.arange(60).reshape(30, 2),
+            "files": np.array([f"{i}.png" for i in range(30)]),
+        },
+    )
+    part = tagged.subset(np.array([3, 7]))
+    np.testing.assert_array_equal(part.extra["digit_labels"], [[6, 7], [14, 15]])
+    arrays = part.to_arrays()
+    assert "extra__digit_labels" in arrays and "extra__files" in arrays
+    again = ImageDataset.from_arrays(arrays)
+    np.testing.assert_array_equal(again.extra["files"], ["3.png", "7.png"])
+    with pytest.raises(DataError, match="extra array 'bad' must hold one row per image"):
+        ImageDataset(digits.images, digits.labels, digits.class_names, {}, {"bad": np.zeros(3)})
+
+
+def test_unlabelled_means_minus_one_and_no_class_names():
+    """−1 labels are allowed only without class names; ``labelled`` says which it is."""
+    images = np.zeros((3, 1, 4, 4), np.uint8)
+    unlabelled = ImageDataset(images, np.full(3, -1), ())
+    assert not unlabelled.labelled and unlabelled.num_classes == 0
+    again = ImageDataset.from_arrays(unlabelled.to_arrays())
+    assert again.class_names == () and not again.labelled
+    assert ImageDataset(images, np.zeros(3, np.int64), ("a",)).labelled
+    with pytest.raises(DataError, match=r"labels must lie in 0\.\.0 .*-1, unlabelled"):
+        ImageDataset(images, np.array([0, -1, 0]), ("a",))
+    with pytest.raises(DataError, match="without class names is unlabelled"):
+        ImageDataset(images, np.array([0, -1, -1]), ())

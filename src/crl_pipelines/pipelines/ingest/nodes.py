@@ -7,46 +7,22 @@ from typing import Any
 
 import numpy as np
 
-from crl_pipelines.data import (
-    DataError,
-    ImageDataset,
-    drop_duplicate_images,
-    load_digits_dataset,
-    load_mnist_dataset,
-    stratified_split,
-    stratified_subsample,
-)
+from crl_pipelines.data import ImageDataset, split_train_test
+from crl_pipelines.sources import build_dataset
 
 log = logging.getLogger(__name__)
-SOURCES = ("digits", "mnist")
 
 
 def load_source(params: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The images named by ``ingest.source``, deduplicated and optionally subsampled."""
-    source = params["source"]
-    if source == "digits":
-        dataset = load_digits_dataset()
-    elif source == "mnist":
-        mnist = params.get("mnist", {})
-        dataset = load_mnist_dataset(
-            mnist.get("root", "data/01_raw"),
-            splits=tuple(mnist.get("splits", ["train"])),
-            download=bool(mnist.get("download", False)),
-        )
-    else:
-        raise DataError(f"unknown ingest.source {source!r}; known sources: {list(SOURCES)}")
-    if params.get("drop_duplicates", True):
-        dataset, dropped = drop_duplicate_images(dataset)
-        if dropped:
-            log.info("dropped %d pixel-identical duplicate images", dropped)
-    if params.get("subset_size"):
-        dataset = stratified_subsample(dataset, int(params["subset_size"]), int(params["seed"]))
+    """The images named by ``ingest.source``, resized / converted as the parameters say,
+    deduplicated, optionally subsampled, with any RandBits channels appended."""
+    dataset = build_dataset(params)
     log.info(
-        "ingested %d images of %d classes, %s, from %s",
+        "ingested %d images of %s, %s, from %s",
         len(dataset.labels),
-        dataset.num_classes,
+        f"{dataset.num_classes} classes" if dataset.labelled else "no classes (unlabelled)",
         dataset.images.shape[1:],
-        source,
+        dataset.provenance.get("source", params.get("source")),
     )
     return dataset.to_arrays()
 
@@ -54,18 +30,24 @@ def load_source(params: dict[str, Any]) -> dict[str, np.ndarray]:
 def split_dataset(
     dataset: dict[str, np.ndarray], params: dict[str, Any]
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
-    """A stratified, seeded train/test split (the halves share no image), and a summary of it."""
+    """A seeded train/test split (stratified by class; random for unlabelled data) whose halves
+    share no image, and a summary of it."""
     whole = ImageDataset.from_arrays(dataset)
-    train, test = stratified_split(whole, float(params["test_fraction"]), int(params["seed"]))
+    train, test = split_train_test(whole, float(params["test_fraction"]), int(params["seed"]))
     log.info("split into %d train and %d test images", len(train.labels), len(test.labels))
     summary = {
         "provenance": whole.provenance,
         "image_shape": list(whole.images.shape[1:]),
         "class_names": list(whole.class_names),
+        "labelled": whole.labelled,
         "train_images": len(train.labels),
         "test_images": len(test.labels),
-        "train_per_class": np.bincount(train.labels, minlength=whole.num_classes).tolist(),
-        "test_per_class": np.bincount(test.labels, minlength=whole.num_classes).tolist(),
+        "train_per_class": np.bincount(train.labels, minlength=whole.num_classes).tolist()
+        if whole.labelled
+        else [],
+        "test_per_class": np.bincount(test.labels, minlength=whole.num_classes).tolist()
+        if whole.labelled
+        else [],
         "test_fraction": float(params["test_fraction"]),
         "split_seed": int(params["seed"]),
     }

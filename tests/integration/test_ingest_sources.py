@@ -1,0 +1,80 @@
+"""The ingest pipeline reads a labelled PNG folder, or MNIST IDX files, by a parameters change only;
+a failed ingest leaves the previous artifacts as they were."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from PIL import Image
+
+from crl_pipelines.data import DataError
+from tests.unit.test_data import fake_mnist, write_mnist
+
+
+def run_ingest(project: Path, ingest: dict) -> None:
+    """Replace conf/test's `ingest` block with ``ingest`` and run `--pipelines=ingest`."""
+    parameters = project / "conf" / "test" / "parameters.yml"
+    settings = yaml.safe_load(parameters.read_text())
+    settings["ingest"] = ingest
+    parameters.write_text(yaml.safe_dump(settings, sort_keys=False))
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env="test") as session:
+        session.run(pipeline_names=["ingest"])
+
+
+def load(project: Path, name: str) -> dict[str, np.ndarray]:
+    with np.load(project / "data" / name, allow_pickle=False) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+@pytest.mark.slow
+def test_png_folder_then_mnist_by_parameters_only(project):
+    rng = np.random.default_rng(0)
+    for name in ("circle", "square", "star"):
+        for i in range(6):
+            pixels = rng.integers(0, 256, size=(10, 10, 3), dtype=np.uint8)
+            (project / "data/01_raw/shapes" / name).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(project / "data/01_raw/shapes" / name / f"{i}.png")
+    split = {"test_fraction": 0.5, "seed": 0}
+    run_ingest(
+        project,
+        {
+            "source": "image_folder",
+            "image_folder": {"root": "data/01_raw/shapes"},
+            "image_size": 8,
+            "channels": 1,
+            **split,
+        },
+    )
+    dataset = load(project, "02_intermediate/dataset.npz")
+    assert dataset["images"].shape == (18, 1, 8, 8)
+    assert list(dataset["class_names"]) == ["circle", "square", "star"]
+    summary = json.loads((project / "data/03_primary/summary.json").read_text())
+    assert summary["train_per_class"] == [3, 3, 3] and summary["test_per_class"] == [3, 3, 3]
+
+    images, labels = fake_mnist(40, 0)
+    write_mnist(project / "data/01_raw", "train", images, labels)
+    run_ingest(project, {"source": "mnist", "mnist": {"root": "data/01_raw"}, **split})
+    dataset = load(project, "02_intermediate/dataset.npz")
+    np.testing.assert_array_equal(dataset["images"][:, 0], images)
+    assert json.loads(str(dataset["provenance"]))["source"] == "mnist"
+
+    before = {
+        name: (project / "data" / name).read_bytes()
+        for name in ("02_intermediate/dataset.npz", "03_primary/train.npz")
+    }
+    broken = project / "data/01_raw/shapes/star/2.png"
+    broken.write_bytes(broken.read_bytes()[:50])
+    with pytest.raises(DataError, match=r"star/2\.png is an unreadable or truncated image"):
+        run_ingest(
+            project,
+            {"source": "image_folder", "image_folder": {"root": "data/01_raw/shapes"}, **split},
+        )
+    for name, content in before.items():
+        assert (project / "data" / name).read_bytes() == content, name
