@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,17 +25,25 @@ def _with_seed(training: dict[str, Any], seed: int) -> dict[str, Any]:
 
 def train_experiment(
     train_set: dict[str, np.ndarray],
+    test_set: dict[str, np.ndarray],
     pair_plan: dict[str, np.ndarray],
     experiment: dict[str, Any],
     model: dict[str, Any],
     training: dict[str, Any],
+    checkpoint_dir: str,
     name: str,
     experiment_name: str,
     seed: int,
 ) -> tuple[Encoder, pd.DataFrame]:
-    """Train run ``name`` of the experiment; returns the encoder and its per-epoch history."""
+    """Train run ``name`` of the experiment; returns the encoder and its per-epoch history.
+
+    The test split is never trained on: a fixed batch of it is embedded after every epoch to
+    track alignment, uniformity and collapse. ``<checkpoint_dir>/<run>/checkpoint.pt`` holds the
+    last finished epoch, so an interrupted run picks up where it stopped.
+    """
     spec = parse_experiment(experiment_name, experiment, model, _with_seed(training, seed))
     train = ImageDataset.from_arrays(train_set)
+    test = ImageDataset.from_arrays(test_set)
     check_plan_matches(pair_plan, train.labels)
     encoder, history = train_encoder(
         train.images,
@@ -45,6 +54,8 @@ def train_experiment(
         spec.loss_params,
         spec.training,
         name,
+        held_out=(test.images, test.labels),
+        checkpoint=Path(checkpoint_dir) / name / "checkpoint.pt",
     )
     return encoder, pd.DataFrame(history)
 

@@ -29,20 +29,23 @@ def _run_pipeline(run: Run) -> Pipeline:
             nodes, namespace=run.name, inputs={"train_set"}, parameters=SHARED_PARAMETERS
         )
     train = _bind(train_experiment, name=run.name, experiment_name=run.experiment, seed=run.seed)
-    nodes = [
-        node(
-            train,
-            ["train_set", "pair_plan", "params:experiment", "params:model", "params:training"],
-            ["model", "history"],
-            name="train_encoder",
-        )
+    inputs = [
+        "train_set",
+        "test_set",
+        "pair_plan",
+        "params:experiment",
+        "params:model",
+        "params:training",
+        "params:checkpoint_dir",
     ]
+    nodes = [node(train, inputs, ["model", "history"], name="train_encoder")]
     return Pipeline(
         nodes,
         namespace=run.name,
-        inputs={"train_set", "pair_plan"},
+        inputs={"train_set", "test_set", "pair_plan"},
         parameters={
             "params:experiment": f"params:experiments.{run.experiment}",
+            "params:checkpoint_dir": "params:checkpoint_dir",
             **SHARED_PARAMETERS,
         },
     )

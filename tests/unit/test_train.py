@@ -1,0 +1,201 @@
+"""The training loop: schedule, determinism, resume after a kill, the NaN stop, monitoring."""
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from crl_pipelines.data import load_digits_dataset, stratified_split, stratified_subsample
+from crl_pipelines.losses import LOSSES
+from crl_pipelines.sampling import class_pair_plan
+from crl_pipelines.train import (
+    TrainingConfig,
+    TrainingError,
+    learning_rate_factor,
+    train_encoder,
+)
+
+MODEL = {"embedding_dim": 8}
+
+
+def small_data(size=200, epochs=2, pairs_per_class=2):
+    digits = stratified_subsample(load_digits_dataset(), size, seed=0)
+    train, test = stratified_split(digits, 0.25, seed=0)
+    plan = class_pair_plan(train.labels, train.class_names, epochs, pairs_per_class, seed=0)
+    return train, test, plan
+
+
+def weights(encoder):
+    return torch.cat([value.flatten().float() for value in encoder.state_dict().values()])
+
+
+def test_learning_rate_factor_warms_up_then_follows_cosine():
+    """Linear warm-up to 1, then constant, or a cosine that starts at 1 and ends near 0."""
+    assert [learning_rate_factor(s, 10, 4, "constant") for s in range(5)] == [
+        0.25, 0.5, 0.75, 1.0, 1.0,
+    ]  # fmt: skip
+    assert learning_rate_factor(4, 10, 4, "cosine") == pytest.approx(1.0)
+    assert learning_rate_factor(7, 10, 4, "cosine") == pytest.approx(0.5)
+    assert learning_rate_factor(10, 10, 4, "cosine") == pytest.approx(0.0)
+
+
+def test_config_rejects_unknown_and_bad_values():
+    with pytest.raises(ValueError, match=r"training\.scheduler"):
+        TrainingConfig.from_params({"scheduler": "step"})
+    with pytest.raises(ValueError, match=r"unknown training parameter\(s\) \['epochs'\]"):
+        TrainingConfig.from_params({"epochs": 3})
+
+
+def test_cosine_schedule_is_applied_per_step():
+    """The history records each epoch's starting learning rate under the schedule."""
+    train, _, plan = small_data(epochs=3)
+    config = TrainingConfig(scheduler="cosine", warmup_epochs=1, learning_rate=0.01)
+    _, history = train_encoder(train.images, train.labels, plan, MODEL, "ntxent", {}, config)
+    steps = plan["anchors"].shape[1]
+    rates = [row["learning_rate"] for row in history]
+    assert rates[0] == pytest.approx(0.01 / steps)  # first warm-up step
+    assert rates[1] == pytest.approx(0.01)  # warm-up done, cosine starts at the peak
+    assert rates[2] == pytest.approx(
+        0.01 * learning_rate_factor(2 * steps, 3 * steps, steps, "cosine")
+    )
+
+
+def test_same_seed_same_weights_and_history():
+    """Same seed, same device (CPU) → bit-identical weights, for pair and triplet losses too."""
+    train, _, plan = small_data(epochs=1)
+    for loss in ("contrastive", "triplet", "swd_gaussian"):
+        runs = [
+            train_encoder(train.images, train.labels, plan, MODEL, loss, {}, TrainingConfig(seed=3))
+            for _ in range(2)
+        ]
+        assert torch.equal(weights(runs[0][0]), weights(runs[1][0])), loss
+        assert runs[0][1][0]["loss"] == runs[1][1][0]["loss"]
+    other, _ = train_encoder(train.images, train.labels, plan, MODEL, "contrastive", {},
+                             TrainingConfig(seed=4))  # fmt: skip
+    assert not torch.equal(weights(other), weights(runs[0][0]))
+
+
+def test_history_tracks_held_out_alignment_uniformity_and_spread():
+    train, test, plan = small_data(epochs=2)
+    _, history = train_encoder(
+        train.images, train.labels, plan, MODEL, "ntxent", {}, TrainingConfig(),
+        held_out=(test.images, test.labels),
+    )  # fmt: skip
+    assert [row["epoch"] for row in history] == [1, 2]
+    for row in history:
+        assert set(row) == {"epoch", "loss", "learning_rate", "alignment", "uniformity",
+                            "collapse_statistic", "seconds"}  # fmt: skip
+        assert 0 < row["alignment"] < 4 and -4 < row["uniformity"] < 0
+        assert row["collapse_statistic"] > 0.1
+
+
+class NaNAfterLoss(nn.Module):
+    """A loss that turns NaN at a chosen (epoch, step), to test the stop."""
+
+    calls = 0
+
+    def __init__(self, nan_at_call: int = 0) -> None:
+        super().__init__()
+        self.nan_at_call = nan_at_call
+        NaNAfterLoss.calls = 0
+
+    def forward(self, anchors, positives, labels):
+        NaNAfterLoss.calls += 1
+        loss = (anchors - positives).pow(2).mean()
+        return loss * math.nan if NaNAfterLoss.calls >= self.nan_at_call else loss
+
+
+def test_nan_loss_stops_naming_epoch_and_step_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    train, _, plan = small_data(epochs=3)
+    steps = plan["anchors"].shape[1]
+    monkeypatch.setitem(LOSSES, "nan_after", NaNAfterLoss)
+    checkpoint = tmp_path / "checkpoint.pt"
+    with pytest.raises(TrainingError, match=r"'probe'.*nan at epoch 2, step 3.*epoch 1 is kept"):
+        train_encoder(train.images, train.labels, plan, MODEL, "nan_after",
+                      {"nan_at_call": steps + 3}, TrainingConfig(), name="probe",
+                      checkpoint=checkpoint)  # fmt: skip
+    state = torch.load(checkpoint, weights_only=True)
+    assert state["epoch"] == 1
+    assert all(torch.isfinite(value).all() for value in state["encoder"].values()
+               if value.is_floating_point())  # fmt: skip
+
+
+def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
+    train, _, plan = small_data(epochs=1)
+    checkpoint = tmp_path / "checkpoint.pt"
+    train_encoder(train.images, train.labels, plan, MODEL, "ntxent", {}, TrainingConfig(),
+                  checkpoint=checkpoint)  # fmt: skip
+    fresh, _ = train_encoder(train.images, train.labels, plan, MODEL, "ntxent", {},
+                             TrainingConfig(learning_rate=0.01))  # fmt: skip
+    reused, _ = train_encoder(
+        train.images, train.labels, plan, MODEL, "ntxent", {}, TrainingConfig(learning_rate=0.01),
+        checkpoint=checkpoint,
+    )  # fmt: skip
+    assert torch.equal(weights(fresh), weights(reused))
+
+
+RESUME_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from tests.unit.test_train import MODEL, small_data
+    from crl_pipelines.train import TrainingConfig, train_encoder
+    train, test, plan = small_data(size=400, epochs=3, pairs_per_class=1)
+    train_encoder(train.images, train.labels, plan, MODEL, "triplet", {},
+                  TrainingConfig(scheduler="cosine"), checkpoint=sys.argv[1])
+    """
+)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_weights(tmp_path):
+    """Kill a training process (SIGKILL) after its first checkpoint; resuming from it ends with
+    exactly the weights and history of an uninterrupted run."""
+    checkpoint = tmp_path / "checkpoint.pt"
+    environment = {**os.environ, "PYTHONPATH": os.getcwd()}
+    process = subprocess.Popen([sys.executable, "-c", RESUME_SCRIPT, str(checkpoint)],
+                               env=environment)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert checkpoint.exists(), "the process never wrote a checkpoint"
+    done = torch.load(checkpoint, weights_only=True)["epoch"]
+    assert 1 <= done < 3, f"the kill came too late to interrupt (epoch {done})"
+
+    train, _, plan = small_data(size=400, epochs=3, pairs_per_class=1)
+    config = TrainingConfig(scheduler="cosine")
+    resumed, resumed_history = train_encoder(
+        train.images, train.labels, plan, MODEL, "triplet", {}, config, checkpoint=checkpoint
+    )
+    straight, straight_history = train_encoder(
+        train.images, train.labels, plan, MODEL, "triplet", {}, config
+    )
+    assert torch.equal(weights(resumed), weights(straight))
+    strip = [{k: v for k, v in row.items() if k != "seconds"} for row in resumed_history]
+    assert strip == [{k: v for k, v in row.items() if k != "seconds"} for row in straight_history]
+
+
+def test_bf16_precision_trains_with_finite_loss_on_the_cpu():
+    train, _, plan = small_data(epochs=1)
+    _, history = train_encoder(train.images, train.labels, plan, MODEL, "ntxent", {},
+                               TrainingConfig(precision="bf16"))  # fmt: skip
+    assert np.isfinite(history[0]["loss"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_training_uses_bf16_autocast_and_returns_a_cpu_encoder():
+    train, _, plan = small_data(epochs=1)
+    encoder, history = train_encoder(train.images, train.labels, plan, MODEL, "ntxent", {},
+                                     TrainingConfig(device="cuda"))  # fmt: skip
+    assert np.isfinite(history[0]["loss"])
+    assert next(encoder.parameters()).device.type == "cpu"
