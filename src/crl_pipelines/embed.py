@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import numpy as np
 import torch
 
-from crl_pipelines.models import STAGES, Encoder
+from crl_pipelines.models import Encoder
 
 
 @torch.no_grad()
@@ -18,12 +20,13 @@ def embed_images(
     """Embeddings of uint8 images N×C×H×W, and the pooled features after every encoder stage.
 
     Returns:
-        ``embedding`` (N×D) and one N×width array per stage in ``STAGES``, float32.
+        ``embedding`` (N×D, the representation the encoder's config scores), ``projector``, and
+        one N×width array per backbone stage, float32.
     """
     if batch_size < 1:
         raise ValueError(f"embed batch_size must be positive, got {batch_size}")
     encoder = encoder.to(device).eval()
-    chunks: dict[str, list[np.ndarray]] = {name: [] for name in (*STAGES, "embedding")}
+    chunks: dict[str, list[np.ndarray]] = defaultdict(list)
     for start in range(0, len(images), batch_size):
         batch = torch.from_numpy(images[start : start + batch_size]).to(device)
         for name, features in encoder.stages(batch).items():

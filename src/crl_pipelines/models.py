@@ -1,9 +1,18 @@
-"""Encoders: torchvision's ResNet-18 with the guide's changes, rebuilt from a plain config dict.
+"""Encoders: a backbone, then a projection head, rebuilt from a plain config dict.
 
-The guide replaces ``conv1`` to take 1-channel images and turns ``fc`` into the embedding
-projector (512 → embedding size). On tiny images (8×8 digits, 28×28 MNIST) its stride-2 7×7 stem
-and max-pool shrink the picture to a pixel before ``layer2``; the ``small`` stem (3×3, stride 1,
-no max-pool, as ResNets for CIFAR use) keeps the spatial detail.
+Backbones:
+- ``resnet18``: torchvision's ResNet-18 with the guide's changes: ``conv1`` takes the data's
+  channels, and ``fc`` becomes the projector (512 → embedding size). On tiny images (8×8 digits,
+  28×28 MNIST) its stride-2 7×7 stem and max-pool shrink the picture to a pixel before
+  ``layer2``; the ``small`` stem (3×3, stride 1, no max-pool, as ResNets for CIFAR use) keeps
+  the spatial detail.
+- ``small_cnn``: three 3×3 conv blocks (32, 64, 128 channels): trains in seconds on a CPU, for
+  quick studies and tests.
+
+Head (``head_layers``): 1 is the guide's linear projector; 2–4 is an MLP (Linear-BN-ReLU blocks
+of the backbone's width, then Linear), as in the Intriguing Properties slides' table 2.
+``representation`` says what is scored: the ``projector`` output or the ``backbone`` features
+(pooled output of the last stage); training always uses the projector output.
 """
 
 from __future__ import annotations
@@ -14,33 +23,70 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
+ARCHS = ("resnet18", "small_cnn")
 STEMS = ("guide", "small")
-STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
+REPRESENTATIONS = ("projector", "backbone")
+STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")  # every stage name any backbone has
 DEFAULT_CONFIG: dict[str, Any] = {
     "arch": "resnet18",
     "stem": "small",
     "embedding_dim": 32,
+    "head_layers": 1,
+    "representation": "projector",
     "in_channels": 1,
     "input_mean": [0.5],
     "input_std": [0.5],
 }
 
 
+def _conv_block(channels_in: int, channels_out: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(channels_in, channels_out, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(channels_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+def _backbone(config: dict[str, Any]) -> tuple[nn.ModuleDict, int]:
+    """Named stages, in order, and the width of the last one."""
+    channels = config["in_channels"]
+    if config["arch"] == "small_cnn":
+        stages = {
+            "stem": _conv_block(channels, 32, 1),
+            "layer1": _conv_block(32, 64, 2),
+            "layer2": _conv_block(64, 128, 2),
+        }
+        return nn.ModuleDict(stages), 128
+    net = resnet18(weights=None)
+    if config["stem"] == "guide":
+        stem = nn.Sequential(
+            nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3),
+            net.bn1,
+            net.relu,
+            net.maxpool,
+        )
+    else:
+        conv = nn.Conv2d(channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        stem = nn.Sequential(conv, net.bn1, net.relu)
+    stages = {"stem": stem, **{name: getattr(net, name) for name in STAGES[1:]}}
+    return nn.ModuleDict(stages), net.fc.in_features
+
+
+def _head(width: int, layers: int, embedding_dim: int) -> nn.Sequential:
+    blocks: list[nn.Module] = []
+    for _ in range(layers - 1):
+        blocks += [nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True)]
+    return nn.Sequential(*blocks, nn.Linear(width, embedding_dim))
+
+
 class Encoder(nn.Module):
-    """ResNet-18 backbone + linear projector; takes uint8 (or 0..255 float) images N×C×H×W."""
+    """Backbone + projection head; takes uint8 (or 0..255 float) images N×C×H×W."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
         self.config = validate_config(config)
-        channels = self.config["in_channels"]
-        net = resnet18(weights=None)
-        if self.config["stem"] == "guide":
-            net.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3)
-        else:
-            net.conv1 = nn.Conv2d(channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
-            net.maxpool = nn.Identity()
-        net.fc = nn.Linear(net.fc.in_features, self.config["embedding_dim"])
-        self.net = net
+        self.backbone, width = _backbone(self.config)
+        self.projector = _head(width, self.config["head_layers"], self.config["embedding_dim"])
         mean = torch.tensor(self.config["input_mean"], dtype=torch.float32).view(1, -1, 1, 1)
         std = torch.tensor(self.config["input_std"], dtype=torch.float32).view(1, -1, 1, 1)
         self.register_buffer("input_mean", mean, persistent=False)
@@ -54,19 +100,29 @@ class Encoder(nn.Module):
         """uint8 0..255 → standardized float, with the train split's channel statistics."""
         return (images.float() / 255.0 - self.input_mean) / self.input_std
 
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The backbone's globally pooled output."""
+        x = self.normalize(images)
+        for stage in self.backbone.values():
+            x = stage(x)
+        return x.mean(dim=(2, 3))
+
     def stages(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Globally pooled features after the stem and each residual stage, and the embedding."""
-        net = self.net
-        x = net.maxpool(net.relu(net.bn1(net.conv1(self.normalize(images)))))
-        pooled = {"stem": x.mean(dim=(2, 3))}
-        for name in STAGES[1:]:
-            x = getattr(net, name)(x)
+        """Globally pooled features after every backbone stage, the projector's output, and
+        ``embedding``: the representation the config says to score."""
+        x = self.normalize(images)
+        pooled = {}
+        for name, stage in self.backbone.items():
+            x = stage(x)
             pooled[name] = x.mean(dim=(2, 3))
-        pooled["embedding"] = net.fc(pooled["layer4"])
+        pooled["projector"] = self.projector(pooled[name])
+        pooled["embedding"] = (
+            pooled[name] if self.config["representation"] == "backbone" else pooled["projector"]
+        )
         return pooled
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(self.normalize(images))
+        return self.projector(self.features(images))
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -77,12 +133,13 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             f"unknown model parameter(s) {sorted(unknown)}; known: {sorted(DEFAULT_CONFIG)}"
         )
     merged = {**DEFAULT_CONFIG, **config}
-    if merged["arch"] != "resnet18":
-        raise ValueError(f"model.arch must be 'resnet18', got {merged['arch']!r}")
-    if merged["stem"] not in STEMS:
-        raise ValueError(f"model.stem must be one of {STEMS}, got {merged['stem']!r}")
+    for key, allowed in (("arch", ARCHS), ("stem", STEMS), ("representation", REPRESENTATIONS)):
+        if merged[key] not in allowed:
+            raise ValueError(f"model.{key} must be one of {allowed}, got {merged[key]!r}")
     if int(merged["embedding_dim"]) < 1:
         raise ValueError(f"model.embedding_dim must be positive, got {merged['embedding_dim']}")
+    if int(merged["head_layers"]) not in (1, 2, 3, 4):
+        raise ValueError(f"model.head_layers must be 1 to 4, got {merged['head_layers']}")
     channels = int(merged["in_channels"])
     for key in ("input_mean", "input_std"):
         merged[key] = [float(v) for v in merged[key]]
@@ -91,6 +148,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
                 f"model.{key} needs {channels} values (one per channel), got {merged[key]}"
             )
     merged["embedding_dim"], merged["in_channels"] = int(merged["embedding_dim"]), channels
+    merged["head_layers"] = int(merged["head_layers"])
     return merged
 
 

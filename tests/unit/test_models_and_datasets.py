@@ -7,38 +7,58 @@ from kedro.io import DatasetError
 
 from crl_pipelines.datasets import NpzDataset, TorchModelDataset
 from crl_pipelines.embed import embed_images
-from crl_pipelines.models import STAGES, build_encoder
+from crl_pipelines.models import build_encoder
 
 
-@pytest.mark.parametrize(("stem", "size"), [("small", 8), ("guide", 28)])
-def test_encoder_embeds_and_pools_every_stage(stem, size):
-    """Both stems map 1-channel images to the embedding, and each stage has its width."""
-    encoder = build_encoder({"stem": stem, "embedding_dim": 16}, seed=0).eval()
+@pytest.mark.parametrize(
+    ("config", "size", "widths"),
+    [
+        (
+            {"stem": "small"},
+            8,
+            {"stem": 64, "layer1": 64, "layer2": 128, "layer3": 256, "layer4": 512},
+        ),
+        (
+            {"stem": "guide"},
+            28,
+            {"stem": 64, "layer1": 64, "layer2": 128, "layer3": 256, "layer4": 512},
+        ),
+        ({"arch": "small_cnn"}, 8, {"stem": 32, "layer1": 64, "layer2": 128}),
+    ],
+)
+def test_encoder_embeds_and_pools_every_stage(config, size, widths):
+    """Each backbone maps 1-channel images to the embedding, and each stage has its width."""
+    encoder = build_encoder({**config, "embedding_dim": 16}, seed=0).eval()
     images = torch.randint(0, 256, (3, 1, size, size), dtype=torch.uint8)
     stages = encoder.stages(images)
-    widths = {
-        "stem": 64,
-        "layer1": 64,
-        "layer2": 128,
-        "layer3": 256,
-        "layer4": 512,
-        "embedding": 16,
-    }
-    assert {name: value.shape[1] for name, value in stages.items()} == widths
+    expected = {**widths, "projector": 16, "embedding": 16}
+    assert {name: value.shape[1] for name, value in stages.items()} == expected
     torch.testing.assert_close(stages["embedding"], encoder(images))
 
 
 def test_guide_stem_is_the_guides_conv():
-    """The guide's stem: Conv2d(1, 64, 7, stride 2, padding 3) and the max-pool kept."""
-    net = build_encoder({"stem": "guide"}).net
-    assert (net.conv1.in_channels, net.conv1.kernel_size, net.conv1.stride, net.conv1.padding) == (
-        1,
-        (7, 7),
-        (2, 2),
-        (3, 3),
-    )
-    assert isinstance(net.maxpool, torch.nn.MaxPool2d)
-    assert net.fc.in_features == 512 and net.fc.out_features == 32
+    """The guide's stem: Conv2d(1, 64, 7, stride 2, padding 3), then the max-pool; fc → 32."""
+    encoder = build_encoder({"stem": "guide"})
+    conv = encoder.backbone["stem"][0]
+    assert (conv.in_channels, conv.kernel_size, conv.stride, conv.padding) == (
+        1, (7, 7), (2, 2), (3, 3),
+    )  # fmt: skip
+    assert isinstance(encoder.backbone["stem"][-1], torch.nn.MaxPool2d)
+    (linear,) = encoder.projector
+    assert linear.in_features == 512 and linear.out_features == 32
+
+
+def test_mlp_head_and_backbone_representation():
+    """head_layers=3 is Linear-BN-ReLU ×2 then Linear; representation=backbone scores the
+    pooled backbone features while training still uses the projector."""
+    encoder = build_encoder({"arch": "small_cnn", "head_layers": 3, "embedding_dim": 8,
+                             "representation": "backbone"}, seed=0).eval()  # fmt: skip
+    kinds = [type(layer).__name__ for layer in encoder.projector]
+    assert kinds == ["Linear", "BatchNorm1d", "ReLU"] * 2 + ["Linear"]
+    images = torch.randint(0, 256, (4, 1, 8, 8), dtype=torch.uint8)
+    stages = encoder.stages(images)
+    torch.testing.assert_close(stages["embedding"], stages["layer2"])
+    torch.testing.assert_close(stages["projector"], encoder(images))
 
 
 def test_seeded_encoders_are_identical():
@@ -53,6 +73,8 @@ def test_seeded_encoders_are_identical():
         ({"stem": "huge"}, "model.stem"),
         ({"depth": 3}, "unknown model parameter"),
         ({"in_channels": 3, "input_mean": [0.5]}, "model.input_mean"),
+        ({"head_layers": 5}, "model.head_layers"),
+        ({"arch": "vit"}, "model.arch"),
     ],
 )
 def test_bad_model_config_names_the_parameter(config, message):
@@ -66,7 +88,15 @@ def test_embed_images_batches_agree_with_one_pass():
     images = np.random.default_rng(0).integers(0, 256, (10, 1, 8, 8), dtype=np.uint8)
     batched = embed_images(encoder, images, batch_size=3)
     whole = embed_images(encoder, images, batch_size=100)
-    assert set(batched) == {*STAGES, "embedding"}
+    assert set(batched) == {
+        "stem",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "projector",
+        "embedding",
+    }
     np.testing.assert_allclose(batched["embedding"], whole["embedding"], rtol=1e-5, atol=1e-6)
 
 

@@ -23,7 +23,7 @@ from crl_pipelines.train import (
     train_encoder,
 )
 
-MODEL = {"embedding_dim": 8}
+MODEL = {"arch": "small_cnn", "embedding_dim": 8}  # seconds on a CPU
 
 
 def small_data(size=200, epochs=2, pairs_per_class=2):
@@ -71,9 +71,10 @@ def test_cosine_schedule_is_applied_per_step():
 def test_same_seed_same_weights_and_history():
     """Same seed, same device (CPU) → bit-identical weights, for pair and triplet losses too."""
     train, _, plan = small_data(epochs=1)
-    for loss in ("contrastive", "triplet", "swd_gaussian"):
+    for model, loss in [(MODEL, "contrastive"), (MODEL, "triplet"), (MODEL, "swd_gaussian"),
+                        ({"embedding_dim": 8}, "contrastive")]:  # fmt: skip
         runs = [
-            train_encoder(train.images, train.labels, plan, MODEL, loss, {}, TrainingConfig(seed=3))
+            train_encoder(train.images, train.labels, plan, model, loss, {}, TrainingConfig(seed=3))
             for _ in range(2)
         ]
         assert torch.equal(weights(runs[0][0]), weights(runs[1][0])), loss
