@@ -25,7 +25,7 @@ class ProjectHooks:
 
     @staticmethod
     def _check_experiments_match(catalog: Any) -> None:
-        experiments = list(catalog.load("params:experiments") or {})
+        experiments = dict(catalog.load("params:experiments") or {})
         seeds = list(catalog.load("params:seeds")) if "params:seeds" in catalog else [0]
         declared = {run.name for run in plan_runs(experiments, seeds)}
         built = {node.namespace for node in registered["train"].nodes}

@@ -11,8 +11,10 @@ Backbones:
 
 Head (``head_layers``): 1 is the guide's linear projector; 2–4 is an MLP (Linear-BN-ReLU blocks
 of the backbone's width, then Linear), as in the Intriguing Properties slides' table 2.
-``representation`` says what is scored: the ``projector`` output or the ``backbone`` features
-(pooled output of the last stage); training always uses the projector output.
+``extra_heads`` adds more heads of the same shape beside it (LOOC's one head per augmentation).
+``representation`` says what is scored: the ``projector`` output, the ``backbone`` features
+(pooled output of the last stage), or ``all_heads`` (the projector and every extra head
+concatenated: LOOC++); training always uses the heads.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from torchvision.models import resnet18
 
 ARCHS = ("resnet18", "small_cnn")
 STEMS = ("guide", "small")
-REPRESENTATIONS = ("projector", "backbone")
+REPRESENTATIONS = ("projector", "backbone", "all_heads")
 STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")  # every stage name any backbone has
 DEFAULT_CONFIG: dict[str, Any] = {
     "arch": "resnet18",
     "stem": "small",
     "embedding_dim": 32,
     "head_layers": 1,
+    "extra_heads": 0,
     "representation": "projector",
     "in_channels": 1,
     "input_mean": [0.5],
@@ -86,7 +89,11 @@ class Encoder(nn.Module):
         super().__init__()
         self.config = validate_config(config)
         self.backbone, width = _backbone(self.config)
-        self.projector = _head(width, self.config["head_layers"], self.config["embedding_dim"])
+        layers, size = self.config["head_layers"], self.config["embedding_dim"]
+        self.projector = _head(width, layers, size)
+        self.extra_heads = nn.ModuleList(
+            _head(width, layers, size) for _ in range(self.config["extra_heads"])
+        )
         mean = torch.tensor(self.config["input_mean"], dtype=torch.float32).view(1, -1, 1, 1)
         std = torch.tensor(self.config["input_std"], dtype=torch.float32).view(1, -1, 1, 1)
         self.register_buffer("input_mean", mean, persistent=False)
@@ -116,10 +123,20 @@ class Encoder(nn.Module):
             x = stage(x)
             pooled[name] = x.mean(dim=(2, 3))
         pooled["projector"] = self.projector(pooled[name])
-        pooled["embedding"] = (
-            pooled[name] if self.config["representation"] == "backbone" else pooled["projector"]
-        )
+        representation = self.config["representation"]
+        if representation == "backbone":
+            pooled["embedding"] = pooled[name]
+        elif representation == "all_heads":
+            extra = [head(pooled[name]) for head in self.extra_heads]
+            pooled["embedding"] = torch.cat([pooled["projector"], *extra], dim=1)
+        else:
+            pooled["embedding"] = pooled["projector"]
         return pooled
+
+    def heads(self, images: torch.Tensor) -> torch.Tensor:
+        """Every head's output (the projector first): (1 + extra_heads) × N × embedding_dim."""
+        features = self.features(images)
+        return torch.stack([self.projector(features), *(h(features) for h in self.extra_heads)])
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.projector(self.features(images))
@@ -149,6 +166,9 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             )
     merged["embedding_dim"], merged["in_channels"] = int(merged["embedding_dim"]), channels
     merged["head_layers"] = int(merged["head_layers"])
+    merged["extra_heads"] = int(merged["extra_heads"])
+    if merged["extra_heads"] < 0:
+        raise ValueError(f"model.extra_heads must be >= 0, got {merged['extra_heads']}")
     return merged
 
 

@@ -34,14 +34,14 @@ def declared_runs() -> list[Run]:
         **settings.CONFIG_LOADER_ARGS,
     )
     parameters = loader["parameters"]
-    return plan_runs(list(parameters.get("experiments") or {}), list(parameters.get("seeds", [0])))
+    return plan_runs(dict(parameters.get("experiments") or {}), list(parameters.get("seeds", [0])))
 
 
 def register_pipelines() -> dict[str, Pipeline]:
     runs = declared_runs()
     pipelines = {
         "ingest": ingest.create_pipeline(),
-        "pairs": pairs.create_pipeline(),
+        "pairs": pairs.create_pipeline({run.sampling for run in runs if run.sampling}),
         "train": train.create_pipeline(runs),
         "embed": embed.create_pipeline([run.name for run in runs]),
         "evaluate": evaluate.create_pipeline(runs),

@@ -133,7 +133,7 @@ class Report:
     run_figures: dict[str, dict[str, bytes]]  # run -> title -> PNG
     figure_paths: dict[str, str]  # PNG title or "run/title" -> path relative to the report
     dataset: dict[str, Any]
-    plan: dict[str, Any]
+    plans: dict[str, dict[str, Any]]  # sampling -> plan summary
     parameters: dict[str, Any]
 
     def _ranking_rows(self) -> tuple[list[str], list[list[str]]]:
@@ -192,7 +192,7 @@ class Report:
     def _context(self) -> list[tuple[str, str]]:
         return [
             ("Dataset", json.dumps(self.dataset, indent=2, default=str)),
-            ("Sampling plan", json.dumps(self.plan, indent=2, default=str)),
+            ("Sampling plans", json.dumps(self.plans, indent=2, default=str)),
             ("Parameters", json.dumps(self.parameters, indent=2, default=str)),
         ]
 
@@ -284,10 +284,14 @@ window.addEventListener("load", () => {{
 def plan_summary(plan: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """The shape and settings of a sampling plan, for the report."""
     epochs, steps, batch = plan["anchors"].shape
-    return {
+    summary: dict[str, Any] = {
         "epochs": int(epochs),
         "steps_per_epoch": int(steps),
-        "pairs_per_batch": int(batch),
-        "pairs_per_class": int(plan["pairs_per_class"]),
+        "batch": int(batch),
         "seed": int(plan["seed"]),
     }
+    if "pairs_per_class" in plan:
+        summary["pairs_per_class"] = int(plan["pairs_per_class"])
+    if "augment" in plan:
+        summary["augmentations"] = json.loads(str(plan["augment"]))
+    return summary

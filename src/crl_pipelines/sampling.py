@@ -6,6 +6,9 @@ inspect what the encoders saw. Indices refer to rows of the train split.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import numpy as np
 
 from crl_pipelines.data import DataError
@@ -39,6 +42,11 @@ def class_pair_plan(
     """
     labels = np.asarray(labels, dtype=np.int64)
     num_classes = len(class_names)
+    if num_classes == 0:
+        raise DataError(
+            "class-pair sampling needs class labels, and this dataset has none: give such "
+            "experiments `sampling: augmented_views` (or looc_views)"
+        )
     if epochs < 1:
         raise DataError(f"pairs.epochs must be at least 1, got {epochs}")
     if pairs_per_class < 1:
@@ -91,6 +99,13 @@ def class_pair_plan(
 
 def check_plan_matches(plan: dict[str, np.ndarray], train_labels: np.ndarray) -> None:
     """Stop when a plan was made for another train split (the pairs would be wrong)."""
+    if plan_kind(plan) != "class_pairs":
+        if int(plan["anchors"].max()) >= len(train_labels):
+            raise DataError(
+                "the sampling plan in data/04_feature indexes more images than the train split "
+                "holds; re-run `kedro run --pipelines=pairs` after ingest"
+            )
+        return
     expected = str(plan["train_labels_fingerprint"])
     if expected != labels_fingerprint(train_labels):
         raise DataError(
@@ -102,3 +117,49 @@ def check_plan_matches(plan: dict[str, np.ndarray], train_labels: np.ndarray) ->
         train_labels[plan["positives"]], plan_labels
     ):
         raise DataError("the sampling plan's pairs do not match their recorded labels")
+
+
+VIEW_SAMPLINGS = ("augmented_views", "looc_views")
+SAMPLINGS = ("class_pairs", *VIEW_SAMPLINGS)
+
+
+def view_plan(
+    num_images: int,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    kind: str,
+    augment_params: dict[str, Any],
+) -> dict[str, np.ndarray]:
+    """A self-supervised plan: every batch holds ``batch_size`` distinct images (each epoch a
+    fresh permutation), whose views the trainer draws on the device.
+
+    ``augmented_views``: two independently augmented views of each image (SimCLR).
+    ``looc_views``: the query q and key k0 augmented independently, and per augmentation i a key
+    k_i that shares q's parameters for i and draws the others afresh (LOOC).
+
+    The views of step (epoch, step) come from a generator seeded with (seed, epoch, step), and the
+    augmentation settings are stored in the plan, so the plan alone fixes every view.
+    """
+    if kind not in VIEW_SAMPLINGS:
+        raise DataError(f"unknown view sampling {kind!r}; known: {list(VIEW_SAMPLINGS)}")
+    if epochs < 1:
+        raise DataError(f"pairs.epochs must be at least 1, got {epochs}")
+    if not 2 <= batch_size <= num_images:
+        raise DataError(
+            f"pairs.batch_size must lie in 2..{num_images} (the train images), got {batch_size}"
+        )
+    rng = np.random.default_rng(seed)
+    steps = num_images // batch_size
+    order = rng.permuted(np.tile(np.arange(num_images), (epochs, 1)), axis=1)
+    return {
+        "kind": np.asarray(kind),
+        "anchors": order[:, : steps * batch_size].reshape(epochs, steps, batch_size),
+        "seed": np.asarray(seed),
+        "augment": np.asarray(json.dumps(augment_params, sort_keys=True)),
+    }
+
+
+def plan_kind(plan: dict[str, np.ndarray]) -> str:
+    """``class_pairs`` (plans without a ``kind``), ``augmented_views`` or ``looc_views``."""
+    return str(plan["kind"]) if "kind" in plan else "class_pairs"

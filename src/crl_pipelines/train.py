@@ -27,8 +27,10 @@ import numpy as np
 import torch
 
 from crl_pipelines import metrics
-from crl_pipelines.losses import build_loss
+from crl_pipelines.augment import AugmentConfig, augment, looc_views, make_generator
+from crl_pipelines.losses import LOSSES, USES_LABELS, build_loss
 from crl_pipelines.models import Encoder, build_encoder, channel_statistics
+from crl_pipelines.sampling import plan_kind
 
 log = logging.getLogger(__name__)
 
@@ -165,13 +167,16 @@ def train_encoder(
     name: str = "experiment",
     held_out: tuple[np.ndarray, np.ndarray | None] | None = None,
     checkpoint: str | Path | None = None,
+    protected_channels: int = 0,
 ) -> tuple[Encoder, list[dict[str, float]]]:
     """Train one encoder on the plan's pairs.
 
     Args:
         images: uint8 train images N×C×H×W; the plan's indices point into them.
         labels: int train labels (N,), passed to the loss for label-aware losses.
-        plan: a sampling plan with ``anchors`` and ``positives`` of shape (epochs, steps, batch).
+        plan: a sampling plan (:mod:`crl_pipelines.sampling`): class pairs (``anchors`` and
+            ``positives``, epochs × steps × batch), or images whose augmented (or LOOC) views
+            are drawn here on the device, seeded by (plan seed, epoch, step).
         model_params: encoder settings (see :mod:`crl_pipelines.models`).
         loss_name, loss_params: which loss, with which parameters.
         config: optimizer, schedule, precision, seed and device.
@@ -180,12 +185,30 @@ def train_encoder(
             them are embedded after every epoch to track alignment, uniformity and collapse.
         checkpoint: where to keep the per-epoch checkpoint; an existing one made by the same
             settings and plan is resumed from.
+        protected_channels: trailing channels that augmentations leave alone (RandBits).
 
     Returns:
         The trained encoder (on the CPU, in eval mode) and one history row per epoch.
     """
     device = resolve_device(config.device)
-    num_classes = int(labels.max()) + 1
+    kind = plan_kind(plan)
+    if loss_name in USES_LABELS and not (labels >= 0).all():
+        raise ValueError(
+            f"experiment {name!r}: the {loss_name} loss needs class labels and the data has none"
+        )
+    looc = getattr(LOSSES.get(loss_name), "views", None) == "looc"
+    if looc != (kind == "looc_views"):
+        raise ValueError(
+            f"experiment {name!r}: the looc loss and `sampling: looc_views` go together "
+            f"(got loss {loss_name!r} with sampling {kind!r})"
+        )
+    views = None
+    if kind != "class_pairs":
+        channels = images.shape[1] - protected_channels
+        views = AugmentConfig.from_params(json.loads(str(plan["augment"])), channels=channels)
+    if looc:
+        model_params = {**model_params, "extra_heads": len(views.enabled)}
+    num_classes = max(int(labels.max()) + 1, 1)
     encoder_config = encoder_config_for(images, model_params)
     encoder = build_encoder(encoder_config, seed=config.seed)
     with torch.random.fork_rng(devices=[]):
@@ -208,8 +231,34 @@ def train_encoder(
     use_bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
     settings = {**asdict(config), "device": None}  # the device may change on resume
     fingerprint = _fingerprint(
-        encoder_config, loss_name, loss_params, settings, plan["anchors"], plan["positives"]
-    )
+        encoder_config, loss_name, loss_params, settings, kind, str(plan.get("augment", "")),
+        plan["anchors"], plan.get("positives", np.zeros(0)),
+    )  # fmt: skip
+    gpu_images = torch.from_numpy(images).to(device)
+    gpu_labels = torch.from_numpy(labels.astype(np.int64)).to(device)
+    anchors = torch.from_numpy(plan["anchors"]).to(device)
+    positives = torch.from_numpy(plan["positives"]).to(device) if kind == "class_pairs" else None
+    plan_seed = int(plan["seed"])
+
+    def batch_loss(epoch: int, step: int) -> torch.Tensor:
+        """The loss of one step: gather the batch, make its views, one forward pass."""
+        rows = anchors[epoch, step]
+        batch_labels = gpu_labels[rows]
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            if kind == "class_pairs":
+                embeddings = encoder(gpu_images[torch.cat([rows, positives[epoch, step]])])
+            else:
+                generator = make_generator(device, plan_seed, epoch, step)
+                originals = gpu_images[rows]
+                if looc:
+                    stacked = looc_views(originals, views, generator, protected_channels)
+                    outputs = encoder.heads(stacked.flatten(0, 1)).float()
+                    return loss_fn(outputs.unflatten(1, stacked.shape[:2]), batch_labels)
+                pair = [augment(originals, views, generator, protected_channels) for _ in range(2)]
+                embeddings = encoder(torch.cat(pair))
+        embeddings = embeddings.float()
+        return loss_fn(embeddings[:batch], embeddings[batch:], batch_labels)
+
     # The run's own random stream (losses such as SWD draw from it); the caller's is restored.
     cuda_devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda_devices):
@@ -230,30 +279,22 @@ def train_encoder(
             else:
                 log.info("%s: ignoring %s, made with other settings", name, checkpoint)
 
-        gpu_images = torch.from_numpy(images).to(device)
-        gpu_labels = torch.from_numpy(labels.astype(np.int64)).to(device)
-        anchors = torch.from_numpy(plan["anchors"]).to(device)
-        positives = torch.from_numpy(plan["positives"]).to(device)
         monitor_images, monitor_labels = None, None
         if held_out is not None:
             monitor_images = torch.from_numpy(held_out[0][:MONITOR_BATCH]).to(device)
             monitor_labels = None if held_out[1] is None else held_out[1][:MONITOR_BATCH]
+            if monitor_labels is not None and (monitor_labels < 0).any():
+                monitor_labels = None  # unlabelled: no same-class pairs to align
         log.info(
-            "%s: training %s loss on %s%s: %d epochs × %d steps, %d pairs a batch",
-            name, loss_name, device, " (bf16)" if use_bf16 else "", epochs, steps, batch,
+            "%s: training %s loss on %s%s: %d epochs × %d steps of %d (%s)",
+            name, loss_name, device, " (bf16)" if use_bf16 else "", epochs, steps, batch, kind,
         )  # fmt: skip
         for epoch in range(start_epoch, epochs):
             started = time.perf_counter()
             step_losses = torch.empty(steps, device=device)
             learning_rate = optimizer.param_groups[0]["lr"]
             for step in range(steps):
-                rows = torch.cat([anchors[epoch, step], positives[epoch, step]])
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    embeddings = encoder(gpu_images[rows])
-                embeddings = embeddings.float()
-                loss = loss_fn(
-                    embeddings[:batch], embeddings[batch:], gpu_labels[anchors[epoch, step]]
-                )
+                loss = batch_loss(epoch, step)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -203,3 +203,26 @@ def test_several_seeds_give_mean_and_std(project):
     assert row["probe_accuracy"] == pytest.approx(sum(accuracies) / 2)
     assert row["probe_accuracy_std"] == pytest.approx(abs(accuracies[0] - accuracies[1]) / 2**0.5)
     assert " ± " in (project / "data" / "08_reporting" / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_self_supervised_and_looc_experiments_run_beside_class_pairs(project):
+    """NT-Xent on augmented views (no labels in training) and LOOC on LOOC views train from
+    their own saved plans and are scored in the same comparison as a class-pair experiment."""
+    (project / "conf" / "test" / "parameters_views.yml").write_text(
+        "experiments:\n"
+        "  ntxent: {loss: ntxent}\n"
+        "  ntxent_views: {loss: ntxent, sampling: augmented_views}\n"
+        "  looc: {loss: looc, sampling: looc_views, model: {representation: all_heads}}\n"
+    )
+    run(project)
+    features = project / "data" / "04_feature"
+    assert {path.name for path in features.glob("*.npz")} == {
+        "pair_plan.npz", "augmented_views_plan.npz", "looc_views_plan.npz",
+    }  # fmt: skip
+    table = pd.read_csv(project / "data" / "08_reporting" / "comparison.csv")
+    assert table["experiment"].tolist() == ["ntxent", "ntxent_views", "looc", "random_init"]
+    scores = table.set_index("experiment")["probe_accuracy"]
+    assert (scores.drop("random_init") > scores["random_init"]).all(), scores
+    report = (project / "data" / "08_reporting" / "report.md").read_text()
+    assert '"looc_views"' in report or "looc_views" in report

@@ -1,7 +1,8 @@
-"""Losses, one per module, all with the signature ``loss(anchors, positives, labels) -> scalar``.
+"""Losses, one per module, with the signature ``loss(anchors, positives, labels) -> scalar``.
 
 ``anchors`` and ``positives`` are B×D embeddings of the two views (row i of each is a similar
-pair); ``labels`` are the B class indices. Build one by name with :func:`build_loss`.
+pair); ``labels`` are the B class indices. The exception is ``looc`` (``views = "looc"``), which
+takes every LOOC view through every projection head. Build one by name with :func:`build_loss`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from crl_pipelines.losses.generalized import (
     SWDHypercubeLoss,
     SWDHypersphereLoss,
 )
+from crl_pipelines.losses.looc import LOOCLoss
 from crl_pipelines.losses.ntxent import NTXentLoss
 from crl_pipelines.losses.supcon import SupConLoss
 from crl_pipelines.losses.triplet import TripletLoss
@@ -35,6 +37,7 @@ LOSSES: dict[str, type[nn.Module]] = {
     "swd_hypercube": SWDHypercubeLoss,
     "swd_gaussian": SWDGaussianLoss,
     "supcon": SupConLoss,
+    "looc": LOOCLoss,
 }
 # Filled in by the trainer from the encoder and the data, never from the experiment's parameters.
 _CONTEXT_ARGUMENTS = ("embedding_dim", "num_classes")
@@ -67,6 +70,7 @@ __all__ = [
     "AlignUniformLoss",
     "ContrastivePairLoss",
     "CrossEntropyLoss",
+    "LOOCLoss",
     "LSEHypersphereLoss",
     "NTXentLoss",
     "SWDGaussianLoss",

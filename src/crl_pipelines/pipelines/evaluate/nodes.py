@@ -174,14 +174,14 @@ def compare_runs(**inputs: Any) -> tuple[pd.DataFrame, dict[str, Any], Figure, F
 def write_report(
     comparison_table: pd.DataFrame,
     dataset_summary: dict[str, Any],
-    pair_plan: dict[str, np.ndarray],
     parameters: dict[str, Any],
     floor: str,
     **inputs: Any,
 ) -> tuple[str, str]:
     """The report as self-contained HTML (figures embedded) and as Markdown (figures linked).
 
-    Inputs: ``scores__<run>``, ``figure__<run>__<figure>`` and ``comparison__<figure>`` (PNG bytes).
+    Inputs: ``scores__<run>``, ``figure__<run>__<figure>`` and ``comparison__<figure>`` (PNG
+    bytes), ``plan__<sampling>`` (the sampling plans the runs trained on).
     """
     groups = _split(inputs)
     runs = {
@@ -204,7 +204,7 @@ def write_report(
         run_figures=run_figures,
         figure_paths=paths,
         dataset=dataset_summary,
-        plan=plan_summary(pair_plan),
+        plans={sampling: plan_summary(plan) for sampling, plan in groups["plan"].items()},
         parameters=parameters,
     )
     for line in report.summary():

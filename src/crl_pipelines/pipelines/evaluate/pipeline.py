@@ -13,6 +13,7 @@ from crl_pipelines.pipelines.evaluate.nodes import (
     score_run,
     write_report,
 )
+from crl_pipelines.pipelines.pairs.pipeline import PLAN_DATASETS
 
 
 def _run_pipeline(run: Run) -> Pipeline:
@@ -30,6 +31,7 @@ def _run_pipeline(run: Run) -> Pipeline:
 
 def create_pipeline(runs: list[Run]) -> Pipeline:
     trained = [run for run in runs if run.experiment != FLOOR]
+    samplings = {run.sampling for run in trained}
     floor = next(run.experiment for run in runs if run.experiment == FLOOR)
     with warnings.catch_warnings():
         # The comparison reads every namespace's outputs, so its inputs are dotted names on purpose.
@@ -48,7 +50,7 @@ def create_pipeline(runs: list[Run]) -> Pipeline:
             {
                 "comparison_table": "comparison_table",
                 "dataset_summary": "dataset_summary",
-                "pair_plan": "pair_plan",
+                **{f"plan__{s}": PLAN_DATASETS[s] for s in sorted(samplings)},
                 "parameters": "parameters",
                 **{f"scores__{run.name}": f"{run.name}.scores" for run in runs},
                 **{

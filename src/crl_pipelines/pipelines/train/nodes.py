@@ -26,7 +26,7 @@ def _with_seed(training: dict[str, Any], seed: int) -> dict[str, Any]:
 def train_experiment(
     train_set: dict[str, np.ndarray],
     test_set: dict[str, np.ndarray],
-    pair_plan: dict[str, np.ndarray],
+    plan: dict[str, np.ndarray],
     experiment: dict[str, Any],
     model: dict[str, Any],
     training: dict[str, Any],
@@ -44,11 +44,11 @@ def train_experiment(
     spec = parse_experiment(experiment_name, experiment, model, _with_seed(training, seed))
     train = ImageDataset.from_arrays(train_set)
     test = ImageDataset.from_arrays(test_set)
-    check_plan_matches(pair_plan, train.labels)
+    check_plan_matches(plan, train.labels)
     encoder, history = train_encoder(
         train.images,
         train.labels,
-        pair_plan,
+        plan,
         spec.model,
         spec.loss,
         spec.loss_params,
@@ -56,6 +56,7 @@ def train_experiment(
         name,
         held_out=(test.images, test.labels),
         checkpoint=Path(checkpoint_dir) / name / "checkpoint.pt",
+        protected_channels=int(train.provenance.get("randbits_channels", 0)),
     )
     return encoder, pd.DataFrame(history)
 

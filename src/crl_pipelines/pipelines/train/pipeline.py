@@ -5,6 +5,7 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Pipeline, node
 
 from crl_pipelines.experiments import FLOOR, Run
+from crl_pipelines.pipelines.pairs.pipeline import PLAN_DATASETS
 from crl_pipelines.pipelines.train.nodes import init_random_encoder, train_experiment
 
 SHARED_PARAMETERS = {"params:model": "params:model", "params:training": "params:training"}
@@ -29,10 +30,11 @@ def _run_pipeline(run: Run) -> Pipeline:
             nodes, namespace=run.name, inputs={"train_set"}, parameters=SHARED_PARAMETERS
         )
     train = _bind(train_experiment, name=run.name, experiment_name=run.experiment, seed=run.seed)
+    plan = PLAN_DATASETS[run.sampling]
     inputs = [
         "train_set",
         "test_set",
-        "pair_plan",
+        plan,
         "params:experiment",
         "params:model",
         "params:training",
@@ -42,7 +44,7 @@ def _run_pipeline(run: Run) -> Pipeline:
     return Pipeline(
         nodes,
         namespace=run.name,
-        inputs={"train_set", "test_set", "pair_plan"},
+        inputs={"train_set", "test_set", plan},
         parameters={
             "params:experiment": f"params:experiments.{run.experiment}",
             "params:checkpoint_dir": "params:checkpoint_dir",
