@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
+from crl_pipelines.config import reject_unknown
+
 ARCHS = ("resnet18", "small_cnn")
 STEMS = ("guide", "small")
 REPRESENTATIONS = ("projector", "backbone", "all_heads")
@@ -144,11 +146,7 @@ class Encoder(nn.Module):
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     """Fill defaults and reject unknown keys or values, naming the parameter at fault."""
-    unknown = set(config) - set(DEFAULT_CONFIG)
-    if unknown:
-        raise ValueError(
-            f"unknown model parameter(s) {sorted(unknown)}; known: {sorted(DEFAULT_CONFIG)}"
-        )
+    reject_unknown(config, DEFAULT_CONFIG, "model")
     merged = {**DEFAULT_CONFIG, **config}
     for key, allowed in (("arch", ARCHS), ("stem", STEMS), ("representation", REPRESENTATIONS)):
         if merged[key] not in allowed:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from crl_pipelines import metrics
+from crl_pipelines.config import reject_unknown
 from crl_pipelines.models import STAGES
 
 DEPTHS = (*STAGES, "embedding")
@@ -33,12 +34,7 @@ class ScoringConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> ScoringConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = set(params) - known
-        if unknown:
-            raise ValueError(
-                f"unknown evaluate parameter(s) {sorted(unknown)}; known: {sorted(known)}"
-            )
+        reject_unknown(params, cls.__dataclass_fields__, "evaluate")
         return cls(**params)
 
 

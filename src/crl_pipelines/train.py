@@ -28,6 +28,7 @@ import torch
 
 from crl_pipelines import metrics
 from crl_pipelines.augment import AugmentConfig, augment, looc_views, make_generator
+from crl_pipelines.config import reject_unknown
 from crl_pipelines.losses import LOSSES, USES_LABELS, build_loss
 from crl_pipelines.models import Encoder, build_encoder, channel_statistics
 from crl_pipelines.sampling import plan_kind
@@ -65,12 +66,7 @@ class TrainingConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TrainingConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = set(params) - known
-        if unknown:
-            raise ValueError(
-                f"unknown training parameter(s) {sorted(unknown)}; known: {sorted(known)}"
-            )
+        reject_unknown(params, cls.__dataclass_fields__, "training")
         config = cls(**params)
         for name, value, allowed in (
             ("optimizer", config.optimizer, OPTIMIZERS),
