@@ -228,7 +228,7 @@ def train_encoder(
     settings = {**asdict(config), "device": None}  # the device may change on resume
     fingerprint = _fingerprint(
         encoder_config, loss_name, loss_params, settings, kind, str(plan.get("augment", "")),
-        plan["anchors"], plan.get("positives", np.zeros(0)),
+        plan["anchors"], plan.get("positives", np.zeros(0)), images, labels,
     )  # fmt: skip
     gpu_images = torch.from_numpy(images).to(device)
     gpu_labels = torch.from_numpy(labels.astype(np.int64)).to(device)

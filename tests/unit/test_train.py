@@ -200,3 +200,16 @@ def test_cuda_training_uses_bf16_autocast_and_returns_a_cpu_encoder():
                                      TrainingConfig(device="cuda"))  # fmt: skip
     assert np.isfinite(history[0]["loss"])
     assert next(encoder.parameters()).device.type == "cpu"
+
+
+def test_checkpoint_of_other_images_is_not_resumed(tmp_path):
+    """Same plan and labels but changed pixels: the checkpoint is not reused."""
+    train, _, plan = small_data(epochs=1)
+    checkpoint = tmp_path / "checkpoint.pt"
+    train_encoder(train.images, train.labels, plan, MODEL, "ntxent", {}, TrainingConfig(),
+                  checkpoint=checkpoint)  # fmt: skip
+    flipped = np.ascontiguousarray(train.images[..., ::-1])
+    fresh, _ = train_encoder(flipped, train.labels, plan, MODEL, "ntxent", {}, TrainingConfig())
+    reused, _ = train_encoder(flipped, train.labels, plan, MODEL, "ntxent", {}, TrainingConfig(),
+                              checkpoint=checkpoint)  # fmt: skip
+    assert torch.equal(weights(fresh), weights(reused))
