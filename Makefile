@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint clean-data
+.PHONY: install run test lint clean-data repro viz pipeline-picture
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,5 +27,14 @@ test: install  ## lint, then the test suite
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/pytest
 
-clean-data:  ## remove every artifact under data/ (keeps the layer folders)
-	find data -mindepth 2 ! -name .gitkeep -delete
+repro: install  ## dvc repro: re-run the stages (dvc.yaml) whose code, data or parameters changed
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+viz: install  ## kedro-viz on http://127.0.0.1:4141 (Ctrl-C stops it)
+	$(BIN)/kedro viz run --host 127.0.0.1 --no-browser
+
+pipeline-picture: install  ## re-render docs/pipeline.png for the README (needs Debian's chromium)
+	$(BIN)/python scripts/render_pipeline.py
+
+clean-data:  ## remove what the pipelines wrote (data/02_* … 08_*, checkpoints); raw data stays
+	rm -rf data/0[2-9]_* data/checkpoints

@@ -1,9 +1,15 @@
 """A throw-away copy of the project, so pipeline tests never touch the checkout's data/."""
 
+import os
 import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -35,3 +41,130 @@ def project(tmp_path, monkeypatch):
     monkeypatch.chdir(root)
     monkeypatch.setenv("KEDRO_ENV", "test")
     return root
+
+
+# --- A throw-away git + DVC repository of the project (tests/integration/test_dvc.py,
+# test_notebook.py, test_viz.py) ---------------------------------------------------------------
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "crl_pipelines tests",
+    "GIT_AUTHOR_EMAIL": "tests@example.invalid",
+    "GIT_COMMITTER_NAME": "crl_pipelines tests",
+    "GIT_COMMITTER_EMAIL": "tests@example.invalid",
+}
+
+
+def tool_env() -> dict[str, str]:
+    """The environment the real tools (git, dvc, kedro, jupyter) run in: the project's virtual
+    environment first on PATH, nothing phoning home, and no KEDRO_ENV (the small settings are
+    written into conf/base, where DVC reads its parameters)."""
+    environment = {
+        **os.environ,
+        **GIT_IDENTITY,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "KEDRO_DISABLE_TELEMETRY": "1",
+        "DO_NOT_TRACK": "1",
+        "DVC_NO_ANALYTICS": "1",
+        "MPLBACKEND": "Agg",
+        "COLUMNS": "250",
+    }
+    environment.pop("KEDRO_ENV", None)
+    return environment
+
+
+def tool(*args: str | Path, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command line tool; on failure, fail with its whole output."""
+    result = subprocess.run(
+        [str(arg) for arg in args], cwd=cwd, env=tool_env(), capture_output=True, text=True
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"`{' '.join(map(str, args))}` exited with {result.returncode}\n"
+            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+    return result
+
+
+def copy_checkout(target: Path) -> Path:
+    """What a fresh clone of the working tree holds: git's tracked files (less the deleted ones)
+    and untracked files it does not ignore. Nothing under data/ but the .gitkeep and .dvc files."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        source = PROJECT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
+def write_small_settings(root: Path) -> None:
+    """conf/test's small settings merged over conf/base (top-level keys replace base's, as in
+    Kedro), written to conf/base/parameters.yml, with MNIST-layout raw files as the source."""
+    base = yaml.safe_load((root / "conf/base/parameters.yml").read_text())
+    small = yaml.safe_load((root / "conf/test/parameters.yml").read_text())
+    merged = {**base, **small}
+    merged["ingest"] = {
+        **merged["ingest"],
+        "source": "mnist",
+        "mnist": {"root": "data/01_raw", "splits": ["train"], "download": False},
+    }
+    (root / "conf/base/parameters.yml").write_text(yaml.safe_dump(merged, sort_keys=False))
+
+
+def write_raw_digits(root: Path, part: int) -> None:
+    """Raw data a user brings: 600 of scikit-learn's 8×8 digits (``part`` 0, 1 or 2) as real
+    MNIST IDX files under data/01_raw/MNIST/raw (replacing any there)."""
+    from sklearn.datasets import load_digits
+
+    from tests.unit.test_data import write_mnist
+
+    digits = load_digits()
+    chosen = slice(600 * part, 600 * (part + 1))
+    images = np.round(digits.images[chosen] * (255 / 16)).astype(np.uint8)
+    shutil.rmtree(root / "data/01_raw/MNIST", ignore_errors=True)
+    write_mnist(root / "data/01_raw", "train", images, digits.target[chosen].astype(np.uint8))
+
+
+@dataclass
+class DvcProject:
+    """A git + DVC repository of the project after one `dvc repro` (committed and pushed)."""
+
+    root: Path
+    remote: Path
+    first_repro: str  # the first `dvc repro`'s output
+
+
+@pytest.fixture(scope="session")
+def dvc_project(tmp_path_factory) -> DvcProject:
+    """The checkout in a new git repository with the small settings in conf/base and MNIST-layout
+    raw files tracked by `dvc add`, after `dvc repro`; dvc.lock committed, the cache pushed to
+    the default local remote (beside the repository, as in .dvc/config). Read it, don't change
+    it: tests that change data or parameters work in a clone (`clone`)."""
+    root = copy_checkout(tmp_path_factory.mktemp("dvc") / "origin")
+    write_small_settings(root)
+    write_raw_digits(root, part=0)
+    tool("git", "init", "--quiet", "--initial-branch=main", cwd=root)
+    tool("dvc", "add", "--quiet", "data/01_raw/MNIST", cwd=root)
+    tool("git", "add", "--all", cwd=root)
+    tool("git", "commit", "--quiet", "--message", "project, small settings, raw data", cwd=root)
+    first = tool("dvc", "repro", cwd=root)
+    tool("git", "add", "dvc.lock", cwd=root)
+    tool("git", "commit", "--quiet", "--message", "dvc repro", cwd=root)
+    tool("dvc", "push", "--quiet", cwd=root)
+    remote = (root / ".." / "crl_pipelines-dvc-storage").resolve()
+    return DvcProject(root=root, remote=remote, first_repro=first.stdout + first.stderr)
+
+
+def clone(project: DvcProject, name: str) -> Path:
+    """A fresh clone of ``project``'s repository, beside it (so the default remote in .dvc/config
+    resolves to the same folder), with its data pulled from that remote."""
+    target = project.root.parent / name
+    tool("git", "clone", "--quiet", project.root, target, cwd=project.root.parent)
+    tool("dvc", "pull", "--quiet", cwd=target)
+    return target

@@ -1,0 +1,377 @@
+"""DVC: dvc.yaml against the Kedro pipelines, and the real `dvc` in a throw-away git repository.
+
+The fast tests read dvc.yaml, the catalog and the registered pipelines; the slow ones run
+`dvc repro` on the small settings (tests/integration/conftest.py: dvc_project, clone).
+"""
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from kedro.config import OmegaConfigLoader
+from kedro.framework.startup import bootstrap_project
+from kedro.io.catalog_config_resolver import CatalogConfigResolver
+
+from tests.integration.conftest import (
+    PROJECT,
+    DvcProject,
+    clone,
+    tool,
+    write_raw_digits,
+)
+
+STAGES = ["ingest", "pairs", "train", "embed", "evaluate"]
+PARAMETERS = "conf/base/parameters.yml"
+# The registry builds one namespace per run from these keys; train declares them, and embed and
+# evaluate follow through train's outputs.
+STRUCTURE_KEYS = {
+    "train": {"experiments", "seeds"},
+    # The experiments' samplings decide which plans exist; `augment` shapes the view plans,
+    # which base's experiments do not use (so the pipeline built from base does not read it).
+    "pairs": {"experiments", "augment"},
+}
+# Parameters that say where, not what: changing them changes no result, so no stage re-runs.
+NOT_RESULTS = {"checkpoint_dir"}
+SCRIPTS = PROJECT / "scripts"
+
+
+def dvc_yaml() -> dict:
+    return yaml.safe_load((PROJECT / "dvc.yaml").read_text())
+
+
+def covered(path: str, roots: list[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+
+
+@pytest.fixture(scope="module")
+def kedro_project():
+    """The checkout's pipelines and catalog as DVC sees them: conf/base alone (KEDRO_ENV=base,
+    so a developer's conf/local does not count), and a resolver for the catalog's file paths."""
+    previous_cwd, previous_env = Path.cwd(), os.environ.get("KEDRO_ENV")
+    os.chdir(PROJECT)  # the registry reads the experiments of the working directory's project
+    os.environ["KEDRO_ENV"] = "base"
+    try:
+        bootstrap_project(PROJECT)
+        from kedro.framework.project import pipelines, settings
+
+        loader = OmegaConfigLoader(
+            conf_source=str(PROJECT / settings.CONF_SOURCE),
+            env="base",
+            **settings.CONFIG_LOADER_ARGS,
+        )
+        resolver = CatalogConfigResolver(config=loader["catalog"])
+        yield {name: pipelines[name] for name in [*STAGES, "__default__"]}, resolver, loader
+    finally:
+        os.chdir(previous_cwd)
+        if previous_env is None:
+            os.environ.pop("KEDRO_ENV", None)
+        else:
+            os.environ["KEDRO_ENV"] = previous_env
+
+
+def filepath(resolver: CatalogConfigResolver, name: str) -> str | None:
+    config = resolver.config.get(name) or resolver.resolve_pattern(name)
+    return config.get("filepath")
+
+
+def test_one_stage_per_pipeline_running_it():
+    stages = dvc_yaml()["stages"]
+    assert list(stages) == STAGES
+    for name, stage in stages.items():
+        assert stage["cmd"] == f"kedro run --pipelines={name}"
+
+
+def test_stages_read_and_write_what_their_pipelines_do(kedro_project):
+    """Every dataset a pipeline reads from disk is a dependency of its stage, everything it writes
+    lies in the stage's outputs, and no two stages' outputs overlap."""
+    pipelines, resolver, _ = kedro_project
+    stages = dvc_yaml()["stages"]
+    outs = {name: stage["outs"] for name, stage in stages.items()}
+    for name, stage in stages.items():
+        pipeline = pipelines[name]
+        data_deps = [dep for dep in stage["deps"] if dep.startswith("data/")]
+        read = {
+            filepath(resolver, dataset)
+            for dataset in pipeline.inputs()
+            if not dataset.startswith("params:") and dataset != "parameters"
+        }
+        assert None not in read, f"{name} reads a dataset that is not on disk"
+        for path in read:
+            assert covered(path, data_deps), f"stage {name} does not depend on {path}"
+        written = {filepath(resolver, dataset) for dataset in pipeline.all_outputs()} - {None}
+        assert written, name
+        for path in written:
+            assert covered(path, outs[name]), f"stage {name} does not declare {path} as an out"
+            others = [out for other, paths in outs.items() if other != name for out in paths]
+            assert not covered(path, others), f"{path} of {name} is another stage's out"
+        # no dependency on data the pipeline does not read (the raw folder: the source's files)
+        for dep in data_deps:
+            assert dep == "data/01_raw" or any(covered(path, [dep]) for path in read), dep
+    assert stages["ingest"]["deps"][0] == "data/01_raw"
+
+
+def test_stages_depend_on_exactly_the_parameters_they_read(kedro_project):
+    """Top-level parameter keys, one by one, so that changing one re-runs only the stages that
+    read it; a pipeline that takes `parameters` (the report) depends on the whole file."""
+    pipelines, _, _ = kedro_project
+    base = yaml.safe_load((PROJECT / PARAMETERS).read_text())
+    for name, stage in dvc_yaml()["stages"].items():
+        (entry,) = stage["params"]
+        ((params_file, keys),) = entry.items()
+        assert params_file == PARAMETERS
+        inputs = pipelines[name].inputs()
+        if "parameters" in inputs:
+            assert keys is None, f"{name} reads every parameter: track the whole file"
+            continue
+        read = {i.removeprefix("params:").split(".")[0] for i in inputs if i.startswith("params:")}
+        expected = (read - NOT_RESULTS) | STRUCTURE_KEYS.get(name, set())
+        assert set(keys) == expected, name
+        assert set(keys) <= set(base), f"{name}: DVC reads conf/base, which lacks some key"
+
+
+def _code_deps_script():
+    spec = importlib.util.spec_from_file_location("dvc_code_deps", SCRIPTS / "dvc_code_deps.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stages_depend_on_the_code_they_run():
+    """Each stage depends on its pipeline folder, every project module that folder imports
+    (transitively, read from the source) and the catalog's dataset classes, and on nothing
+    else, so a code change re-runs exactly the stages that run it. To fix a failure:
+    `.venv/bin/python scripts/dvc_code_deps.py --write`."""
+    script = _code_deps_script()
+    declared = script.declared_code_deps((PROJECT / "dvc.yaml").read_text())
+    for name in STAGES:
+        code = declared[name]
+        assert f"src/crl_pipelines/pipelines/{name}" in code
+        assert "src/crl_pipelines/datasets.py" in code
+        for path in script.imported_files(name):
+            assert covered(path, code), f"stage {name} runs {path} but does not depend on it"
+        assert sorted(code) == sorted(script.code_deps(name)), name
+        for dep in code:
+            assert (PROJECT / dep).exists(), dep
+    # the script reads imports right: the training loop is imported by train, not by ingest
+    assert "src/crl_pipelines/train.py" in script.imported_files("train")
+    assert "src/crl_pipelines/train.py" not in script.imported_files("ingest")
+
+
+def test_nothing_kedro_writes_for_dvc_is_kedro_versioned(kedro_project):
+    _, _, loader = kedro_project
+    versioned = [name for name, entry in loader["catalog"].items() if entry.get("versioned")]
+    assert versioned == []
+
+
+def test_metrics_and_plots_name_the_reports(kedro_project):
+    """metrics.json is the DVC metrics file; the curves plot lists every trained run's history
+    (the runs conf/base declares); the score plots read the comparison table."""
+    pipelines, resolver, _ = kedro_project
+    config = dvc_yaml()
+    assert config["metrics"] == [filepath(resolver, "metrics")]
+    plots = {name: spec for entry in config["plots"] for name, spec in entry.items()}
+    histories = {
+        filepath(resolver, dataset)
+        for dataset in pipelines["train"].all_outputs()
+        if dataset.endswith(".history")
+    }
+    assert set(plots["training_loss"]["y"]) == histories
+    assert plots["training_loss"]["x"] == "epoch"
+    comparison = filepath(resolver, "comparison_table")
+    for name, spec in plots.items():
+        if name != "training_loss":
+            assert spec["y"] == {comparison: "experiment"} and spec["x"] == name
+
+
+def test_gitignore_shows_dvc_files_and_hides_what_dvc_versions(tmp_path):
+    """As DVC sees it (scmrepo, not the git CLI): the .dvc files of raw data are visible, so DVC
+    collects and pushes them; the raw folders and the stages' outputs are ignored, so DVC writes
+    no .gitignore of its own under data/."""
+    from scmrepo.git import Git
+
+    subprocess.run(["git", "init", "--quiet", str(tmp_path)], check=True)
+    shutil.copy(PROJECT / ".gitignore", tmp_path / ".gitignore")
+    git = Git(str(tmp_path))
+    visible = ["data/", "data/01_raw/", "data/01_raw/MNIST.dvc", "data/01_raw/.gitkeep"]
+    visible += ["dvc.yaml", "dvc.lock", ".dvc/config", "docs/pipeline.png"]
+    ignored = ["data/01_raw/MNIST/", "data/01_raw/MNIST/raw/train-images-idx3-ubyte"]
+    ignored += [f"{out}/" for stage in dvc_yaml()["stages"].values() for out in stage["outs"]]
+    ignored += ["data/08_reporting/metrics.json", "build/", "dvc_plots/", ".dvc/cache/"]
+    ignored += [".dvc/config.local", ".dvc/tmp/", "data/checkpoints/ntxent/checkpoint.pt"]
+    with git:
+        assert [path for path in visible if git.is_ignored(path)] == []
+        assert [path for path in ignored if not git.is_ignored(path)] == []
+
+
+def test_dvc_config_is_offline_with_a_local_remote_outside_the_repository():
+    config = (PROJECT / ".dvc" / "config").read_text()
+    assert re.search(r"analytics\s*=\s*false", config)
+    assert re.search(r"check_update\s*=\s*false", config)
+    assert re.search(r"remote\s*=\s*local", config)
+    url = re.search(r"url\s*=\s*(\S+)", config).group(1)
+    remote = (PROJECT / ".dvc" / url).resolve()  # relative URLs are relative to .dvc/
+    assert not remote.is_relative_to(PROJECT.resolve()), remote
+
+
+# --- The real tools --------------------------------------------------------------------------
+
+
+def ran(output: str) -> list[str]:
+    """The stages a `dvc repro` ran, in order."""
+    return re.findall(r"Running stage '([\w.@-]+)'", output)
+
+
+def skipped(output: str) -> list[str]:
+    return re.findall(r"Stage '([\w.@-]+)' didn't change, skipping", output)
+
+
+def lock_hashes(root: Path) -> dict[str, str]:
+    """Each stage's outputs' hashes recorded in dvc.lock."""
+    lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
+    return {stage: [out["md5"] for out in entry["outs"]] for stage, entry in lock.items()}
+
+
+def set_parameter(root: Path, section: str, key: str, value) -> None:
+    path = root / PARAMETERS
+    parameters = yaml.safe_load(path.read_text())
+    parameters[section][key] = value
+    path.write_text(yaml.safe_dump(parameters, sort_keys=False))
+
+
+def status(root: Path) -> dict:
+    return json.loads(tool("dvc", "status", "--json", cwd=root).stdout)
+
+
+@pytest.mark.slow
+def test_repro_runs_every_stage_once_then_nothing(dvc_project: DvcProject):
+    """The first `dvc repro` runs the five stages in order and records them in dvc.lock; a second
+    one runs none, and git sees nothing new (the outputs are DVC's, dvc.lock is committed)."""
+    assert ran(dvc_project.first_repro) == STAGES
+    assert set(lock_hashes(dvc_project.root)) == set(STAGES)
+    again = tool("dvc", "repro", cwd=dvc_project.root)
+    assert ran(again.stdout) == []
+    assert sorted(skipped(again.stdout)) == sorted(STAGES)
+    assert (
+        "Data and pipelines are up to date." in tool("dvc", "status", cwd=dvc_project.root).stdout
+    )
+    assert tool("git", "status", "--porcelain", cwd=dvc_project.root).stdout == ""
+    tracked = tool("git", "ls-files", "data", cwd=dvc_project.root).stdout.split()
+    assert "data/01_raw/MNIST.dvc" in tracked
+    assert not [path for path in tracked if not path.endswith((".dvc", ".gitkeep"))]
+
+
+@pytest.mark.slow
+def test_metrics_show_prints_every_runs_probe_accuracy(dvc_project: DvcProject):
+    metrics = json.loads((dvc_project.root / "data/08_reporting/metrics.json").read_text())
+    assert set(metrics) >= {"contrastive", "triplet", "ntxent", "cross_entropy", "random_init"}
+    shown = tool("dvc", "metrics", "show", cwd=dvc_project.root).stdout
+    for run, scores in metrics.items():
+        assert f"{run}.probe_accuracy" in shown
+        assert f"{scores['probe_accuracy']:.5g}" in shown, (run, shown)
+
+
+@pytest.mark.slow
+def test_plots_render_the_curves_and_the_scores(dvc_project: DvcProject):
+    """`dvc plots show` finds every plot's data: a loss per epoch of each trained run, and a
+    score of each encoder."""
+    shown = json.loads(tool("dvc", "plots", "show", "--json", cwd=dvc_project.root).stdout)
+    assert not shown.get("errors"), shown["errors"]
+    plots = {
+        name: rendered[0]["content"]["data"]["values"] for name, rendered in shown["data"].items()
+    }
+    assert set(plots) == {name for entry in dvc_yaml()["plots"] for name in entry}
+    curves = {row["filename"] for row in plots["training_loss"]}
+    assert curves == {
+        f"{run}/history.csv" for run in ["contrastive", "triplet", "ntxent", "cross_entropy"]
+    }
+    assert all(row["loss"] for row in plots["training_loss"])
+    scored = {row["experiment"] for row in plots["probe_accuracy"]}
+    assert scored == {"contrastive", "triplet", "ntxent", "cross_entropy", "random_init"}
+
+
+@pytest.mark.slow
+def test_fresh_clone_pulls_every_artifact_from_the_remote(dvc_project: DvcProject):
+    """`dvc push` went to the default remote beside the repository; a fresh clone pulls it back,
+    and nothing needs re-running."""
+    assert dvc_project.remote.is_dir() and any(dvc_project.remote.rglob("*"))
+    fresh = clone(dvc_project, "fresh")
+    assert status(fresh) == {}
+    for name in ["data/08_reporting/metrics.json", "data/06_models/ntxent/model.pt"]:
+        assert (fresh / name).read_bytes() == (dvc_project.root / name).read_bytes()
+
+
+@pytest.mark.slow
+def test_each_parameter_invalidates_only_the_stages_that_read_it(dvc_project: DvcProject):
+    """`dvc status` after one edit each: a scoring parameter touches evaluate alone (the last
+    stage, so nothing else will run); a training one, train (and evaluate, whose report restates
+    every parameter); a pairs one, pairs onward; where checkpoints go, nothing."""
+    root = clone(dvc_project, "parameters")
+    original = (root / PARAMETERS).read_text()
+    for (section, key, value), expected in [
+        (("evaluate", "knn_k", 1), {"evaluate"}),
+        (("training", "weight_decay", 0.01), {"train", "evaluate"}),
+        (("pairs", "seed", 1), {"pairs", "evaluate"}),
+    ]:
+        set_parameter(root, section, key, value)
+        assert set(status(root)) == expected, (section, key)
+        (root / PARAMETERS).write_text(original)
+    parameters = yaml.safe_load(original)
+    if "checkpoint_dir" in parameters:
+        parameters["checkpoint_dir"] = "elsewhere/checkpoints"
+        (root / PARAMETERS).write_text(yaml.safe_dump(parameters, sort_keys=False))
+        assert set(status(root)) <= {"evaluate"}
+
+
+@pytest.mark.slow
+def test_experiment_with_another_learning_rate_reruns_training_onward(dvc_project: DvcProject):
+    """`dvc exp run -S` with a training parameter: train, embed and evaluate re-run, ingest and
+    pairs stay cached; `dvc exp show` lists the variant and `dvc metrics diff` compares its
+    scores with the committed run's."""
+    root = clone(dvc_project, "learning_rate")
+    setting = f"{PARAMETERS}:training.learning_rate=0.003"
+    output = tool("dvc", "exp", "run", "--name", "lr3", "-S", setting, cwd=root).stdout
+    assert ran(output) == ["train", "embed", "evaluate"]
+    assert sorted(skipped(output)) == ["ingest", "pairs"]
+    before, after = lock_hashes(dvc_project.root), lock_hashes(root)
+    assert after["ingest"] == before["ingest"] and after["pairs"] == before["pairs"]
+    assert after["train"] != before["train"]
+
+    shown = json.loads(tool("dvc", "exp", "show", "--json", cwd=root).stdout)
+    (variant,) = [
+        experiment
+        for commit in shown
+        for experiment in commit.get("experiments") or []
+        if experiment.get("name") == "lr3"
+    ]
+    assert "0.003" in json.dumps(variant)
+    diff = json.loads(tool("dvc", "metrics", "diff", "--json", cwd=root).stdout)
+    changed = diff["data/08_reporting/metrics.json"]
+    assert any(key.endswith(".probe_accuracy") for key in changed), changed
+
+
+@pytest.mark.slow
+def test_replaced_raw_data_reruns_ingest_onward(dvc_project: DvcProject):
+    """Other images under data/01_raw (re-added with `dvc add`): every stage re-runs, and the
+    metrics change."""
+    root = clone(dvc_project, "new_raw_data")
+    # as in the workspace that made the first run: its training checkpoints (not versioned) too
+    checkpoints = yaml.safe_load((root / PARAMETERS).read_text()).get("checkpoint_dir")
+    if checkpoints and (dvc_project.root / checkpoints).is_dir():
+        shutil.copytree(dvc_project.root / checkpoints, root / checkpoints)
+    write_raw_digits(root, part=1)
+    tool("dvc", "add", "--quiet", "data/01_raw/MNIST", cwd=root)
+    assert "ingest" in status(root)
+    output = tool("dvc", "repro", cwd=root).stdout
+    assert ran(output) == STAGES
+    old = json.loads((dvc_project.root / "data/08_reporting/metrics.json").read_text())
+    new = json.loads((root / "data/08_reporting/metrics.json").read_text())
+    assert new != old
+    changed = tool("dvc", "metrics", "diff", cwd=root).stdout
+    assert "probe_accuracy" in changed
+    assert lock_hashes(root)["train"] != lock_hashes(dvc_project.root)["train"]  # retrained

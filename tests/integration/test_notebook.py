@@ -1,0 +1,37 @@
+"""notebooks/compare_experiments.ipynb runs top to bottom on the small-settings run."""
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.integration.conftest import PROJECT, DvcProject, tool_env
+
+NOTEBOOK = PROJECT / "notebooks" / "compare_experiments.ipynb"
+
+
+@pytest.mark.slow
+def test_notebook_compares_the_runs_from_the_catalog(dvc_project: DvcProject):
+    """Executed in the project `dvc repro` ran (from its notebooks/ folder, as Jupyter would):
+    no cell fails, the table lists every run, and each figure arrives as an image."""
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(dvc_project.root / "notebooks")}},
+    )
+    client.execute(env=tool_env())  # raises CellExecutionError, naming the cell, on any error
+
+    outputs = [output for cell in notebook.cells for output in cell.get("outputs", [])]
+    errors = [output for output in outputs if output["output_type"] == "error"]
+    assert errors == []
+    tables = [
+        output["data"]["text/html"]
+        for output in outputs
+        if "text/html" in output.get("data", {}) and "<table" in output["data"]["text/html"]
+    ]
+    assert len(tables) == 2  # the comparison and metrics.json
+    for run in ["contrastive", "triplet", "ntxent", "cross_entropy", "random_init"]:
+        assert all(run in table for table in tables), run
+    images = [output for output in outputs if "image/png" in output.get("data", {})]
+    assert len(images) >= 5 + 1  # each run's figure, and the comparison's figures
