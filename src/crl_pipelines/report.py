@@ -109,9 +109,10 @@ def metrics_json(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
 
 
 def _markdown_table(headings: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headings) + " |", "|" + "---|" * len(headings)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
-    return "\n".join(lines)
+    def row(cells: list[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    return "\n".join([row(headings), "|" + "---|" * len(headings), *(row(cells) for cells in rows)])
 
 
 def _html_table(headings: list[str], rows: list[list[str]]) -> str:

@@ -290,3 +290,11 @@ def test_plan_summary():
     }
     assert all(type(value) is int for value in summary.values())
     json.dumps(summary)
+
+
+def test_markdown_cells_escape_pipes():
+    """A '|' inside a cell (e.g. 'mean |Pearson r|') must not split the Markdown table."""
+    from crl_pipelines.report import _markdown_table
+
+    table = _markdown_table(["score", "meaning"], [["mean_abs_correlation", "mean |r|"]])
+    assert table.splitlines()[2] == "| mean_abs_correlation | mean \\|r\\| |"
