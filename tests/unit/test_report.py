@@ -211,7 +211,7 @@ def small_report():
         run_figures=run_figures,
         figure_paths=figure_paths,
         dataset={"name": "tiny"},
-        plan={"epochs": 1},
+        plans={"class_pairs": {"epochs": 1}},
         parameters={"evaluate": {"knn_k": 5}},
     )
 
@@ -284,7 +284,7 @@ def test_plan_summary():
     assert summary == {
         "epochs": 3,
         "steps_per_epoch": 5,
-        "pairs_per_batch": 4,
+        "batch": 4,
         "pairs_per_class": 2,
         "seed": 7,
     }
