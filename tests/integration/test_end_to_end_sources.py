@@ -37,6 +37,17 @@ def run_flow(project: Path, parameters: dict) -> None:
         session.run()
 
 
+def unlabelled_folder(project: Path, per_class: int, size: int) -> dict:
+    """Digit PNGs of 8 classes written flat into one folder; the `ingest` block that reads it."""
+    images, _ = digit_images(per_class=per_class, classes=8, size=size)
+    folder = project / "data" / "01_raw" / "unlabelled"
+    folder.mkdir(parents=True)
+    for index, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"{index}.png")
+    return {"source": "unlabelled_folder", "unlabelled_folder": {"root": str(folder)},
+            "test_fraction": 0.25, "seed": 0}  # fmt: skip
+
+
 def comparison(project: Path) -> pd.DataFrame:
     return pd.read_csv(project / "data" / "08_reporting" / "comparison.csv").set_index("experiment")
 
@@ -79,14 +90,8 @@ def test_mnist_idx_files_end_to_end(project):
 
 @pytest.mark.slow
 def test_unlabelled_folder_trains_self_supervised_and_skips_label_scores(project):
-    images, _ = digit_images(per_class=6, classes=8, size=16)
-    folder = project / "data" / "01_raw" / "unlabelled"
-    folder.mkdir(parents=True)
-    for index, image in enumerate(images):
-        Image.fromarray(image).save(folder / f"{index}.png")
     run_flow(project, {
-        "ingest": {"source": "unlabelled_folder", "unlabelled_folder": {"root": str(folder)},
-                   "test_fraction": 0.25, "seed": 0},
+        "ingest": unlabelled_folder(project, per_class=6, size=16),
         "pairs": QUICK,
         "experiments": {"ntxent_views": {"loss": "ntxent", "sampling": "augmented_views"}},
     })  # fmt: skip
@@ -104,15 +109,9 @@ def test_unlabelled_folder_trains_self_supervised_and_skips_label_scores(project
 
 @pytest.mark.slow
 def test_label_loss_on_unlabelled_data_stops_before_training(project):
-    images, _ = digit_images(per_class=4, classes=8, size=8)
-    folder = project / "data" / "01_raw" / "unlabelled"
-    folder.mkdir(parents=True)
-    for index, image in enumerate(images):
-        Image.fromarray(image).save(folder / f"{index}.png")
     with pytest.raises(Exception, match="class-pair sampling needs class labels"):
         run_flow(project, {
-            "ingest": {"source": "unlabelled_folder", "unlabelled_folder": {"root": str(folder)},
-                       "test_fraction": 0.25, "seed": 0},
+            "ingest": unlabelled_folder(project, per_class=4, size=8),
             "pairs": QUICK,
             "experiments": {"triplet": {"loss": "triplet"}},
         })  # fmt: skip

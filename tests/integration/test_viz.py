@@ -6,6 +6,7 @@ Both run against the small-settings DVC run (conftest.py: dvc_project), so previ
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -132,9 +133,15 @@ def test_build_previews_figures_as_images_and_metrics_as_json(viz_build):
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A free port below 49152: kedro-viz refuses the ephemeral range the OS would pick from."""
+    for port in random.Random().sample(range(20000, 49000), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 49000")
 
 
 class SilentProxy:
