@@ -1,9 +1,11 @@
 """A throw-away copy of the project, so pipeline tests never touch the checkout's data/."""
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +14,22 @@ import pytest
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def inside(project: Path, kedro_env: str) -> Iterator[Path]:
+    """Work in ``project`` with ``KEDRO_ENV`` set (the registry reads both), then restore both."""
+    previous_cwd, previous_env = Path.cwd(), os.environ.get("KEDRO_ENV")
+    os.chdir(project)
+    os.environ["KEDRO_ENV"] = kedro_env
+    try:
+        yield project
+    finally:
+        os.chdir(previous_cwd)
+        if previous_env is None:
+            os.environ.pop("KEDRO_ENV", None)
+        else:
+            os.environ["KEDRO_ENV"] = previous_env
 
 
 def copy_project(target: Path) -> Path:

@@ -6,7 +6,6 @@ The fast tests read dvc.yaml, the catalog and the registered pipelines; the slow
 
 import importlib.util
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ from tests.integration.conftest import (
     PROJECT,
     DvcProject,
     clone,
+    inside,
     tool,
     write_raw_digits,
 )
@@ -53,10 +53,8 @@ def covered(path: str, roots: list[str]) -> bool:
 def kedro_project():
     """The checkout's pipelines and catalog as DVC sees them: conf/base alone (KEDRO_ENV=base,
     so a developer's conf/local does not count), and a resolver for the catalog's file paths."""
-    previous_cwd, previous_env = Path.cwd(), os.environ.get("KEDRO_ENV")
-    os.chdir(PROJECT)  # the registry reads the experiments of the working directory's project
-    os.environ["KEDRO_ENV"] = "base"
-    try:
+    # the registry reads the experiments of the working directory's project
+    with inside(PROJECT, "base"):
         bootstrap_project(PROJECT)
         from kedro.framework.project import pipelines, settings
 
@@ -67,12 +65,6 @@ def kedro_project():
         )
         resolver = CatalogConfigResolver(config=loader["catalog"])
         yield {name: pipelines[name] for name in [*STAGES, "__default__"]}, resolver, loader
-    finally:
-        os.chdir(previous_cwd)
-        if previous_env is None:
-            os.environ.pop("KEDRO_ENV", None)
-        else:
-            os.environ["KEDRO_ENV"] = previous_env
 
 
 def filepath(resolver: CatalogConfigResolver, name: str) -> str | None:

@@ -14,7 +14,7 @@ from kedro.framework.startup import bootstrap_project
 
 from crl_pipelines.hooks import MissingInputsError
 from crl_pipelines.report import SCORES
-from tests.integration.conftest import copy_project
+from tests.integration.conftest import copy_project, inside
 
 ENCODERS = ["contrastive", "triplet", "ntxent", "cross_entropy", "random_init"]
 FIGURES = ["class_distances", "correlation", "vif", "pca", "tsne", "retrieval"]
@@ -38,19 +38,9 @@ def kedro_cli(project: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """One complete default run of the tiny environment, shared by the tests below."""
-    previous_cwd, previous_env = Path.cwd(), os.environ.get("KEDRO_ENV")
-    project = copy_project(tmp_path_factory.mktemp("flow") / "project")
-    os.chdir(project)
-    os.environ["KEDRO_ENV"] = "test"
-    try:
+    with inside(copy_project(tmp_path_factory.mktemp("flow") / "project"), "test") as project:
         run(project)
         yield project
-    finally:
-        os.chdir(previous_cwd)
-        if previous_env is None:
-            os.environ.pop("KEDRO_ENV", None)
-        else:
-            os.environ["KEDRO_ENV"] = previous_env
 
 
 @pytest.mark.slow

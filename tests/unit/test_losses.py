@@ -17,6 +17,7 @@ from crl_pipelines.losses import (
     build_loss,
 )
 from crl_pipelines.losses.pairs import distance_matrix, similarity_mask, squared_distance_matrix
+from tests.unit import batches
 
 ONE_PAIR_PER_CLASS = [0, 1, 2, 3, 4]
 SEVERAL_PAIRS_PER_CLASS = [0, 0, 1, 1, 2, 2]
@@ -26,12 +27,8 @@ LABEL_CASES = pytest.mark.parametrize(
 
 
 def make_batch(labels, dim=4, seed=0, scale=0.5):
-    """A seeded float64 batch of anchors and positives, small enough that margins are active."""
-    generator = torch.Generator().manual_seed(seed)
-    size = len(labels)
-    anchors = scale * torch.randn(size, dim, generator=generator, dtype=torch.float64)
-    positives = scale * torch.randn(size, dim, generator=generator, dtype=torch.float64)
-    return anchors, positives, torch.tensor(labels, dtype=torch.int64)
+    """This file's default batch shape (see tests/unit/batches.py)."""
+    return batches.make_batch(labels, dim, seed, scale)
 
 
 def euclidean(x, y):

@@ -27,6 +27,7 @@ from crl_pipelines.losses.generalized import (
     sample_prior,
     sliced_wasserstein,
 )
+from tests.unit import batches
 
 NEW_LOSSES = [
     "align_uniform",
@@ -49,12 +50,8 @@ LABEL_CASES = pytest.mark.parametrize(
 
 
 def make_batch(labels, dim=3, seed=0, scale=0.7):
-    """A seeded float64 batch of anchors and positives (B×dim each) and int64 labels."""
-    generator = torch.Generator().manual_seed(seed)
-    size = len(labels)
-    anchors = scale * torch.randn(size, dim, generator=generator, dtype=torch.float64)
-    positives = scale * torch.randn(size, dim, generator=generator, dtype=torch.float64)
-    return anchors, positives, torch.tensor(labels, dtype=torch.int64)
+    """This file's default batch shape (see tests/unit/batches.py)."""
+    return batches.make_batch(labels, dim, seed, scale)
 
 
 # ---------------------------------------------------------------------------------------------
