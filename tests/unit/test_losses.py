@@ -15,8 +15,10 @@ from crl_pipelines.losses import (
     NTXentLoss,
     TripletLoss,
     build_loss,
+    loss_settings,
 )
 from crl_pipelines.losses.pairs import distance_matrix, similarity_mask, squared_distance_matrix
+from crl_pipelines.validation import ParameterError
 from tests.unit import batches
 
 ONE_PAIR_PER_CLASS = [0, 1, 2, 3, 4]
@@ -124,7 +126,7 @@ def test_contrastive_margin_is_active_in_the_test_batch():
 def test_contrastive_rejects_non_positive_margin():
     """A margin of zero would make the dissimilar term vanish; it is refused."""
     with pytest.raises(ValueError, match="margin"):
-        ContrastivePairLoss(margin=0.0)
+        build_loss("contrastive", {"margin": 0.0}, embedding_dim=4, num_classes=3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,7 +179,7 @@ def test_triplet_matches_torch_triplet_margin_loss(labels):
 def test_triplet_rejects_non_positive_margin():
     """A non-positive margin is refused."""
     with pytest.raises(ValueError, match="margin"):
-        TripletLoss(margin=-1.0)
+        build_loss("triplet", {"margin": -1.0}, embedding_dim=4, num_classes=3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,7 +257,7 @@ def test_ntxent_default_temperature_is_half():
 def test_ntxent_rejects_non_positive_temperature():
     """τ must be positive."""
     with pytest.raises(ValueError, match="temperature"):
-        NTXentLoss(temperature=0.0)
+        build_loss("ntxent", {"temperature": 0.0}, embedding_dim=4, num_classes=3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,3 +328,21 @@ def test_build_loss_cross_entropy_gets_context_arguments():
     loss_fn = build_loss("cross_entropy", {}, embedding_dim=6, num_classes=9)
     assert loss_fn.classifier.in_features == 6
     assert loss_fn.classifier.out_features == 9
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_numeric_loss_parameter_refuses_nan_inf_bools_and_strings(name):
+    """Whatever the loss, a NaN, an infinity, a bool or a numeric string is never a valid
+    value of a numeric parameter, and the message names the loss and the parameter."""
+    fields = loss_settings(LOSSES[name]).model_fields
+    for parameter in fields:
+        for bad in (float("nan"), float("inf"), True, "0.5"):
+            with pytest.raises(ParameterError, match=rf"`{name}\.loss_params\.{parameter}`"):
+                build_loss(name, {parameter: bad}, embedding_dim=4, num_classes=3)
+
+
+def test_traits_are_stated_on_the_loss_classes():
+    """Which losses need labels and which take LOOC's views is read from the classes."""
+    needs_labels = {name for name, cls in LOSSES.items() if cls.needs_labels}
+    assert needs_labels == {"contrastive", "triplet", "cross_entropy", "supcon"}
+    assert {name for name, cls in LOSSES.items() if cls.views == "looc"} == {"looc"}

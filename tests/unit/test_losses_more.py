@@ -10,7 +10,6 @@ import torch
 
 from crl_pipelines.losses import (
     LOSSES,
-    USES_LABELS,
     AlignUniformLoss,
     LSEHypersphereLoss,
     NTXentLoss,
@@ -188,7 +187,7 @@ def test_uniformity_needs_two_rows_and_positive_t():
     """One row has no pairs; t must be positive. Both are refused with the parameter named."""
     with pytest.raises(ValueError, match="2 rows"):
         uniformity(torch.ones(1, 3))
-    with pytest.raises(ValueError, match="t must be"):
+    with pytest.raises(ValueError, match=r"uniformity\.t"):
         uniformity(torch.eye(3), t=0.0)
 
 
@@ -219,8 +218,8 @@ def test_align_uniform_defaults_are_the_papers():
     ("params", "named"),
     [
         ({"alpha": 0.0}, "alpha"),
-        ({"t": -1.0}, "t must be"),
-        ({"t": float("nan")}, "t must be"),
+        ({"t": -1.0}, r"loss_params\.t`"),
+        ({"t": float("nan")}, r"loss_params\.t`"),
         ({"alpha": float("inf")}, "alpha"),
         ({"weight": -0.5}, "weight"),
         ({"weight": "1"}, "weight"),
@@ -229,7 +228,7 @@ def test_align_uniform_defaults_are_the_papers():
 def test_align_uniform_rejects_bad_parameters(params, named):
     """Each bad parameter is refused with a ValueError naming it."""
     with pytest.raises(ValueError, match=named):
-        AlignUniformLoss(**params)
+        build_loss("align_uniform", params, **CONTEXT)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -428,16 +427,16 @@ def test_swd_losses_draw_from_the_global_rng(prior):
 def test_swd_losses_reject_bad_parameters(prior, params, named):
     """Each bad parameter is refused with a ValueError naming it and the loss."""
     with pytest.raises(ValueError, match=named) as error:
-        SWD_CLASSES[prior](**params)
-    assert f"swd_{prior}" in str(error.value)
+        build_loss(f"swd_{prior}", params, **CONTEXT)
+    assert f"swd_{prior}.loss_params" in str(error.value)
 
 
 def test_lse_hypersphere_rejects_bad_parameters():
     """τ must be positive; λ non-negative."""
     with pytest.raises(ValueError, match="temperature"):
-        LSEHypersphereLoss(temperature=0.0)
+        build_loss("lse_hypersphere", {"temperature": 0.0}, **CONTEXT)
     with pytest.raises(ValueError, match="weight"):
-        LSEHypersphereLoss(weight=-1.0)
+        build_loss("lse_hypersphere", {"weight": -1.0}, **CONTEXT)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,7 +481,7 @@ def test_supcon_default_and_bad_parameters():
     """τ defaults to the paper's 0.1; a non-positive τ or labels of the wrong length are refused."""
     assert SupConLoss().temperature == 0.1
     with pytest.raises(ValueError, match="temperature"):
-        SupConLoss(temperature=-0.1)
+        build_loss("supcon", {"temperature": -0.1}, **CONTEXT)
     anchors, positives, _ = make_batch(ONE_PAIR_PER_CLASS, seed=18)
     with pytest.raises(ValueError, match="labels"):
         SupConLoss()(anchors, positives, torch.arange(3))
@@ -525,9 +524,9 @@ def test_self_supervised_losses_ignore_labels(name):
     assert float(loss_fn(anchors, positives, torch.zeros_like(labels))) == first
 
 
-def test_uses_labels_lists_supcon_only_among_the_new_losses():
-    """The trainer passes labels' meaning only to losses in USES_LABELS."""
-    assert {name for name in NEW_LOSSES if name in USES_LABELS} == {"supcon"}
+def test_needs_labels_marks_supcon_only_among_the_new_losses():
+    """Among the new losses only SupCon states that it needs class labels."""
+    assert {name for name in NEW_LOSSES if LOSSES[name].needs_labels} == {"supcon"}
 
 
 CONTEXT = {"embedding_dim": 3, "num_classes": 5}

@@ -1,18 +1,20 @@
-"""Losses, one per module, with the signature ``loss(anchors, positives, labels) -> scalar``.
+"""Losses, one per module, each a :class:`~crl_pipelines.losses.base.Loss` whose class states its
+traits (``needs_labels``, ``views``) and whose typed constructor arguments are its parameters.
 
-``anchors`` and ``positives`` are B×D embeddings of the two views (row i of each is a similar
-pair); ``labels`` are the B class indices. The exception is ``looc`` (``views = "looc"``), which
-takes every LOOC view through every projection head. Build one by name with :func:`build_loss`.
+Adding a loss: write its module (the paper in the docstring, a reference test beside the others)
+and add one entry to :data:`LOSSES`. Build one by name with :func:`build_loss`.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
-from torch import nn
+from pydantic import create_model
 
 from crl_pipelines.losses.align_uniform import AlignUniformLoss
+from crl_pipelines.losses.base import CONTEXT_ARGUMENTS, Loss
 from crl_pipelines.losses.contrastive import ContrastivePairLoss
 from crl_pipelines.losses.cross_entropy import CrossEntropyLoss
 from crl_pipelines.losses.generalized import (
@@ -25,8 +27,9 @@ from crl_pipelines.losses.looc import LOOCLoss
 from crl_pipelines.losses.ntxent import NTXentLoss
 from crl_pipelines.losses.supcon import SupConLoss
 from crl_pipelines.losses.triplet import TripletLoss
+from crl_pipelines.validation import ParameterError, Settings, parse
 
-LOSSES: dict[str, type[nn.Module]] = {
+LOSSES: dict[str, type[Loss]] = {
     "contrastive": ContrastivePairLoss,
     "triplet": TripletLoss,
     "ntxent": NTXentLoss,
@@ -39,39 +42,51 @@ LOSSES: dict[str, type[nn.Module]] = {
     "supcon": SupConLoss,
     "looc": LOOCLoss,
 }
-# Filled in by the trainer from the encoder and the data, never from the experiment's parameters.
-_CONTEXT_ARGUMENTS = ("embedding_dim", "num_classes")
-USES_LABELS = {"contrastive", "triplet", "cross_entropy", "supcon"}
+
+
+def loss_class(name: str) -> type[Loss]:
+    """The loss registered as ``name``; a :class:`ParameterError` listing the known ones if none."""
+    if name not in LOSSES:
+        raise ParameterError(f"unknown loss {name!r}; known losses: {', '.join(sorted(LOSSES))}")
+    return LOSSES[name]
+
+
+@functools.cache
+def loss_settings(cls: type[Loss]) -> type[Settings]:
+    """The settings model of a loss's parameters, read from its constructor's signature."""
+    fields = {
+        name: (parameter.annotation, parameter.default)
+        for name, parameter in inspect.signature(cls.__init__, eval_str=True).parameters.items()
+        if name != "self" and name not in CONTEXT_ARGUMENTS
+    }
+    return create_model(f"{cls.__name__}Settings", __base__=Settings, **fields)
+
+
+def check_loss_params(name: str, params: dict[str, Any] | None, where: str) -> dict[str, Any]:
+    """The loss ``name``'s parameters, validated (defaults filled in); errors name ``where``."""
+    return parse(loss_settings(loss_class(name)), params, where).model_dump()
 
 
 def build_loss(
     name: str, params: dict[str, Any] | None, *, embedding_dim: int, num_classes: int
-) -> nn.Module:
-    """The loss called ``name`` with its parameters; unknown names or parameters are named."""
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; known losses: {sorted(LOSSES)}")
-    cls = LOSSES[name]
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    params = dict(params or {})
-    unknown = set(params) - (accepted - set(_CONTEXT_ARGUMENTS))
-    if unknown:
-        settable = sorted(accepted - set(_CONTEXT_ARGUMENTS))
-        raise ValueError(
-            f"loss {name!r} has no parameter(s) {sorted(unknown)}; it takes {settable}"
-        )
+) -> Loss:
+    """The loss called ``name`` with its (validated) parameters and the context it takes."""
+    cls = loss_class(name)
+    settings = check_loss_params(name, params, f"{name}.loss_params")
+    accepted = inspect.signature(cls.__init__).parameters
     context = {"embedding_dim": embedding_dim, "num_classes": num_classes}
-    params.update({key: value for key, value in context.items() if key in accepted})
-    return cls(**params)
+    settings.update({key: value for key, value in context.items() if key in accepted})
+    return cls(**settings)
 
 
 __all__ = [
     "LOSSES",
-    "USES_LABELS",
     "AlignUniformLoss",
     "ContrastivePairLoss",
     "CrossEntropyLoss",
     "LOOCLoss",
     "LSEHypersphereLoss",
+    "Loss",
     "NTXentLoss",
     "SWDGaussianLoss",
     "SWDHypercubeLoss",
@@ -79,4 +94,7 @@ __all__ = [
     "SupConLoss",
     "TripletLoss",
     "build_loss",
+    "check_loss_params",
+    "loss_class",
+    "loss_settings",
 ]

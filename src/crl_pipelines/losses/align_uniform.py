@@ -13,8 +13,7 @@ not used) and the two are averaged. Defaults are the paper's: α = 2, t = 2, λ 
 
 :func:`alignment` and :func:`uniformity` double as metrics. They score the rows exactly as given
 and do **not** normalize; pass L2-normalized embeddings to get the paper's quantities (the loss
-normalizes before calling them). :func:`check_positive` and :func:`check_weight` validate the
-parameters of this family of losses (also used by ``generalized`` and ``supcon``).
+normalizes before calling them).
 """
 
 from __future__ import annotations
@@ -23,25 +22,9 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-
-def check_positive(owner: str, name: str, value: float) -> float:
-    """``value`` as a float, or a ValueError naming ``owner``'s parameter ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{owner}: {name} must be a positive number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{owner}: {name} must be finite, got {value!r}")
-    return float(value)
-
-
-def check_weight(owner: str, value: float) -> float:
-    """λ: finite and non-negative (0 leaves the alignment term alone, the collapse ablation)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ValueError(f"{owner}: weight must be a non-negative number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{owner}: weight must be finite, got {value!r}")
-    return float(value)
+from crl_pipelines.losses.base import Loss
+from crl_pipelines.validation import NonNegative, Positive, check
 
 
 def alignment(x: torch.Tensor, y: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
@@ -49,7 +32,7 @@ def alignment(x: torch.Tensor, y: torch.Tensor, alpha: float = 2.0) -> torch.Ten
 
     The gradient is finite (zero) where a pair coincides, for any α > 0.
     """
-    alpha = check_positive("alignment", "alpha", alpha)
+    alpha = check(Positive, alpha, "alignment.alpha")
     if x.shape != y.shape or x.dim() != 2:
         raise ValueError(f"alignment: x and y must be N×D of one shape, got {x.shape}, {y.shape}")
     squared = (x - y).pow(2).sum(dim=1)
@@ -67,21 +50,22 @@ def uniformity(x: torch.Tensor, t: float = 2.0) -> torch.Tensor:
     Computed as logsumexp(−t·d²) − log(N(N−1)/2), which stays finite where the plain mean of
     exponentials would underflow. Rows are scored as given (no normalization).
     """
-    t = check_positive("uniformity", "t", t)
+    t = check(Positive, t, "uniformity.t")
     if x.dim() != 2 or x.shape[0] < 2:
         raise ValueError(f"uniformity: x must be N×D with N ≥ 2 rows, got shape {tuple(x.shape)}")
     squared = torch.pdist(x, p=2).pow(2)
     return torch.logsumexp(-t * squared, dim=0) - math.log(squared.numel())
 
 
-class AlignUniformLoss(nn.Module):
-    """L_align(α) + λ·L_uniform(t) on L2-normalized embeddings (defaults α = 2, t = 2, λ = 1)."""
+class AlignUniformLoss(Loss):
+    """L_align(α) + λ·L_uniform(t) on L2-normalized embeddings (defaults α = 2, t = 2, λ = 1).
 
-    def __init__(self, alpha: float = 2.0, t: float = 2.0, weight: float = 1.0) -> None:
+    λ = 0 leaves the alignment term alone (the collapse ablation).
+    """
+
+    def __init__(self, alpha: Positive = 2.0, t: Positive = 2.0, weight: NonNegative = 1.0) -> None:
         super().__init__()
-        self.alpha = check_positive("align_uniform loss", "alpha", alpha)
-        self.t = check_positive("align_uniform loss", "t", t)
-        self.weight = check_weight("align_uniform loss", weight)
+        self.alpha, self.t, self.weight = float(alpha), float(t), float(weight)
 
     def forward(
         self, anchors: torch.Tensor, positives: torch.Tensor, labels: torch.Tensor

@@ -12,18 +12,19 @@ averaged over all B² (anchor, positive-view) pairs of the batch (see ``pairs``)
 from __future__ import annotations
 
 import torch
-from torch import nn
 
+from crl_pipelines.losses.base import Loss
 from crl_pipelines.losses.pairs import similarity_mask, squared_distance_matrix
+from crl_pipelines.validation import Positive
 
 
-class ContrastivePairLoss(nn.Module):
+class ContrastivePairLoss(Loss):
     """Pulls similar pairs together and pushes dissimilar ones out to a margin ``m`` (default 1)."""
 
-    def __init__(self, margin: float = 1.0) -> None:
+    needs_labels = True
+
+    def __init__(self, margin: Positive = 1.0) -> None:
         super().__init__()
-        if margin <= 0:
-            raise ValueError(f"contrastive loss: margin must be positive, got {margin}")
         self.margin = float(margin)
 
     def forward(

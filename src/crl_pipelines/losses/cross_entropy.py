@@ -11,9 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from crl_pipelines.losses.base import Loss
 
-class CrossEntropyLoss(nn.Module):
+
+class CrossEntropyLoss(Loss):
     """Cross-entropy of a linear classifier over both views' embeddings and their labels."""
+
+    needs_labels = True
 
     def __init__(self, embedding_dim: int, num_classes: int) -> None:
         super().__init__()

@@ -41,9 +41,9 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from crl_pipelines.losses.align_uniform import check_positive, check_weight
+from crl_pipelines.losses.base import Loss
+from crl_pipelines.validation import NonNegative, Positive, PositiveInt
 
 PRIORS = ("hypersphere", "hypercube", "gaussian")
 
@@ -112,13 +112,12 @@ def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, projections: torch.Tens
     return (x_sorted - y_sorted).pow(2).mean()
 
 
-class LSEHypersphereLoss(nn.Module):
+class LSEHypersphereLoss(Loss):
     """Alignment + λ·log-sum-exp uniformity on the hypersphere ("decoupled" NT-Xent), τ = 0.5."""
 
-    def __init__(self, temperature: float = 0.5, weight: float = 1.0) -> None:
+    def __init__(self, temperature: Positive = 0.5, weight: NonNegative = 1.0) -> None:
         super().__init__()
-        self.temperature = check_positive("lse_hypersphere loss", "temperature", temperature)
-        self.weight = check_weight("lse_hypersphere loss", weight)
+        self.temperature, self.weight = float(temperature), float(weight)
 
     def forward(
         self, anchors: torch.Tensor, positives: torch.Tensor, labels: torch.Tensor
@@ -133,28 +132,17 @@ class LSEHypersphereLoss(nn.Module):
         return generalized_alignment(a, p) + self.weight * distribution
 
 
-class SlicedWassersteinLoss(nn.Module):
+class SlicedWassersteinLoss(Loss):
     """Alignment + λ·SWD between the 2n views and as many samples of ``prior``.
 
     Subclasses fix ``prior`` (and with it whether the embeddings are L2-normalized first).
     """
 
-    name: ClassVar[str] = "swd"
     prior: ClassVar[str] = "gaussian"
 
-    def __init__(self, num_projections: int = 128, weight: float = 1.0) -> None:
+    def __init__(self, num_projections: PositiveInt = 128, weight: NonNegative = 1.0) -> None:
         super().__init__()
-        if (
-            isinstance(num_projections, bool)
-            or not isinstance(num_projections, int)
-            or num_projections < 1
-        ):
-            raise ValueError(
-                f"{self.name} loss: num_projections must be a positive integer, "
-                f"got {num_projections!r}"
-            )
-        self.num_projections = num_projections
-        self.weight = check_weight(f"{self.name} loss", weight)
+        self.num_projections, self.weight = int(num_projections), float(weight)
 
     def forward(
         self, anchors: torch.Tensor, positives: torch.Tensor, labels: torch.Tensor
@@ -175,19 +163,16 @@ class SlicedWassersteinLoss(nn.Module):
 class SWDHypersphereLoss(SlicedWassersteinLoss):
     """Alignment of normalized views + λ·SWD to the uniform distribution on the unit sphere."""
 
-    name = "swd_hypersphere"
     prior = "hypersphere"
 
 
 class SWDHypercubeLoss(SlicedWassersteinLoss):
     """Alignment of raw views + λ·SWD to the uniform distribution on [−1, 1]^d."""
 
-    name = "swd_hypercube"
     prior = "hypercube"
 
 
 class SWDGaussianLoss(SlicedWassersteinLoss):
     """Alignment of raw views + λ·SWD to the standard normal N(0, I)."""
 
-    name = "swd_gaussian"
     prior = "gaussian"

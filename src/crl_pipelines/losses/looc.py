@@ -20,18 +20,18 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from crl_pipelines.losses.base import Loss
+from crl_pipelines.validation import Positive
 
 
-class LOOCLoss(nn.Module):
+class LOOCLoss(Loss):
     """The LOOC loss over ``embeddings`` of shape (heads = n + 1, views = n + 2, B, d)."""
 
     views = "looc"  # the trainer gives this loss LOOC's views through every head
 
-    def __init__(self, temperature: float = 0.2) -> None:
+    def __init__(self, temperature: Positive = 0.2) -> None:
         super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"looc loss: temperature must be positive, got {temperature}")
         self.temperature = float(temperature)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:

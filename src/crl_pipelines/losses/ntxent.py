@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from crl_pipelines.losses.base import Loss
+from crl_pipelines.validation import Positive
 
 
-class NTXentLoss(nn.Module):
+class NTXentLoss(Loss):
     """SimCLR's loss over the 2B views of a batch, temperature τ (default 0.5)."""
 
-    def __init__(self, temperature: float = 0.5) -> None:
+    def __init__(self, temperature: Positive = 0.5) -> None:
         super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"ntxent loss: temperature must be positive, got {temperature}")
         self.temperature = float(temperature)
 
     def forward(

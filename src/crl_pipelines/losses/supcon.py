@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from crl_pipelines.losses.align_uniform import check_positive
+from crl_pipelines.losses.base import Loss
+from crl_pipelines.validation import Positive
 
 
-class SupConLoss(nn.Module):
+class SupConLoss(Loss):
     """Every same-class view is a positive, every other-class view a negative; τ default 0.1."""
 
-    def __init__(self, temperature: float = 0.1) -> None:
+    needs_labels = True
+
+    def __init__(self, temperature: Positive = 0.1) -> None:
         super().__init__()
-        self.temperature = check_positive("supcon loss", "temperature", temperature)
+        self.temperature = float(temperature)
 
     def forward(
         self, anchors: torch.Tensor, positives: torch.Tensor, labels: torch.Tensor

@@ -11,18 +11,19 @@ row j of another class as the negative (B(B−1) triplets with one pair per clas
 from __future__ import annotations
 
 import torch
-from torch import nn
 
+from crl_pipelines.losses.base import Loss
 from crl_pipelines.losses.pairs import distance_matrix, similarity_mask
+from crl_pipelines.validation import Positive
 
 
-class TripletLoss(nn.Module):
+class TripletLoss(Loss):
     """Asks each anchor to be closer to its positive than to any negative, by a margin ``m``."""
 
-    def __init__(self, margin: float = 1.0) -> None:
+    needs_labels = True
+
+    def __init__(self, margin: Positive = 1.0) -> None:
         super().__init__()
-        if margin <= 0:
-            raise ValueError(f"triplet loss: margin must be positive, got {margin}")
         self.margin = float(margin)
 
     def forward(
