@@ -1,4 +1,4 @@
-"""Unit tests for the batched augmentations (augment.py), each checked by its invariants."""
+"""Unit tests for the batched augmentations package, each checked by its invariants."""
 
 from __future__ import annotations
 
@@ -9,17 +9,21 @@ import torch
 
 from crl_pipelines.augment import (
     AUGMENTATIONS,
-    PARAMETER_KEYS,
     AugmentConfig,
-    CropSettings,
+    AugmentSettings,
     apply,
     augment,
     default_params,
+    geometry,
     looc_parameters,
     looc_views,
     make_generator,
     sample_parameters,
 )
+from crl_pipelines.augment.base import Augmentation, coin, where_applied
+from crl_pipelines.augment.crop import CropSettings
+from crl_pipelines.augment.geometry import Geometric, identity
+from crl_pipelines.validation import ParameterError, Probability, Settings
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 DEVICES = pytest.mark.parametrize(
@@ -35,7 +39,7 @@ def channels_for(name: str) -> int:
 def config_for(name: str, **settings) -> AugmentConfig:
     """Only augmentation ``name`` (p = 1 where it has one), with ``settings`` over the defaults."""
     params = dict(settings)
-    if "p" in PARAMETER_KEYS[name] or "applied" in PARAMETER_KEYS[name]:
+    if "p" in AUGMENTATIONS[name].Settings.model_fields:
         params.setdefault("p", 1.0)
     return AugmentConfig.from_params({name: params}, channels_for(name))
 
@@ -61,8 +65,8 @@ def test_default_policy_depends_on_channels():
     rgb = AugmentConfig.from_params(None, 3)
     assert gray.enabled == ("crop", "rotation", "brightness_contrast", "blur")
     assert rgb.enabled == ("crop", "flip", "brightness_contrast", "color_jitter", "blur")
-    assert gray.crop == CropSettings(scale=(0.6, 1.0), ratio=(3 / 4, 4 / 3))
-    assert gray.rotation.degrees == (-15.0, 15.0)
+    assert gray.settings["crop"] == CropSettings(scale=(0.6, 1.0), ratio=(3 / 4, 4 / 3))
+    assert gray.settings["rotation"].degrees == (-15.0, 15.0)
     assert set(default_params(1)) == set(gray.enabled)
     assert AugmentConfig.from_params({}, 1).enabled == ()
 
@@ -72,19 +76,51 @@ def test_params_merge_over_defaults_and_round_trip():
         {"rotation": {"degrees": 30}, "blur": None, "crop": {"scale": [0.5, 1]}}, 1
     )
     assert config.enabled == ("crop", "rotation", "blur")  # application order, not given order
-    assert config.rotation.degrees == (-30.0, 30.0)
-    assert config.crop.scale == (0.5, 1.0) and config.crop.ratio == (3 / 4, 4 / 3)
+    assert config.settings["rotation"].degrees == (-30.0, 30.0)
+    assert config.settings["crop"].scale == (0.5, 1.0)
+    assert config.settings["crop"].ratio == (3 / 4, 4 / 3)
+    assert config.settings["blur"] == AUGMENTATIONS["blur"].Settings()
     assert AugmentConfig.from_params(config.to_params(), 1) == config
+    assert config.to_params()["crop"] == {"scale": [0.5, 1.0], "ratio": [3 / 4, 4 / 3]}
 
 
 def test_unknown_augmentation_is_named_with_the_known_ones():
-    with pytest.raises(ValueError, match=r"unknown augmentation 'zoom'; known: crop, rotation"):
+    with pytest.raises(
+        ParameterError, match=r"`augment\.zoom` is unknown \(known here: crop, rotation, flip"
+    ):
         AugmentConfig.from_params({"zoom": {}}, 1)
+    with pytest.raises(ParameterError, match=r"`augment\.bluur` is unknown; did you mean 'blur'"):
+        AugmentConfig.from_params({"bluur": {}}, 1)
 
 
 def test_unknown_parameter_is_named_with_the_known_ones():
-    with pytest.raises(ValueError, match=r"'size' for augmentation 'crop'; known: scale, ratio"):
+    with pytest.raises(
+        ParameterError, match=r"`augment\.crop\.size` is unknown \(known here: scale, ratio\)"
+    ):
         AugmentConfig.from_params({"crop": {"size": 24}}, 1)
+    with pytest.raises(ParameterError, match=r"`augment\.crop\.scal` is unknown; did you mean"):
+        AugmentConfig.from_params({"crop": {"scal": [0.5, 1.0]}}, 1)
+
+
+def test_params_must_be_mappings():
+    with pytest.raises(ParameterError, match=r"`augment` should be a mapping of settings"):
+        AugmentConfig.from_params([{"crop": {}}], 1)
+    with pytest.raises(ParameterError, match=r"`augment\.crop` should be a mapping of settings"):
+        AugmentConfig.from_params({"crop": 0.5}, 1)
+
+
+def test_the_augment_block_model_validates_without_channels():
+    """`AugmentSettings` (for typed specifications) knows every augmentation, none by default;
+    the channel check waits for `from_params`, which knows the images."""
+    assert set(AugmentSettings.model_fields) == set(AUGMENTATIONS)
+    block = AugmentSettings.model_validate({"color_jitter": None, "crop": {"scale": [0.5, 1]}})
+    assert block.color_jitter == AUGMENTATIONS["color_jitter"].Settings()
+    assert block.crop.scale == (0.5, 1.0) and block.blur is None
+    assert set(block.model_dump()) == {"crop", "color_jitter"}  # only what was named
+    assert AugmentSettings.model_validate(block.model_dump()) == block
+    assert AugmentConfig.from_params(block, 3).enabled == ("crop", "color_jitter")
+    with pytest.raises(ParameterError, match="color_jitter` needs 3-channel"):
+        AugmentConfig.from_params(block, 1)
 
 
 @pytest.mark.parametrize(
@@ -103,12 +139,21 @@ def test_unknown_parameter_is_named_with_the_known_ones():
     ],
 )
 def test_bad_values_name_the_parameter(name, settings, where):
-    with pytest.raises(ValueError, match=where.replace(".", r"\.")):
+    with pytest.raises(ParameterError, match=f"parameter `{where}` ".replace(".", r"\.")):
         AugmentConfig.from_params({name: settings}, channels_for(name))
 
 
+def test_a_bad_range_says_what_it_should_be():
+    with pytest.raises(
+        ParameterError,
+        match=r"^parameter `augment\.crop\.scale` should lie in \(0\.0, 1\.0\], "
+        r"got \[0\.0, 1\.0\]$",
+    ):
+        AugmentConfig.from_params({"crop": {"scale": [0.0, 1.0]}}, 1)
+
+
 def test_color_jitter_rejected_for_one_channel():
-    with pytest.raises(ValueError, match="'color_jitter' needs 3-channel"):
+    with pytest.raises(ParameterError, match=r"`augment\.color_jitter` needs 3-channel"):
         AugmentConfig.from_params({"color_jitter": {}}, 1)
 
 
@@ -132,12 +177,12 @@ def test_parameters_from_another_config_are_rejected():
 # --- per sample, reproducible, types ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", AUGMENTATIONS)
+@pytest.mark.parametrize("name", list(AUGMENTATIONS))
 def test_parameters_are_drawn_per_sample(name):
-    settings = {"p": 0.5} if "applied" in PARAMETER_KEYS[name] else {}
+    settings = {"p": 0.5} if "applied" in AUGMENTATIONS[name].keys else {}
     parameters = sample_parameters(config_for(name, **settings), 32, make_generator("cpu", 1))
     assert set(parameters) == {name}
-    assert set(parameters[name]) == set(PARAMETER_KEYS[name])
+    assert set(parameters[name]) == set(AUGMENTATIONS[name].keys)
     for key, tensor in parameters[name].items():
         assert tensor.shape[0] == 32, key
         assert len(torch.unique(tensor, dim=0)) > 1, f"{name}.{key} is one value for the batch"
@@ -146,11 +191,11 @@ def test_parameters_are_drawn_per_sample(name):
 
 
 @DEVICES
-@pytest.mark.parametrize("name", AUGMENTATIONS)
+@pytest.mark.parametrize("name", list(AUGMENTATIONS))
 def test_identical_images_get_different_views(name, device):
     """With p = 0.5 some images are left alone; a flip has only two outcomes."""
     images = same_image(16, channels_for(name), device=device)
-    settings = {"p": 0.5} if "applied" in PARAMETER_KEYS[name] else {}
+    settings = {"p": 0.5} if "applied" in AUGMENTATIONS[name].keys else {}
     out = augment(images, config_for(name, **settings), make_generator(device, 2))
     distinct = len(torch.unique(out.flatten(1), dim=0))
     assert distinct == 2 if name == "flip" else distinct >= 6, (name, distinct)
@@ -420,9 +465,8 @@ def test_looc_key_shares_exactly_one_augmentation(shared):
         assert key[name].keys() == source[name].keys()
         assert all(key[name][k] is source[name][k] for k in source[name])
         if name != shared:
-            assert not torch.equal(
-                key[name][PARAMETER_KEYS[name][0]], query[name][PARAMETER_KEYS[name][0]]
-            )
+            first = AUGMENTATIONS[name].keys[0]
+            assert not torch.equal(key[name][first], query[name][first])
 
 
 def test_looc_parameters_reject_a_disabled_augmentation():
@@ -445,3 +489,71 @@ def test_looc_views_are_the_query_k0_and_one_key_per_augmentation():
     ]
     for view, parameters in zip(views, [query, k0, *keys], strict=True):
         assert torch.equal(view, apply(images, parameters, config))
+
+
+# --- extending the registry -------------------------------------------------------------------
+
+
+class InvertSettings(Settings):
+    p: Probability = 0.5
+
+
+class Invert(Augmentation):
+    """A toy photometric augmentation: 255 − x with probability ``p``."""
+
+    Settings = InvertSettings
+    keys = ("applied",)
+
+    def draw(self, settings, batch, generator, device):
+        return {"applied": coin(settings.p, batch, generator, device)}
+
+    def apply(self, x, params, settings):
+        return where_applied(params["applied"], 255 - x, x)
+
+
+class VerticalFlip(Geometric):
+    """A toy geometric augmentation: y ↦ −y, always."""
+
+    Settings = Settings  # the empty settings block: nothing to set
+    keys = ("applied",)
+
+    def draw(self, settings, batch, generator, device):
+        return {"applied": torch.ones(batch, dtype=torch.bool, device=device)}
+
+    def affine(self, params, height, width):
+        mirror = identity(len(params["applied"]), params["applied"].device)
+        mirror[:, 1, 1] = -1.0
+        return mirror
+
+
+def test_a_registered_augmentation_is_validated_drawn_and_applied(monkeypatch):
+    """One registry entry is all a new augmentation needs: settings, draws, views and LOOC."""
+    monkeypatch.setitem(AUGMENTATIONS, "invert", Invert())
+    with pytest.raises(ParameterError, match=r"`augment\.invert\.p` should be less than"):
+        AugmentConfig.from_params({"invert": {"p": 2.0}}, 1)
+    config = AugmentConfig.from_params({"invert": None, "flip": {}}, 1)
+    assert config.enabled == ("flip", "invert")  # registry order: after the built-in ones
+    assert AugmentConfig.from_params(config.to_params(), 1) == config
+    parameters = sample_parameters(config, 16, make_generator("cpu", 0))
+    inverted, flipped = parameters["invert"]["applied"], parameters["flip"]["applied"]
+    assert 0 < inverted.sum() < 16 and not torch.equal(inverted, flipped)
+    images = noise(16, 1, 28, 28)
+    expected = torch.where(flipped.view(-1, 1, 1, 1), images.flip(-1), images)
+    expected = torch.where(inverted.view(-1, 1, 1, 1), 255 - expected, expected)
+    assert torch.equal(apply(images, parameters, config), expected)
+    assert looc_views(images, config, make_generator("cpu", 0)).shape == (4, *images.shape)
+
+
+def test_a_registered_geometric_augmentation_joins_the_single_warp(monkeypatch):
+    """Consecutive geometric augmentations compose into one ``grid_sample``: a vertical flip after
+    a horizontal one is a 180° rotation, exactly for uint8."""
+    monkeypatch.setitem(AUGMENTATIONS, "vertical_flip", VerticalFlip())
+    warps = []
+    original = geometry.warp
+    monkeypatch.setattr(geometry, "warp", lambda *args: warps.append(1) or original(*args))
+    config = AugmentConfig.from_params({"vertical_flip": {}, "flip": {"p": 1}}, 1)
+    assert config.enabled == ("flip", "vertical_flip")
+    images = noise(4, 1, 20, 28)
+    out = augment(images, config, make_generator("cpu", 0))
+    assert torch.equal(out, torch.rot90(images, 2, dims=(-2, -1)))
+    assert len(warps) == 1
