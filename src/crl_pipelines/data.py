@@ -1,78 +1,30 @@
-"""The canonical form of a dataset, the IDX (MNIST-family) readers, and the train/test split.
+"""The canonical form of a dataset and the operations on it: deduplication, subsampling and
+the train/test split.
 
 Every source ends up as an :class:`ImageDataset`: uint8 images N×C×H×W, integer labels 0..K-1
 (or all −1 for an unlabelled dataset, which has no class names), the class names, a provenance
 record saying where the images came from, and optional per-image arrays (``extra``, e.g. the
 per-digit labels of MultiDigit). That one form is what the rest of the project reads, whatever the
-source was. The other readers (CIFAR-10, image folders, ``.npz``, MultiDigit, RandBits) are in
-:mod:`crl_pipelines.sources`, which this module does not import, so the stages that only read the
-canonical form do not depend on them.
+source was. Every reader (scikit-learn's digits, the IDX files of the MNIST family, CIFAR-10,
+image folders, ``.npz``, MultiDigit) and RandBits are in :mod:`crl_pipelines.sources`, which this
+module does not import, so the stages that only read the canonical form do not depend on them.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-# IDX type codes (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
-_IDX_DTYPES = {
-    0x08: np.dtype(np.uint8),
-    0x09: np.dtype(np.int8),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
-
-# torchvision's on-disk names for MNIST under <root>/MNIST/raw/ (Fashion-MNIST and KMNIST use the
-# same four names under <root>/FashionMNIST/raw/ and <root>/KMNIST/raw/).
-MNIST_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-
-# Class names as torchvision.datasets.FashionMNIST.classes and KMNIST.classes have them (copied, so
-# no torchvision dataset is instantiated without its files).
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
-KMNIST_CLASSES = ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")
-
-
-@dataclass(frozen=True)
-class IdxSource:
-    """An MNIST-family dataset in torchvision's layout: ``<root>/<folder>/raw/`` (IDX files)."""
-
-    title: str  # for messages
-    folder: str  # torchvision's folder name, also the torchvision.datasets class name
-    class_names: tuple[str, ...]
-
-
-IDX_SOURCES = {
-    "mnist": IdxSource("MNIST", "MNIST", tuple(str(digit) for digit in range(10))),
-    "fashion_mnist": IdxSource("Fashion-MNIST", "FashionMNIST", FASHION_MNIST_CLASSES),
-    "kmnist": IdxSource("KMNIST", "KMNIST", KMNIST_CLASSES),
-}
 
 EXTRA_PREFIX = "extra__"  # key prefix of the per-image arrays in ``ImageDataset.to_arrays``
 
 
 class DataError(ValueError):
-    """Input data that cannot be used; the message names the file, class or parameter at fault."""
+    """Input data that cannot be used (a file, its labels, its sizes); the message names the file
+    or class at fault. Parameters are checked before any data is read, with
+    :class:`crl_pipelines.validation.ParameterError`."""
 
 
 @dataclass(frozen=True)
@@ -85,8 +37,8 @@ class ImageDataset:
             and only when, ``class_names`` is empty.
         class_names: one name per class; empty for an unlabelled dataset.
         provenance: where the images came from (JSON-serialisable). ``randbits_channels``, when
-            present, is the number of trailing channels that are RandBits (random bits shared by
-            both views of an image): augmentations must leave those channels alone.
+            present, is the number of trailing channels that are RandBits; read it as
+            :attr:`protected_channels`.
         extra: optional per-image arrays (first axis N, no Python objects), carried through
             :meth:`subset`, :meth:`to_arrays` and :meth:`from_arrays`; e.g. MultiDigit's
             ``digit_labels`` (N×k) or an image folder's ``files``.
@@ -141,6 +93,12 @@ class ImageDataset:
         """Whether the images have classes (an unlabelled dataset has no class names)."""
         return bool(self.class_names)
 
+    @property
+    def protected_channels(self) -> int:
+        """The number of trailing channels that are RandBits (random bits shared by both views of
+        an image), 0 without them: augmentations must leave those channels alone."""
+        return int(self.provenance.get("randbits_channels", 0))
+
     def subset(self, indices: np.ndarray, **provenance: Any) -> ImageDataset:
         """The images at ``indices``, with ``provenance`` added to the record."""
         return ImageDataset(
@@ -176,142 +134,6 @@ class ImageDataset:
                 if key.startswith(EXTRA_PREFIX)
             },
         )
-
-
-def load_digits_dataset() -> ImageDataset:
-    """scikit-learn's bundled 8×8 digits (1797 images, 10 classes), scaled from 0..16 to 0..255."""
-    import sklearn
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)[:, None, :, :]
-    return ImageDataset(
-        images=images,
-        labels=digits.target.astype(np.int64),
-        class_names=tuple(str(name) for name in digits.target_names),
-        provenance={"source": "sklearn.datasets.load_digits", "sklearn": sklearn.__version__},
-    )
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (MNIST's format), plain or gzip-compressed, into a numpy array."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as handle:
-            raw = handle.read()
-    except (OSError, EOFError) as error:
-        raise DataError(f"cannot read IDX file {path}: {error}") from error
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DataError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
-    dtype, ndim = _IDX_DTYPES[raw[2]], raw[3]
-    header = 4 + 4 * ndim
-    shape = tuple(int(n) for n in np.frombuffer(raw[4:header], dtype=">u4"))
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - header != expected:
-        raise DataError(
-            f"{path} is truncated or padded: header says {shape} ({expected} bytes of data), "
-            f"file holds {len(raw) - header}"
-        )
-    return (
-        np.frombuffer(raw, dtype=dtype, offset=header)
-        .reshape(shape)
-        .astype(dtype.newbyteorder("="))
-    )
-
-
-def _find_idx(raw_dir: Path, name: str) -> Path | None:
-    for candidate in (raw_dir / name, raw_dir / f"{name}.gz"):
-        if candidate.exists():
-            return candidate
-    return None
-
-
-def load_mnist_dataset(
-    root: str | Path, splits: tuple[str, ...] = ("train",), download: bool = False
-) -> ImageDataset:
-    """MNIST from its IDX files in torchvision's layout, ``<root>/MNIST/raw/``.
-
-    Args:
-        root: the folder holding ``MNIST/raw`` (``data/01_raw`` in this project).
-        splits: which official files to pool: ``train`` (60 000) and/or ``test`` (10 000).
-            The project makes its own stratified split from the pool.
-        download: fetch the files with torchvision when they are missing. Off by default: a run
-            never reaches the network unless the parameters say so.
-    """
-    return load_idx_dataset(root, "mnist", splits, download)
-
-
-def load_idx_dataset(
-    root: str | Path, name: str, splits: tuple[str, ...] = ("train",), download: bool = False
-) -> ImageDataset:
-    """An MNIST-family dataset (``mnist``, ``fashion_mnist``, ``kmnist``) from its IDX files in
-    torchvision's layout, ``<root>/<MNIST|FashionMNIST|KMNIST>/raw/`` (plain or ``.gz``).
-
-    Args:
-        root: the folder holding ``<Folder>/raw`` (``data/01_raw`` in this project).
-        name: a key of :data:`IDX_SOURCES`; also the parameter block (``ingest.<name>``) that
-            messages point to.
-        splits: which official files to pool: ``train`` and/or ``test``.
-        download: fetch missing files with ``torchvision.datasets.<Folder>(root, download=True)``.
-    """
-    if name not in IDX_SOURCES:
-        raise DataError(f"unknown IDX dataset {name!r}; known: {sorted(IDX_SOURCES)}")
-    spec = IDX_SOURCES[name]
-    raw_dir = Path(root) / spec.folder / "raw"
-    unknown = set(splits) - set(MNIST_FILES)
-    if unknown or not splits:
-        raise DataError(
-            f"ingest.{name}.splits must name some of {sorted(MNIST_FILES)}, got {list(splits)}"
-        )
-    needed = [file for split in splits for file in MNIST_FILES[split]]
-    if download and any(_find_idx(raw_dir, file) is None for file in needed):
-        import torchvision.datasets
-
-        dataset_class = getattr(torchvision.datasets, spec.folder)
-        for split in splits:
-            dataset_class(str(root), train=split == "train", download=True)
-    images, labels, files = [], [], []
-    for split in splits:
-        image_name, label_name = MNIST_FILES[split]
-        image_path, label_path = _find_idx(raw_dir, image_name), _find_idx(raw_dir, label_name)
-        for file, found in ((image_name, image_path), (label_name, label_path)):
-            if found is None:
-                raise DataError(
-                    f"{spec.title} file {raw_dir / file} (or {file}.gz) is missing: put "
-                    f"torchvision's {spec.title} files there, or set ingest.{name}.download: true"
-                )
-        split_images, split_labels = read_idx(image_path), read_idx(label_path)
-        if split_images.ndim != 3 or split_labels.ndim != 1:
-            raise DataError(
-                f"{image_path} must hold N×H×W images and {label_path} N labels, "
-                f"got {split_images.shape} and {split_labels.shape}"
-            )
-        if len(split_images) != len(split_labels):
-            raise DataError(
-                f"{image_path} holds {len(split_images)} images but {label_path} "
-                f"holds {len(split_labels)} labels"
-            )
-        if len(split_images) == 0:
-            raise DataError(f"{image_path} holds no images")
-        if split_images.dtype != np.uint8:
-            raise DataError(f"{image_path} must hold uint8 pixels, got {split_images.dtype}")
-        images.append(split_images[:, None])
-        labels.append(split_labels.astype(np.int64))
-        files += [str(image_path), str(label_path)]
-    all_labels = np.concatenate(labels)
-    top = len(spec.class_names) - 1
-    if all_labels.min() < 0 or all_labels.max() > top:
-        raise DataError(
-            f"{spec.title} labels must lie in 0..{top}, "
-            f"found {all_labels.min()}..{all_labels.max()}"
-        )
-    return ImageDataset(
-        images=np.concatenate(images),
-        labels=all_labels,
-        class_names=spec.class_names,
-        provenance={"source": name, "files": files},
-    )
 
 
 def drop_duplicate_images(dataset: ImageDataset) -> tuple[ImageDataset, int]:

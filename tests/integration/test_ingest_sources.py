@@ -1,5 +1,5 @@
 """The ingest pipeline reads a labelled PNG folder, or MNIST IDX files, by a parameters change only;
-a failed ingest leaves the previous artifacts as they were."""
+a failed ingest (bad data or a bad parameter) leaves the previous artifacts as they were."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
 from crl_pipelines.data import DataError
+from crl_pipelines.validation import ParameterError
 from tests.unit.test_data import fake_mnist, write_mnist
 
 
@@ -76,5 +77,8 @@ def test_png_folder_then_mnist_by_parameters_only(project):
             project,
             {"source": "image_folder", "image_folder": {"root": "data/01_raw/shapes"}, **split},
         )
+    misspelled = {"source": "image_folder", "image_folder": {"rooot": "data/01_raw/shapes"}}
+    with pytest.raises(ParameterError, match=r"`ingest\.image_folder\.rooot` is unknown; did you"):
+        run_ingest(project, {**misspelled, **split})
     for name, content in before.items():
         assert (project / "data" / name).read_bytes() == content, name

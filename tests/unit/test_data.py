@@ -1,4 +1,5 @@
-"""Data sources, the canonical form and the split."""
+"""The canonical form, its split and subsets, and the readers it is most often made from: IDX
+files (the MNIST family) and scikit-learn's digits."""
 
 import gzip
 import struct
@@ -11,12 +12,11 @@ from crl_pipelines.data import (
     DataError,
     ImageDataset,
     drop_duplicate_images,
-    load_digits_dataset,
-    load_mnist_dataset,
-    read_idx,
     stratified_split,
     stratified_subsample,
 )
+from crl_pipelines.sources.digits import load_digits_dataset
+from crl_pipelines.sources.idx import load_mnist_dataset, read_idx
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
@@ -219,3 +219,13 @@ def test_unlabelled_means_minus_one_and_no_class_names():
         ImageDataset(images, np.array([0, -1, 0]), ("a",))
     with pytest.raises(DataError, match="without class names is unlabelled"):
         ImageDataset(images, np.array([0, -1, -1]), ())
+
+
+def test_protected_channels_are_the_randbits_channels_of_the_provenance():
+    """Augmentations leave ``protected_channels`` alone: the RandBits count, 0 without any."""
+    images = np.zeros((2, 3, 4, 4), np.uint8)
+    plain = ImageDataset(images, np.zeros(2, np.int64), ("a",), {"source": "test"})
+    assert plain.protected_channels == 0
+    bits = ImageDataset(images, np.zeros(2, np.int64), ("a",), {"randbits_channels": 2})
+    assert bits.protected_channels == 2
+    assert ImageDataset.from_arrays(bits.to_arrays()).protected_channels == 2

@@ -1,5 +1,6 @@
-"""Data sources, each read from small files written here in the real on-disk format, and every
-bad input stopping with one message that names the file, class or parameter at fault."""
+"""Data sources, each read from small files written here in the real on-disk format; every bad
+input stopping with one message that names the file, class or parameter at fault; the registry
+of sources and the model of the `ingest:` parameters."""
 
 from __future__ import annotations
 
@@ -11,15 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from crl_pipelines.data import (
-    FASHION_MNIST_CLASSES,
-    KMNIST_CLASSES,
     DataError,
     ImageDataset,
-    load_digits_dataset,
-    load_idx_dataset,
     random_split,
     split_train_test,
     stratified_split,
@@ -28,6 +26,8 @@ from crl_pipelines.datasets import NpzDataset
 from crl_pipelines.pipelines.ingest.nodes import load_source, split_dataset
 from crl_pipelines.sources import (
     SOURCES,
+    IngestSettings,
+    Source,
     add_randbits,
     build_dataset,
     conform,
@@ -37,9 +37,14 @@ from crl_pipelines.sources import (
     load_unlabelled_folder,
     luma,
     make_multidigit,
+    parse_ingest,
     read_cifar_batch,
     resize_images,
 )
+from crl_pipelines.sources.digits import load_digits_dataset
+from crl_pipelines.sources.idx import FASHION_MNIST_CLASSES, KMNIST_CLASSES, load_idx_dataset
+from crl_pipelines.sources.multidigit import MultiDigitSettings
+from crl_pipelines.validation import ParameterError, PositiveInt, Settings, parse
 from tests.unit.test_data import fake_mnist, write_idx
 
 RNG = np.random.default_rng(1234)
@@ -405,7 +410,10 @@ def test_multidigit_grid_cells_hold_the_recorded_digits():
     """In-grid placement: crop every cell back; it is the source digit (resized) of the label
     recorded for it, and the rest of the canvas is black."""
     digits = small_digits()
-    grid = make_multidigit(digits, 30, 4, canvas_size=32, digit_size=12, placement="grid", seed=5)
+    settings = MultiDigitSettings(
+        num_images=30, num_digits=4, canvas_size=32, digit_size=12, placement="grid", seed=5
+    )
+    grid = make_multidigit(digits, settings)
     assert grid.images.shape == (30, 1, 32, 32)
     labels, sources = grid.extra["digit_labels"], grid.extra["digit_sources"]
     np.testing.assert_array_equal(labels, digits.labels[sources])
@@ -430,13 +438,19 @@ def test_multidigit_random_placement_and_two_sizes_match_what_was_placed():
     canvas equals the recorded digits composed one by one; positions keep digits inside."""
     digits = small_digits()
     for sizes, count in (([10, 10, 10], 3), ([6, 14], 2)):
-        made = make_multidigit(digits, 25, count, canvas_size=24, digit_size=sizes, seed=1)
+        settings = MultiDigitSettings(
+            num_images=25, num_digits=count, canvas_size=24, digit_size=sizes, seed=1
+        )
+        made = make_multidigit(digits, settings)
         np.testing.assert_array_equal(made.images, compose_by_loop(made, digits, sizes))
         positions = made.extra["digit_positions"]
         assert positions.min() >= 0
         assert (positions + np.array(sizes)[None, :, None] <= 24).all()
         np.testing.assert_array_equal(made.extra["digit_labels"][:, 0], made.labels)
-    one = make_multidigit(digits, 10, 1, canvas_size=16, digit_size=8, seed=2)
+    one = make_multidigit(
+        digits,
+        MultiDigitSettings(num_images=10, num_digits=1, canvas_size=16, digit_size=8, seed=2),
+    )
     row, col = one.extra["digit_positions"][0, 0]
     np.testing.assert_array_equal(
         one.images[0, 0, row : row + 8, col : col + 8],
@@ -453,19 +467,39 @@ def test_multidigit_is_seeded_and_wired_to_parameters(tmp_path):
     np.testing.assert_array_equal(first.images, second.images)
     other = build_dataset({**params, "multidigit": {**params["multidigit"], "seed": 1}})
     assert not np.array_equal(first.images, other.images)
-    _, test, _ = split_dataset(load_source(params), {"test_fraction": 0.25, "seed": 0})
+    settings = parse_ingest({**params, "test_fraction": 0.25, "seed": 0})
+    _, test, _ = split_dataset(load_source(settings), settings)
     assert ImageDataset.from_arrays(test).extra["digit_labels"].shape == (10, 2)
 
 
 def test_multidigit_bad_parameters():
+    """Digits that do not fit, a size list of the wrong length and an unlabelled digit source
+    are refused before any image is drawn; an unlabelled dataset given directly is bad data."""
+    cases = [
+        (
+            {"num_digits": 9, "canvas_size": 32, "digit_size": 12, "placement": "grid"},
+            "parameter `ingest.multidigit.digit_size` does not fit a grid cell (10 = 32 // 3); "
+            "enlarge canvas_size or shrink the digits, got 12",
+        ),
+        (
+            {"num_digits": 2, "canvas_size": 32, "digit_size": [8]},
+            "parameter `ingest.multidigit.digit_size` should be a positive integer or a list of "
+            "num_digits (2) positive integers, got [8]",
+        ),
+        (
+            {"source": "unlabelled_folder"},
+            "parameter `ingest.multidigit.source` should be a labelled source (each digit needs "
+            "a class), got 'unlabelled_folder'",
+        ),
+    ]
+    for block, message in cases:
+        with pytest.raises(ParameterError) as info:
+            parse(MultiDigitSettings, block, "ingest.multidigit")
+        assert str(info.value) == message
     digits = small_digits()
-    with pytest.raises(DataError, match=r"ingest\.multidigit\.digit_size 12 does not fit a grid"):
-        make_multidigit(digits, 5, 9, canvas_size=32, digit_size=12, placement="grid")
-    with pytest.raises(DataError, match=r"ingest\.multidigit\.digit_size must be .* list of"):
-        make_multidigit(digits, 5, 2, canvas_size=32, digit_size=[8])
     unlabelled = ImageDataset(digits.images, np.full(200, -1), ())
     with pytest.raises(DataError, match=r"ingest\.multidigit\.source must be a labelled source"):
-        make_multidigit(unlabelled, 5, 2, canvas_size=32, digit_size=8)
+        make_multidigit(unlabelled, MultiDigitSettings(num_digits=2, digit_size=8))
 
 
 # --- RandBits -------------------------------------------------------------------------------
@@ -477,7 +511,7 @@ def test_randbits_are_0_or_255_seeded_and_survive_a_re_read(tmp_path):
     params = {"source": "digits", "randbits": {"bits": 3, "seed": 7}, "subset_size": 100}
     dataset = build_dataset(params)
     assert dataset.images.shape == (100, 4, 8, 8)
-    assert dataset.provenance["randbits_channels"] == 3
+    assert dataset.provenance["randbits_channels"] == 3 and dataset.protected_channels == 3
     bits = dataset.images[:, 1:]
     assert set(np.unique(bits)) <= {0, 255}
     assert (bits == bits[:, :, :1, :1]).all()
@@ -491,7 +525,7 @@ def test_randbits_are_0_or_255_seeded_and_survive_a_re_read(tmp_path):
     store.save(dataset.to_arrays())
     again = ImageDataset.from_arrays(store.load())
     np.testing.assert_array_equal(again.images, dataset.images)
-    assert again.provenance["randbits_channels"] == 3
+    assert again.protected_channels == 3
 
 
 def test_randbits_per_pixel():
@@ -619,26 +653,213 @@ def test_npz_nan_out_of_range_and_bad_layout_name_the_file(tmp_path):
         load_npz_dataset(tmp_path / "absent.npz")
 
 
-def test_unknown_source_and_bad_parameters_name_the_parameter(tmp_path):
-    with pytest.raises(
-        DataError, match=r"unknown ingest\.source 'svhn'; known sources: \["
-    ) as info:
+TOP_LEVEL_KEYS = (
+    "source, image_size, channels, randbits, on_bad_file, drop_duplicates, subset_size, "
+    "test_fraction, seed, digits, mnist, fashion_mnist, kmnist, cifar10, image_folder, "
+    "unlabelled_folder, npz, multidigit"
+)
+BAD_INGEST_PARAMETERS = [
+    (
+        {"source": "svhn"},
+        "parameter `ingest.source` should be 'digits', 'mnist', 'fashion_mnist', 'kmnist', "
+        "'cifar10', 'image_folder', 'unlabelled_folder', 'npz' or 'multidigit', got 'svhn'",
+    ),
+    (
+        {"sourse": "mnist"},
+        "parameter `ingest.sourse` is unknown; did you mean 'source'? "
+        f"(known here: {TOP_LEVEL_KEYS})",
+    ),
+    (
+        {"subset": 300},
+        "parameter `ingest.subset` is unknown; did you mean 'subset_size'? "
+        f"(known here: {TOP_LEVEL_KEYS})",
+    ),
+    ({"zoom": 2}, f"parameter `ingest.zoom` is unknown (known here: {TOP_LEVEL_KEYS})"),
+    ("digits", "parameter `ingest` should be a mapping of settings, got 'digits'"),
+    ({"image_size": "big"}, "parameter `ingest.image_size` should be a valid integer, got 'big'"),
+    ({"image_size": 2.5}, "parameter `ingest.image_size` should be a valid integer, got 2.5"),
+    (
+        {"image_size": 0},
+        "parameter `ingest.image_size` should be greater than or equal to 1, got 0",
+    ),
+    ({"channels": 2}, "parameter `ingest.channels` should be 1 or 3, got 2"),
+    ({"channels": True}, "parameter `ingest.channels` should be a valid integer, got True"),
+    (
+        {"test_fraction": float("nan")},
+        "parameter `ingest.test_fraction` should be a finite number, got nan",
+    ),
+    ({"test_fraction": 1.0}, "parameter `ingest.test_fraction` should be less than 1, got 1.0"),
+    (
+        {"test_fraction": "0.2"},
+        "parameter `ingest.test_fraction` should be a valid number, got '0.2'",
+    ),
+    ({"seed": -1}, "parameter `ingest.seed` should be greater than or equal to 0, got -1"),
+    (
+        {"subset_size": 0},
+        "parameter `ingest.subset_size` should be greater than or equal to 1, got 0",
+    ),
+    (
+        {"drop_duplicates": "yes"},
+        "parameter `ingest.drop_duplicates` should be a valid boolean, got 'yes'",
+    ),
+    (
+        {"on_bad_file": "ignore"},
+        "parameter `ingest.on_bad_file` should be 'error' or 'skip', got 'ignore'",
+    ),
+    ({"randbits": 3}, "parameter `ingest.randbits` should be a mapping of settings, got 3"),
+    (
+        {"randbits": {"bits": -1}},
+        "parameter `ingest.randbits.bits` should be greater than or equal to 0, got -1",
+    ),
+    (
+        {"randbits": {"bitz": 2}},
+        "parameter `ingest.randbits.bitz` is unknown; did you mean 'bits'? "
+        "(known here: bits, spatial, seed)",
+    ),
+    (
+        {"randbits": {"spatial": "pixel"}},
+        "parameter `ingest.randbits.spatial` should be 'constant' or 'per_pixel', got 'pixel'",
+    ),
+    (
+        {"mnist": {"splits": ["val"]}},
+        "parameter `ingest.mnist.splits` should name some of ['train', 'test'], got ['val']",
+    ),
+    (
+        {"kmnist": {"splits": []}},
+        "parameter `ingest.kmnist.splits` should name some of ['train', 'test'], got []",
+    ),
+    (
+        {"cifar10": {"download": "yes"}},
+        "parameter `ingest.cifar10.download` should be a valid boolean, got 'yes'",
+    ),
+    (
+        {"image_folder": {"rooot": "x"}},
+        "parameter `ingest.image_folder.rooot` is unknown; did you mean 'root'? (known here: root)",
+    ),
+    ({"digits": {"root": "x"}}, "parameter `ingest.digits.root` is unknown (known here: none)"),
+    (
+        {"npz": {"layout": "NWHC"}},
+        "parameter `ingest.npz.layout` should be 'auto', 'NHW', 'NHWC' or 'NCHW', got 'NWHC'",
+    ),
+    (
+        {"multidigit": {"num_images": float("nan")}},
+        "parameter `ingest.multidigit.num_images` should be a valid integer, got nan",
+    ),
+    (
+        {"multidigit": {"num_digit": 2}},
+        "parameter `ingest.multidigit.num_digit` is unknown; did you mean 'num_digits'? (known "
+        "here: source, num_images, num_digits, placement, canvas_size, digit_size, seed)",
+    ),
+    (
+        {"multidigit": {"source": "multidigit"}},
+        "parameter `ingest.multidigit.source` should name another source (digits, mnist, "
+        "fashion_mnist, kmnist, cifar10, image_folder, unlabelled_folder, npz), got 'multidigit'",
+    ),
+    (
+        {"multidigit": {"num_digits": 2, "canvas_size": 10, "digit_size": [6, 14]}},
+        "parameter `ingest.multidigit.digit_size` does not fit the canvas (10); enlarge "
+        "canvas_size or shrink the digits, got [6, 14]",
+    ),
+    (
+        {"image_size": 0, "seed": -1, "mnist": {"download": 1}},
+        "parameter `ingest.image_size` should be greater than or equal to 1, got 0\n"
+        "parameter `ingest.seed` should be greater than or equal to 0, got -1\n"
+        "parameter `ingest.mnist.download` should be a valid boolean, got 1",
+    ),
+]
+
+
+@pytest.mark.parametrize(("params", "message"), BAD_INGEST_PARAMETERS)
+def test_bad_ingest_parameters_stop_with_one_line_each(params, message):
+    """Every bad value (wrong type, out of range, NaN, unknown or misspelled key, at the top
+    level or in any source's block, chosen or not) stops before anything is read, naming it."""
+    with pytest.raises(ParameterError) as info:
+        build_dataset(params)
+    assert str(info.value) == message
+
+
+def test_an_unknown_source_lists_every_registered_one():
+    with pytest.raises(ParameterError) as info:
         build_dataset({"source": "svhn"})
-    assert all(name in str(info.value) for name in SOURCES)
-    with pytest.raises(DataError, match=r"unknown key\(s\) \['rooot'\] in ingest\.image_folder"):
-        build_dataset({"source": "image_folder", "image_folder": {"rooot": "x"}})
-    with pytest.raises(DataError, match=r"ingest\.channels must be one of \[None, 1, 3\], got 2"):
-        build_dataset({"source": "digits", "channels": 2})
-    with pytest.raises(DataError, match=r"ingest\.image_size must be an integer"):
-        build_dataset({"source": "digits", "image_size": "big"})
-    with pytest.raises(DataError, match=r"ingest\.on_bad_file must be one of"):
-        build_dataset(
-            {
-                "source": "image_folder",
-                "image_folder": {"root": str(tmp_path)},
-                "on_bad_file": "ignore",
-            }
+    assert all(f"'{name}'" in str(info.value) for name in SOURCES)
+
+
+def test_ingest_defaults_are_those_of_conf_base():
+    """conf/base/parameters.yml documents every `ingest` key with its default (a source without
+    settings needs no block): it validates to the model's defaults, block by block."""
+    parameters = Path(__file__).parents[2] / "conf" / "base" / "parameters.yml"
+    documented = yaml.safe_load(parameters.read_text())["ingest"]
+    empty = {name for name, source in SOURCES.items() if not source.settings.model_fields}
+    assert set(documented) == set(IngestSettings.model_fields) - empty
+    assert parse_ingest(documented) == IngestSettings()
+
+
+def test_labels_are_known_from_the_settings_where_the_source_tells():
+    expected = {"unlabelled_folder": False, "npz": None, "mnist": True, "multidigit": True}
+    for source, labelled in expected.items():
+        assert parse_ingest({"source": source}).labelled is labelled
+    assert {name for name, source in SOURCES.items() if source.labelled is None} == {"npz"}
+
+
+class ToySettings(Settings):
+    count: PositiveInt = 4
+
+
+def read_toy(settings: ToySettings, ingest) -> ImageDataset:
+    """``count`` 6×6 images of two classes; records the shared settings it was given."""
+    values = np.arange(settings.count * 36) % 251
+    return ImageDataset(
+        values.astype(np.uint8).reshape(settings.count, 1, 6, 6),
+        np.arange(settings.count) % 2,
+        ("even", "odd"),
+        {"source": "toy", "on_bad_file": ingest.on_bad_file},
+    )
+
+
+def test_a_source_registered_in_the_registry_alone_is_read(monkeypatch):
+    """A new source is its settings model, its reader and one registry entry: the ingest model,
+    build_dataset and MultiDigit take it without any other change."""
+    with monkeypatch.context() as patch:
+        patch.setitem(SOURCES, "toy", Source(ToySettings, read_toy, labelled=True))
+        params = {"source": "toy", "toy": {"count": 6}, "image_size": 3, "on_bad_file": "skip"}
+        dataset = build_dataset({**params, "randbits": {"bits": 1}})
+        assert dataset.images.shape == (6, 2, 3, 3) and dataset.protected_channels == 1
+        assert dataset.provenance["resized_from"] == [6, 6]
+        assert dataset.provenance["on_bad_file"] == "skip"
+        settings = parse_ingest({"source": "toy"})
+        assert settings.block == ToySettings() and settings.labelled is True
+        with pytest.raises(ParameterError) as info:
+            build_dataset({"source": "toy", "toy": {"count": 0}})
+        assert str(info.value) == (
+            "parameter `ingest.toy.count` should be greater than or equal to 1, got 0"
         )
+        block = {"source": "toy", "num_images": 5, "num_digits": 2, "canvas_size": 8}
+        made = build_dataset({"source": "multidigit", "multidigit": {**block, "digit_size": 4}})
+        assert made.provenance["digit_source"]["source"] == "toy"
+    with pytest.raises(ParameterError, match=r"ingest\.source` should be .*, got 'toy'"):
+        build_dataset({"source": "toy"})
+    for taken in ("seed", "labelled"):
+        monkeypatch.setitem(SOURCES, taken, Source(ToySettings, read_toy, labelled=True))
+        with pytest.raises(ValueError, match=rf"\['{taken}'\] are taken by the shared ingest"):
+            build_dataset({"source": "digits"})
+        monkeypatch.delitem(SOURCES, taken)
+
+
+def test_readers_get_the_shared_settings_they_need(tmp_path):
+    """Image folders decode at the shared image_size and channels; as MultiDigit's digit source
+    they keep their own size (digit_size sizes the digits) but take the channels."""
+    write_class_folder(tmp_path, {"a": 3, "b": 3}, size=(10, 10), rgb=True)
+    folder = {"image_folder": {"root": str(tmp_path)}, "channels": 1, "drop_duplicates": False}
+    small = build_dataset({"source": "image_folder", "image_size": 5, **folder})
+    assert small.images.shape == (6, 1, 5, 5)
+    block = {"source": "image_folder", "num_images": 4, "num_digits": 1, "digit_size": 10}
+    multidigit = {"multidigit": {**block, "canvas_size": 12}, "image_size": 12}
+    made = build_dataset({"source": "multidigit", **multidigit, **folder})
+    grey = load_image_folder(tmp_path, channels=1).images
+    for n in range(4):
+        row, col = made.extra["digit_positions"][n, 0]
+        crop = made.images[n, :, row : row + 10, col : col + 10]
+        np.testing.assert_array_equal(crop, grey[made.extra["digit_sources"][n, 0]])
 
 
 def test_image_size_and_channels_apply_to_array_sources():

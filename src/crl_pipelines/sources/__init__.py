@@ -1,23 +1,39 @@
-"""Data sources beyond the canonical form: CIFAR-10 (read with a restricted unpickler), labelled
-and unlabelled image folders, ``.npz`` arrays, MultiDigit, RandBits, and the resizing and channel
-conversion that bring any of them to one shape. :func:`build_dataset` turns the ``ingest``
-parameters into an :class:`~crl_pipelines.data.ImageDataset`.
+"""Data sources, one module each, in one registry: scikit-learn's digits (:mod:`.digits`), the
+MNIST family's IDX files (:mod:`.idx`), CIFAR-10 read with a restricted unpickler
+(:mod:`.cifar`), labelled and unlabelled image folders (:mod:`.folders`), ``.npz`` arrays
+(:mod:`.arrays`) and MultiDigit (:mod:`.multidigit`); the resizing, channel conversion and
+RandBits that apply to all of them (:mod:`.transforms`). :func:`build_dataset` turns the
+``ingest`` parameters (:data:`IngestSettings`) into an :class:`~crl_pipelines.data.ImageDataset`.
 
-MNIST, Fashion-MNIST and KMNIST (IDX files) and scikit-learn's digits are read by
-:mod:`crl_pipelines.data`, which does not import this package.
+:mod:`crl_pipelines.data` (the canonical form) does not import this package.
 """
 
-from crl_pipelines.sources.arrays import load_npz_dataset
+from crl_pipelines.sources.arrays import NpzSettings, load_npz_dataset
+from crl_pipelines.sources.base import DownloadSettings, IngestSettingsBase, Source
 from crl_pipelines.sources.cifar import (
     RestrictedUnpickler,
     load_cifar10_dataset,
     read_cifar_batch,
     read_cifar_meta,
 )
-from crl_pipelines.sources.folders import decode_image, load_image_folder, load_unlabelled_folder
-from crl_pipelines.sources.multidigit import make_multidigit
-from crl_pipelines.sources.registry import BLOCK_DEFAULTS, SOURCES, build_dataset, read_source
+from crl_pipelines.sources.digits import DigitsSettings, load_digits_dataset
+from crl_pipelines.sources.folders import (
+    FolderSettings,
+    decode_image,
+    load_image_folder,
+    load_unlabelled_folder,
+)
+from crl_pipelines.sources.idx import load_idx_dataset, load_mnist_dataset, read_idx
+from crl_pipelines.sources.multidigit import MultiDigitSettings, make_multidigit
+from crl_pipelines.sources.registry import (
+    SOURCES,
+    IngestSettings,
+    build_dataset,
+    parse_ingest,
+    settings_model,
+)
 from crl_pipelines.sources.transforms import (
+    RandBitsSettings,
     add_randbits,
     conform,
     convert_channels,
@@ -26,22 +42,35 @@ from crl_pipelines.sources.transforms import (
 )
 
 __all__ = [
-    "BLOCK_DEFAULTS",
     "SOURCES",
+    "DigitsSettings",
+    "DownloadSettings",
+    "FolderSettings",
+    "IngestSettings",
+    "IngestSettingsBase",
+    "MultiDigitSettings",
+    "NpzSettings",
+    "RandBitsSettings",
     "RestrictedUnpickler",
+    "Source",
     "add_randbits",
     "build_dataset",
     "conform",
     "convert_channels",
     "decode_image",
     "load_cifar10_dataset",
+    "load_digits_dataset",
+    "load_idx_dataset",
     "load_image_folder",
+    "load_mnist_dataset",
     "load_npz_dataset",
     "load_unlabelled_folder",
     "luma",
     "make_multidigit",
+    "parse_ingest",
     "read_cifar_batch",
     "read_cifar_meta",
-    "read_source",
+    "read_idx",
     "resize_images",
+    "settings_model",
 ]

@@ -24,20 +24,31 @@ from __future__ import annotations
 import logging
 import zipfile
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from crl_pipelines.data import EXTRA_PREFIX, DataError, ImageDataset
+from crl_pipelines.sources.base import IngestSettingsBase, Source
+from crl_pipelines.validation import Settings, Text
 
 log = logging.getLogger(__name__)
 
-LAYOUTS = ("auto", "NHW", "NHWC", "NCHW")
-VALUE_RANGES = ("auto", "unit", "byte")
+Layout = Literal["auto", "NHW", "NHWC", "NCHW"]
+ValueRange = Literal["auto", "unit", "byte"]
 _CHANNEL_COUNTS = (1, 3, 4)
 _KNOWN = {"images", "labels", "class_names"}
 
 
-def _layout(images: np.ndarray, layout: str, path: Path) -> str:
+class NpzSettings(Settings):
+    """``ingest.npz``: the archive and how to read its ``images`` (see the module docstring)."""
+
+    path: Text = "data/01_raw/images.npz"
+    layout: Layout = "auto"  # auto: the channel axis is the one of size 1, 3 or 4
+    value_range: ValueRange = "auto"  # auto: floats all ≤ 1 are fractions of 255
+
+
+def _layout(images: np.ndarray, layout: Layout, path: Path) -> str:
     if images.ndim == 3:
         if layout not in ("auto", "NHW"):
             raise DataError(
@@ -61,7 +72,7 @@ def _layout(images: np.ndarray, layout: str, path: Path) -> str:
     )
 
 
-def _pixels(images: np.ndarray, value_range: str, path: Path) -> tuple[np.ndarray, str]:
+def _pixels(images: np.ndarray, value_range: ValueRange, path: Path) -> tuple[np.ndarray, str]:
     """uint8 pixels and the rule that made them."""
     kind = images.dtype.kind
     if kind == "b":
@@ -143,16 +154,10 @@ def _labels(
 
 
 def load_npz_dataset(
-    path: str | Path, layout: str = "auto", value_range: str = "auto"
+    path: str | Path, layout: Layout = "auto", value_range: ValueRange = "auto"
 ) -> ImageDataset:
     """An ``.npz`` of arrays (see the module docstring for the arrays and rules)."""
     path = Path(path)
-    if layout not in LAYOUTS:
-        raise DataError(f"ingest.npz.layout must be one of {list(LAYOUTS)}, got {layout!r}")
-    if value_range not in VALUE_RANGES:
-        raise DataError(
-            f"ingest.npz.value_range must be one of {list(VALUE_RANGES)}, got {value_range!r}"
-        )
     if not path.is_file():
         raise DataError(f"ingest.npz.path {path} does not exist")
     try:
@@ -190,3 +195,11 @@ def load_npz_dataset(
         )
     except DataError as error:
         raise DataError(f"{path}: {error}") from error
+
+
+def read(settings: NpzSettings, ingest: IngestSettingsBase) -> ImageDataset:
+    """The ``npz`` source from its validated block."""
+    return load_npz_dataset(settings.path, settings.layout, settings.value_range)
+
+
+SOURCE = Source(NpzSettings, read, labelled=None)  # labelled when the archive has labels

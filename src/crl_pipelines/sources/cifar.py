@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from crl_pipelines.data import DataError, ImageDataset
+from crl_pipelines.sources.base import DownloadSettings, IngestSettingsBase, Source, Split
 
 try:  # numpy ≥ 2
     from numpy._core.multiarray import _reconstruct, scalar
@@ -137,7 +138,7 @@ def read_cifar_meta(path: str | Path) -> tuple[str, ...]:
 
 
 def load_cifar10_dataset(
-    root: str | Path, splits: tuple[str, ...] = ("train",), download: bool = False
+    root: str | Path, splits: tuple[Split, ...] = ("train",), download: bool = False
 ) -> ImageDataset:
     """CIFAR-10 from ``<root>/cifar-10-batches-py/`` (torchvision's layout), RGB 32×32.
 
@@ -149,11 +150,6 @@ def load_cifar10_dataset(
             (which checks the archive's MD5 before it unpacks it).
     """
     folder = Path(root) / CIFAR10_FOLDER
-    unknown = set(splits) - set(CIFAR10_FILES)
-    if unknown or not splits:
-        raise DataError(
-            f"ingest.cifar10.splits must name some of {sorted(CIFAR10_FILES)}, got {list(splits)}"
-        )
     needed = [CIFAR10_META, *(name for split in splits for name in CIFAR10_FILES[split])]
     if download and any(not (folder / name).is_file() for name in needed):
         from torchvision.datasets import CIFAR10
@@ -187,3 +183,11 @@ def load_cifar10_dataset(
         class_names=class_names,
         provenance={"source": "cifar10", "files": files},
     )
+
+
+def read(settings: DownloadSettings, ingest: IngestSettingsBase) -> ImageDataset:
+    """The ``cifar10`` source from its validated block."""
+    return load_cifar10_dataset(settings.root, settings.splits, settings.download)
+
+
+SOURCE = Source(DownloadSettings, read, labelled=True)

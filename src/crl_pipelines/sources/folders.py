@@ -31,12 +31,20 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from crl_pipelines.data import DataError, ImageDataset
+from crl_pipelines.sources.base import IngestSettingsBase, OnBadFile, Source
+from crl_pipelines.validation import Settings, Text
 
 log = logging.getLogger(__name__)
 
-ON_BAD_FILE = ("error", "skip")
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "F"})
 SKIPPED_LISTED = 50  # at most this many skipped files are named in the provenance
+
+
+class FolderSettings(Settings):
+    """``ingest.image_folder`` and ``ingest.unlabelled_folder``: where the images are. The size,
+    channels and what to do with a bad file are the shared ``ingest`` settings."""
+
+    root: Text = "data/01_raw/images"
 
 
 class BadImageFile(DataError):
@@ -104,13 +112,9 @@ def _visible_files(folder: Path) -> list[Path]:
 
 
 def _decode_all(
-    files: list[Path], image_size: int | None, channels: int | None, on_bad_file: str
+    files: list[Path], image_size: int | None, channels: int | None, on_bad_file: OnBadFile
 ) -> tuple[list[_Decoded | None], list[str]]:
     """Decoded images (None where a bad file was skipped) and the skipped files' messages."""
-    if on_bad_file not in ON_BAD_FILE:
-        raise DataError(
-            f"ingest.on_bad_file must be one of {list(ON_BAD_FILE)}, got {on_bad_file!r}"
-        )
     decoded: list[_Decoded | None] = []
     skipped: list[str] = []
     for path in files:
@@ -185,7 +189,7 @@ def load_image_folder(
     root: str | Path,
     image_size: int | None = None,
     channels: int | None = None,
-    on_bad_file: str = "error",
+    on_bad_file: OnBadFile = "error",
 ) -> ImageDataset:
     """A labelled image folder, ``<root>/<class>/<images>`` (see the module docstring). The
     dataset's ``extra["files"]`` holds each image's path relative to ``root``."""
@@ -250,7 +254,7 @@ def load_unlabelled_folder(
     root: str | Path,
     image_size: int | None = None,
     channels: int | None = None,
-    on_bad_file: str = "error",
+    on_bad_file: OnBadFile = "error",
 ) -> ImageDataset:
     """Every image under ``root`` (nested or not), unlabelled: labels −1, no class names. The
     dataset's ``extra["files"]`` holds each image's path relative to ``root``."""
@@ -277,3 +281,19 @@ def load_unlabelled_folder(
         },
         extra={"files": _relative(kept_files, root)},
     )
+
+
+def read_image_folder(settings: FolderSettings, ingest: IngestSettingsBase) -> ImageDataset:
+    """The ``image_folder`` source, decoded at ``ingest.image_size`` and ``ingest.channels``."""
+    return load_image_folder(settings.root, ingest.image_size, ingest.channels, ingest.on_bad_file)
+
+
+def read_unlabelled_folder(settings: FolderSettings, ingest: IngestSettingsBase) -> ImageDataset:
+    """The ``unlabelled_folder`` source, decoded like :func:`read_image_folder`."""
+    return load_unlabelled_folder(
+        settings.root, ingest.image_size, ingest.channels, ingest.on_bad_file
+    )
+
+
+IMAGE_FOLDER = Source(FolderSettings, read_image_folder, labelled=True)
+UNLABELLED_FOLDER = Source(FolderSettings, read_unlabelled_folder, labelled=False)

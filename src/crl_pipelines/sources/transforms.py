@@ -14,19 +14,30 @@ the same array):
   channels, drawn once per image from a seeded generator, so both augmented views of an image
   share them. By default each bit channel is constant over the image (the image carries one
   random ``bits``-bit integer); ``spatial: per_pixel`` draws every pixel independently. The
-  number of bit channels is recorded in ``provenance["randbits_channels"]``: augmentations must
-  leave the last ``randbits_channels`` channels untouched.
+  number of bit channels is recorded in ``provenance["randbits_channels"]`` (read as
+  ``ImageDataset.protected_channels``): augmentations must leave those last channels untouched.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 from PIL import Image
 
 from crl_pipelines.data import DataError, ImageDataset
+from crl_pipelines.validation import NonNegativeInt, Settings
 
 LUMA_WEIGHTS = (19595, 38470, 7471)  # Pillow's fixed-point ITU-R 601-2 weights (sum 2¹⁶)
-RANDBITS_SPATIAL = ("constant", "per_pixel")
+Spatial = Literal["constant", "per_pixel"]
+
+
+class RandBitsSettings(Settings):
+    """``ingest.randbits``: how many bit channels to append, how, and from which seed."""
+
+    bits: NonNegativeInt = 0  # 0: none
+    spatial: Spatial = "constant"  # constant: each bit channel one value per image
+    seed: NonNegativeInt = 0
 
 
 def luma(rgb: np.ndarray, axis: int = 1) -> np.ndarray:
@@ -89,16 +100,12 @@ def conform(
 
 
 def add_randbits(
-    dataset: ImageDataset, bits: int, seed: int = 0, spatial: str = "constant"
+    dataset: ImageDataset, bits: int, seed: int = 0, spatial: Spatial = "constant"
 ) -> ImageDataset:
     """``dataset`` with ``bits`` RandBits channels (values 0 or 255) appended; see the module
     docstring. The bits depend only on the seed and the number and size of the images."""
     if bits == 0:
         return dataset
-    if spatial not in RANDBITS_SPATIAL:
-        raise DataError(
-            f"ingest.randbits.spatial must be one of {list(RANDBITS_SPATIAL)}, got {spatial!r}"
-        )
     count, channels, height, width = dataset.images.shape
     rng = np.random.default_rng(seed)
     if spatial == "constant":

@@ -8,32 +8,32 @@ from typing import Any
 import numpy as np
 
 from crl_pipelines.data import ImageDataset, split_train_test
-from crl_pipelines.sources import build_dataset
+from crl_pipelines.sources import IngestSettings, build_dataset
 
 log = logging.getLogger(__name__)
 
 
-def load_source(params: dict[str, Any]) -> dict[str, np.ndarray]:
+def load_source(settings: IngestSettings) -> dict[str, np.ndarray]:
     """The images named by ``ingest.source``, resized / converted as the parameters say,
     deduplicated, optionally subsampled, with any RandBits channels appended."""
-    dataset = build_dataset(params)
+    dataset = build_dataset(settings)
     log.info(
         "ingested %d images of %s, %s, from %s",
         len(dataset.labels),
         f"{dataset.num_classes} classes" if dataset.labelled else "no classes (unlabelled)",
         dataset.images.shape[1:],
-        dataset.provenance.get("source", params.get("source")),
+        dataset.provenance.get("source", settings.source),
     )
     return dataset.to_arrays()
 
 
 def split_dataset(
-    dataset: dict[str, np.ndarray], params: dict[str, Any]
+    dataset: dict[str, np.ndarray], settings: IngestSettings
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
     """A seeded train/test split (stratified by class; random for unlabelled data) whose halves
     share no image, and a summary of it."""
     whole = ImageDataset.from_arrays(dataset)
-    train, test = split_train_test(whole, float(params["test_fraction"]), int(params["seed"]))
+    train, test = split_train_test(whole, settings.test_fraction, settings.seed)
     log.info("split into %d train and %d test images", len(train.labels), len(test.labels))
     summary = {
         "provenance": whole.provenance,
@@ -48,7 +48,7 @@ def split_dataset(
         "test_per_class": np.bincount(test.labels, minlength=whole.num_classes).tolist()
         if whole.labelled
         else [],
-        "test_fraction": float(params["test_fraction"]),
-        "split_seed": int(params["seed"]),
+        "test_fraction": settings.test_fraction,
+        "split_seed": settings.seed,
     }
     return train.to_arrays(), test.to_arrays(), summary

@@ -1,0 +1,107 @@
+"""What every data source is: a settings model for its ``ingest.<name>`` block, a reader, and
+whether it yields labels; and the settings that every source shares (``image_size``,
+``channels``, ``randbits``, ...), which a reader receives beside its own block."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, BeforeValidator
+from pydantic_core import PydanticCustomError
+
+from crl_pipelines.data import ImageDataset
+from crl_pipelines.sources.transforms import RandBitsSettings
+from crl_pipelines.validation import (
+    Flag,
+    Integer,
+    NonNegativeInt,
+    OpenFraction,
+    PositiveInt,
+    Settings,
+    Text,
+)
+
+Split = Literal["train", "test"]
+SPLITS: tuple[Split, ...] = ("train", "test")
+OnBadFile = Literal["error", "skip"]
+
+
+def _splits(value: Any) -> tuple[str, ...]:
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list | tuple) or not names or any(n not in SPLITS for n in names):
+        context = {"known": list(SPLITS), "value": repr(value)}
+        raise PydanticCustomError("splits", "should name some of {known}, got {value}", context)
+    return tuple(names)
+
+
+def _one_or_three(channels: int) -> int:
+    if channels not in (1, 3):
+        raise PydanticCustomError("channels", "should be 1 or 3, got {value}", {"value": channels})
+    return channels
+
+
+Splits = Annotated[tuple[Split, ...], BeforeValidator(_splits)]  # one name or a list of them
+Channels = Annotated[Integer, AfterValidator(_one_or_three)]
+
+
+class DownloadSettings(Settings):
+    """The block of a dataset distributed as official files (MNIST family, CIFAR-10)."""
+
+    root: Text = "data/01_raw"
+    splits: Splits = ("train",)  # official files to pool
+    download: Flag = False  # true lets torchvision fetch missing files
+
+
+@dataclass(frozen=True)
+class Source:
+    """One data source.
+
+    Attributes:
+        settings: the model of its ``ingest.<name>`` block (defaults filled when it is absent).
+        read: ``read(block, ingest)``: the images, from the validated block and the whole
+            validated ``ingest`` settings (for what the source needs beyond its block: image
+            folders decode at ``image_size``/``channels``, MultiDigit reads another source).
+        labelled: True when the source always yields labels, False when never, None when only
+            the data can say (an ``.npz`` with or without ``labels``).
+    """
+
+    settings: type[Settings]
+    read: Callable[[Any, IngestSettingsBase], ImageDataset]
+    labelled: bool | None
+
+
+class IngestSettingsBase(Settings):
+    """The ``ingest:`` settings every source shares. The full model, with ``source`` one of the
+    registered names and one block per source, is built from the registry
+    (:func:`crl_pipelines.sources.registry.settings_model`), so adding a source edits no model."""
+
+    registry: ClassVar[Mapping[str, Source]] = MappingProxyType({})
+
+    source: str = "digits"
+    image_size: PositiveInt | None = None  # every image resized to image_size²; None: as is
+    channels: Channels | None = None  # 1 or 3; None: as the source has them
+    randbits: RandBitsSettings = RandBitsSettings()
+    on_bad_file: OnBadFile = "error"  # image folders: stop at, or skip, an unreadable file
+    drop_duplicates: Flag = True
+    subset_size: PositiveInt | None = None
+    test_fraction: OpenFraction = 0.2
+    seed: NonNegativeInt = 0  # of the subset and of the train/test split
+
+    @property
+    def block(self) -> Settings:
+        """The chosen source's validated ``ingest.<source>`` block."""
+        return getattr(self, self.source)
+
+    @property
+    def labelled(self) -> bool | None:
+        """Whether the chosen source yields labels, when the settings alone tell (None: only the
+        data can say); lets a run refuse label-using losses before anything is read."""
+        return self.registry[self.source].labelled
+
+    def read_source(self) -> ImageDataset:
+        """The images of the chosen source as the source holds them (image folders already at
+        ``image_size`` and ``channels``: they must be, to be stacked)."""
+        return self.registry[self.source].read(self.block, self)
