@@ -1,8 +1,9 @@
 """How long the scoring battery takes on large embeddings, against the straightforward way.
 
 Run: ``.venv/bin/python benchmarks/bench_scoring.py [--n 10000] [--dim 512]``. Prints the machine,
-the time of each part of the battery on one encoder's embeddings (train and test of N × D each),
-and, for the closed forms, the reference they replace on a size the reference can handle.
+the time of each score of the battery on one encoder's embeddings (train and test of N × D each;
+a computation several scores share is charged to the first that needs it), and, for the closed
+forms, the reference they replace on a size the reference can handle.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ def main() -> None:
     import torch
     from statsmodels.stats.outliers_influence import variance_inflation_factor
 
-    from crl_pipelines import metrics
-    from crl_pipelines.scoring import ScoringConfig, score_embeddings
+    from crl_pipelines.evaluation import metrics
+    from crl_pipelines.evaluation.battery import ScoringSettings, score_embeddings
 
     rng = np.random.default_rng(0)
     centers = rng.normal(size=(args.classes, args.dim)) * 0.5
@@ -57,16 +58,16 @@ def main() -> None:
         "test_labels": test_y,
     }
     started = time.perf_counter()
-    result = score_embeddings(embeddings, ScoringConfig())
+    result = score_embeddings(embeddings, ScoringSettings())
     total = time.perf_counter() - started
-    print("| part of the battery | seconds |")
+    print("| score of the battery | seconds |")
     print("|---|---:|")
-    for name, seconds in sorted(result["seconds"].items(), key=lambda item: -item[1]):
+    for name, seconds in sorted(result.seconds.items(), key=lambda item: -item[1]):
         print(f"| {name} | {seconds:.2f} |")
     print(f"| **whole battery** | **{total:.2f}** |")
     print(
-        f"\nsampled: silhouette on {int(result['scores']['silhouette_sample'])} rows, "
-        f"t-SNE on {int(result['scores']['tsne_sample'])} rows\n"
+        f"\nsampled: silhouette on {int(result.scores['silhouette_sample'])} rows, "
+        f"t-SNE on {int(result.scores['tsne_sample'])} rows\n"
     )
 
     # Closed forms against the references they replace, on sizes the references can handle.

@@ -1,4 +1,5 @@
-"""Unit tests for the representation scores (metrics.py) against direct or library references."""
+"""Unit tests for the representation scores (evaluation/metrics.py) against direct or library
+references."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from statsmodels.stats.outliers_influence import variance_inflation_factor
 
-from crl_pipelines.metrics import (
+from crl_pipelines.evaluation.battery import ScoringSettings, score_embeddings
+from crl_pipelines.evaluation.metrics import (
     class_distance_matrix,
     class_separation,
     correlation_matrix,
@@ -25,7 +27,6 @@ from crl_pipelines.metrics import (
     pca_summary,
     variance_inflation_factors,
 )
-from crl_pipelines.scoring import ScoringConfig, score_embeddings
 
 
 def correlated_data(rows=200, seed=0):
@@ -329,9 +330,9 @@ def test_score_embeddings_scalar_keys_and_values():
             "train_labels": train_y,
             "test_labels": test_y,
         },
-        ScoringConfig(distance_block_size=8, tsne_sample=20),
+        ScoringSettings(distance_block_size=8, tsne_sample=20),
     )
-    scores = result["scores"]
+    scores = result.scores
     scalar_keys = {
         "probe_accuracy",
         "pca2_variance",

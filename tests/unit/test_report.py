@@ -14,15 +14,18 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from crl_pipelines.report import (
-    SCORES,
+from crl_pipelines.evaluation.battery import ScoringSettings, score_embeddings
+from crl_pipelines.evaluation.report import (
+    FigureFile,
     Report,
+    _markdown_table,
     comparison_table,
     format_value,
     metrics_json,
     plan_summary,
     ranking,
 )
+from crl_pipelines.evaluation.scores import SCORES, Score
 
 
 def png(colour):
@@ -130,6 +133,8 @@ def test_format_value():
     assert format_value(0.5, 0.0123) == "0.500 ± 0.012"
     assert format_value(0.5, math.nan) == "0.500"
     assert format_value(123456.7) == "123457"
+    assert format_value(0.5, 0.0123, fmt=".1f") == "0.5 ± 0.0"
+    assert format_value(1234.5, fmt=".1f") == "1234"
 
 
 def test_metrics_json_is_strict_json_with_inf_and_nan():
@@ -172,9 +177,9 @@ def full_scores(probe, separation, alignment, collapsed=0.0):
     return scores
 
 
-def small_report():
+def small_report(run_scores=None):
     """Two trained experiments (one with two seeds) and the floor; one name contains "<"."""
-    run_scores = {
+    run_scores = run_scores or {
         "ntxent_s0": full_scores(0.9, 3.0, 0.2),
         "ntxent_s1": full_scores(0.8, 2.6, 0.3),
         "tri<plet>_s0": full_scores(0.35, 1.5, 0.4, collapsed=1.0),
@@ -196,20 +201,20 @@ def small_report():
         }
         for run, scores in run_scores.items()
     }
-    comparison_figures = {"separation bars": png("red"), "probe bars": png("green")}
-    run_figures = {run: {"distances": png("blue")} for run in runs}
-    run_figures["ntxent_s0"]["t-SNE"] = png("orange")
-    figure_paths = {title: f"figures/{i}.png" for i, title in enumerate(comparison_figures)}
-    for run, figures in run_figures.items():
-        for title in figures:
-            figure_paths[f"{run}/{title}"] = f"figures/{run}/{title}.png"
+    comparison_figures = {
+        title: FigureFile(png(colour), f"figures/{i}.png")
+        for i, (title, colour) in enumerate([("separation bars", "red"), ("probe bars", "green")])
+    }
+    run_figures = {
+        run: {"distances": FigureFile(png("blue"), f"figures/{run}/distances.png")} for run in runs
+    }
+    run_figures["ntxent_s0"]["t-SNE"] = FigureFile(png("orange"), "figures/ntxent_s0/t-SNE.png")
     return Report(
         table=comparison_table(run_scores, run_experiment),
         floor=FLOOR,
         runs=runs,
         comparison_figures=comparison_figures,
         run_figures=run_figures,
-        figure_paths=figure_paths,
         dataset={"name": "tiny"},
         plans={"class_pairs": {"epochs": 1}},
         parameters={"evaluate": {"knn_k": 5}},
@@ -237,8 +242,10 @@ def test_report_markdown_tables_figures_and_skipped():
     assert "| alignment ↓ | ntxent (0.250) | tri<plet> (0.400) |" in text
     assert "| random_init (untrained floor) | 1 |" in text
     assert "| ntxent | 2 | 0.850 ± 0.071 |" in text
-    for path in report.figure_paths.values():
-        assert text.count(f"]({path})") == 1, path
+    figures = [*report.comparison_figures.values()]
+    figures += [f for per_run in report.run_figures.values() for f in per_run.values()]
+    for figure in figures:
+        assert text.count(f"]({figure.path})") == 1, figure.path
     for run in report.runs:
         assert f"## {run}" in text
     assert "| silhouette | skipped (too few rows) |" in text
@@ -254,8 +261,8 @@ def test_report_html_embeds_every_figure():
         expected += list(report.run_figures[run].values())
     assert page.count("<img ") == len(expected) == 7
     encoded = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,([^"]+)">', page)
-    assert [base64.b64decode(data) for data in encoded] == expected
-    assert all(data.startswith(b"\x89PNG") for data in expected)
+    assert [base64.b64decode(data) for data in encoded] == [f.png for f in expected]
+    assert all(figure.png.startswith(b"\x89PNG") for figure in expected)
 
 
 def test_report_html_tables_escaping_and_skipped():
@@ -294,7 +301,54 @@ def test_plan_summary():
 
 def test_markdown_cells_escape_pipes():
     """A '|' inside a cell (e.g. 'mean |Pearson r|') must not split the Markdown table."""
-    from crl_pipelines.report import _markdown_table
-
     table = _markdown_table(["score", "meaning"], [["mean_abs_correlation", "mean |r|"]])
     assert table.splitlines()[2] == "| mean_abs_correlation | mean \\|r\\| |"
+
+
+def test_a_registered_toy_score_reaches_every_output(monkeypatch):
+    """A score registered only in this test is computed by the battery and shown everywhere
+    scores are: the comparison table, the ranking (in its direction and place), metrics.json, and
+    the Markdown and HTML report (its heading, format and meaning), with no other change."""
+    monkeypatch.setitem(
+        SCORES,
+        "toy_offset",
+        Score(
+            lambda run: float(run.test_x[0, 0]),
+            needs_labels=False,
+            heading="toy off.",
+            better=-1,
+            meaning="first test value (a toy)",
+            in_table=True,
+            order=0,  # first in the ranking and the table
+            fmt=".1f",
+        ),
+    )
+    rng = np.random.default_rng(0)
+    runs = dict.fromkeys(["ntxent_s0", "ntxent_s1", "tri<plet>_s0", "floor_s0"])
+    for offset, run in enumerate(runs):
+        train_x, test_x = rng.normal(size=(40, 4)), rng.normal(size=(20, 4))
+        test_x[0, 0] = 10.0 * offset
+        result = score_embeddings(
+            {"train_embedding": train_x, "test_embedding": test_x},
+            ScoringSettings(tsne_sample=10),
+        )
+        assert result.scores["toy_offset"] == 10.0 * offset
+        runs[run] = result.scores
+    report = small_report(runs)
+    assert list(report.table.set_index("experiment")["toy_offset"]) == [5.0, 20.0, 30.0]
+    ranks = ranking(report.table, FLOOR)
+    assert next(iter(ranks)) == "toy_offset"
+    assert ranks["toy_offset"] == [("ntxent", 5.0), ("tri<plet>", 20.0)]  # lower is better
+    assert metrics_json(report.table)["ntxent"]["toy_offset"] == 5.0
+    assert metrics_json(report.table)["ntxent"]["toy_offset_std"] == pytest.approx(7.0710678)
+    markdown, page = report.markdown(), report.html()
+    first_ranked = (
+        "| score | #1 | #2 |\n|---|---|---|\n| toy off. ↓ | ntxent (5.0) | tri<plet> (20.0) |"
+    )
+    assert first_ranked in markdown
+    assert "| experiment | seeds | toy off. | " in markdown
+    assert "| ntxent | 2 | 5.0 ± 7.1 |" in markdown
+    assert "| toy_offset | 30.0 | first test value (a toy) |" in markdown
+    assert "<td>toy off. ↓</td><td>ntxent (5.0)</td><td>tri&lt;plet&gt; (20.0)</td>" in page
+    assert "<th>seeds</th><th>toy off.</th>" in page
+    assert "<td>toy_offset</td><td>30.0</td><td>first test value (a toy)</td>" in page

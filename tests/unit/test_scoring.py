@@ -1,5 +1,6 @@
-"""Unit tests for the newer representation scores (metrics.py) and the scoring battery
-(scoring.py), each against an independent reference: sklearn, torch, or a plain-Python loop."""
+"""Unit tests for the newer representation scores (evaluation/metrics.py) and the scoring battery
+(evaluation/battery.py, driven by the registry in evaluation/scores.py), each against an
+independent reference: sklearn, torch, or a plain-Python loop."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from sklearn.metrics import (
 )
 from sklearn.neighbors import KNeighborsClassifier
 
-from crl_pipelines import metrics
+from crl_pipelines.evaluation import metrics
+from crl_pipelines.evaluation.battery import ScoringSettings, score_embeddings
+from crl_pipelines.evaluation.scores import DEPTHS, SCORES, Score, Skip
 from crl_pipelines.losses import align_uniform
 from crl_pipelines.models import STAGES
-from crl_pipelines.report import SCORES
-from crl_pipelines.scoring import ScoringConfig, score_embeddings
+from crl_pipelines.validation import ParameterError, parse
 
 
 def labelled_blobs(per_class, dim=5, spread=1.0, scale=2.0, seed=0):
@@ -389,21 +391,24 @@ def embedding_set(seed=0, with_stages=True):
     return embeddings
 
 
-CONFIG = ScoringConfig(knn_k=5, uniformity_t=1.0, tsne_sample=20, silhouette_sample=30, seed=2)
+CONFIG = ScoringSettings(knn_k=5, uniformity_t=1.0, tsne_sample=20, silhouette_sample=30, seed=2)
 
 
 def test_score_embeddings_keys_and_values():
-    """Every score of report.SCORES and probe_<stage> for every stage is returned, as plain floats
-    consistent with the metric functions called with the config's settings; probe_accuracy is
-    the embedding probe; nothing is skipped when labels and stages are present."""
+    """Every registered score (probe_<depth> for every stage included) is returned, in registry
+    order, as plain floats (the silhouette's sample size as an int) consistent with the metric
+    functions called with the config's settings; probe_accuracy is the embedding probe; nothing
+    is skipped when labels and stages are present."""
     embeddings = embedding_set()
     result = score_embeddings(embeddings, CONFIG)
-    scores = result["scores"]
-    expected_keys = set(SCORES) | {f"probe_{stage}" for stage in STAGES} | {"probe_embedding"}
-    assert expected_keys <= set(scores)
-    assert result["skipped"] == {}
-    for name in expected_keys:
-        assert isinstance(scores[name], float), name
+    scores = result.scores
+    assert list(scores) == list(SCORES)
+    assert {f"probe_{depth}" for depth in (*STAGES, "embedding")} <= set(scores)
+    assert result.labelled
+    assert result.skipped == {}
+    assert set(result.seconds) == set(SCORES)
+    for name in SCORES:
+        assert isinstance(scores[name], int if name == "silhouette_sample" else float), name
         assert np.isfinite(scores[name]), name
     assert scores["probe_accuracy"] == scores["probe_embedding"]
     train_x, test_x = embeddings["train_embedding"], embeddings["test_embedding"]
@@ -422,7 +427,7 @@ def test_score_embeddings_keys_and_values():
     assert scores["silhouette_sample"] == 30
     assert scores["tsne_sample"] == 20
     assert scores["collapsed"] == 0.0
-    assert result["arrays"]["tsne_projection"].shape == (20, 2)
+    assert result.arrays["tsne_projection"].shape == (20, 2)
 
 
 def test_score_embeddings_missing_stage_features_are_skipped():
@@ -430,42 +435,34 @@ def test_score_embeddings_missing_stage_features_are_skipped():
     embedding probe is still scored."""
     result = score_embeddings(embedding_set(seed=3, with_stages=False), CONFIG)
     for stage in STAGES:
-        assert math.isnan(result["scores"][f"probe_{stage}"])
-        assert result["skipped"][f"probe_{stage}"] == "features not extracted"
-    assert np.isfinite(result["scores"]["probe_accuracy"])
-    assert "probe_embedding" not in result["skipped"]
-
-
-LABEL_SCORES = [
-    "probe_accuracy",
-    "class_separation",
-    "alignment",
-    "knn_accuracy",
-    "precision_at_1",
-    "map_at_r",
-    "kmeans_ari",
-    "kmeans_nmi",
-    "kmeans_ami",
-    "silhouette",
-    "probe_embedding",
-    *(f"probe_{stage}" for stage in STAGES),
-]
+        assert math.isnan(result.scores[f"probe_{stage}"])
+        assert result.skipped[f"probe_{stage}"] == "features not extracted"
+    assert np.isfinite(result.scores["probe_accuracy"])
+    assert "probe_embedding" not in result.skipped
 
 
 def test_score_embeddings_without_labels_skips_label_scores():
-    """With the label arrays removed, every label score is NaN and listed in skipped, while the
-    label-free scores are finite."""
+    """With the label arrays removed, the run is not labelled, every score that needs labels is
+    NaN and listed in skipped, every label-free score is finite, and the figures get no class
+    distances."""
     embeddings = embedding_set(seed=4)
     del embeddings["train_labels"], embeddings["test_labels"]
     result = score_embeddings(embeddings, CONFIG)
-    for name in LABEL_SCORES:
-        assert math.isnan(result["scores"][name]), name
-        assert result["skipped"][name] == "no class labels", name
-    for name in ("uniformity", "effective_rank", "mean_vif", "pca2_variance", "collapse_statistic"):
-        assert np.isfinite(result["scores"][name]), name
-        assert name not in result["skipped"]
+    assert not result.labelled
+    label_scores = [name for name, score in SCORES.items() if score.needs_labels]
+    assert {"probe_accuracy", "knn_accuracy", *(f"probe_{depth}" for depth in DEPTHS)} <= set(
+        label_scores
+    )
+    for name in label_scores:
+        assert math.isnan(result.scores[name]), name
+        assert result.skipped[name] == "no class labels", name
+    for name in set(SCORES) - set(label_scores):
+        assert np.isfinite(result.scores[name]), name
+        assert name not in result.skipped
     test_x = embeddings["test_embedding"]
-    assert result["scores"]["uniformity"] == pytest.approx(metrics.uniformity(test_x, t=1.0))
+    assert result.scores["uniformity"] == pytest.approx(metrics.uniformity(test_x, t=1.0))
+    assert "class_distances" not in result.arrays
+    assert {"correlation", "vif", "pca_projection", "tsne_projection"} <= set(result.arrays)
 
 
 def test_score_embeddings_unlabelled_test_rows_skip_label_scores():
@@ -473,8 +470,9 @@ def test_score_embeddings_unlabelled_test_rows_skip_label_scores():
     embeddings = embedding_set(seed=5, with_stages=False)
     embeddings["test_labels"] = np.full_like(embeddings["test_labels"], -1)
     result = score_embeddings(embeddings, CONFIG)
-    assert math.isnan(result["scores"]["knn_accuracy"])
-    assert result["skipped"]["knn_accuracy"] == "no class labels"
+    assert not result.labelled
+    assert math.isnan(result.scores["knn_accuracy"])
+    assert result.skipped["knn_accuracy"] == "no class labels"
 
 
 def test_score_embeddings_flags_collapse():
@@ -486,16 +484,85 @@ def test_score_embeddings_flags_collapse():
         "test_embedding": base + 1e-4 * rng.normal(size=(30, 8)),
     }
     result = score_embeddings(embeddings, CONFIG)
-    assert result["scores"]["collapse_statistic"] < 0.01
-    assert result["scores"]["collapsed"] == 1.0
+    assert result.scores["collapse_statistic"] < 0.01
+    assert result.scores["collapsed"] == 1.0
 
 
-def test_scoring_config_from_params():
-    """Known keys set fields; an unknown key is rejected with a message naming it."""
-    config = ScoringConfig.from_params({"knn_k": 7, "seed": 3})
+def test_shared_computations_run_once_per_battery(monkeypatch):
+    """Scores that share a computation (k-means → ARI/NMI/AMI/silhouette, retrieval → P@1/MAP@R,
+    the class distances, the PCA, the VIF, the embedding probe behind probe_embedding and
+    probe_accuracy) trigger it once per run, not once per score."""
+    calls: dict[str, int] = {}
+
+    def counted(name):
+        original = getattr(metrics, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] = calls.get(name, 0) + 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(metrics, name, wrapper)
+
+    shared = (
+        "clustering_scores",
+        "retrieval_scores",
+        "class_distance_matrix",
+        "pca_summary",
+        "variance_inflation_factors",  # (it calls correlation_matrix itself: not counted here)
+        "tsne_projection",
+        "collapse_statistic",
+        "linear_probe",
+    )
+    for name in shared:
+        counted(name)
+    score_embeddings(embedding_set(seed=7, with_stages=False), CONFIG)
+    assert calls == {name: 1 for name in shared}  # one probe: the embedding (no stage features)
+
+
+def test_a_score_that_raises_skip_is_nan_with_its_reason(monkeypatch):
+    """A registered score whose function raises Skip is NaN and skipped with the message; a toy
+    score that needs labels is skipped as such on an unlabelled run."""
+
+    def refuse(run):
+        raise Skip("not today")
+
+    monkeypatch.setitem(SCORES, "toy_refusal", Score(refuse, needs_labels=False))
+    monkeypatch.setitem(SCORES, "toy_labelled", Score(lambda run: 1.0, needs_labels=True))
+    result = score_embeddings(embedding_set(seed=8, with_stages=False), CONFIG)
+    assert math.isnan(result.scores["toy_refusal"])
+    assert result.skipped["toy_refusal"] == "not today"
+    assert "toy_refusal" not in result.seconds
+    assert result.scores["toy_labelled"] == 1.0
+    unlabelled = embedding_set(seed=8, with_stages=False)
+    del unlabelled["train_labels"], unlabelled["test_labels"]
+    result = score_embeddings(unlabelled, CONFIG)
+    assert result.skipped["toy_labelled"] == "no class labels"
+
+
+def test_a_ranked_or_tabled_score_needs_a_heading():
+    """A score with a direction or a table column but no heading is refused when registered."""
+    with pytest.raises(ValueError, match="heading"):
+        Score(lambda run: 0.0, needs_labels=False, better=1)
+    with pytest.raises(ValueError, match="heading"):
+        Score(lambda run: 0.0, needs_labels=False, in_table=True)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"knn_kk": 7}, r"`evaluate\.knn_kk` is unknown; did you mean 'knn_k'"),
+        ({"knn_k": 0}, r"`evaluate\.knn_k` should be greater than or equal to 1, got 0"),
+        ({"uniformity_t": float("nan")}, r"`evaluate\.uniformity_t` should be a finite number"),
+        ({"silhouette_sample": 1}, r"`evaluate\.silhouette_sample` should be greater than"),
+        ({"probe_max_iter": 2.5}, r"`evaluate\.probe_max_iter` should be a valid integer"),
+    ],
+)
+def test_scoring_settings_refuse_bad_values_naming_them(params, message):
+    """Known keys set fields; a bad or unknown one is refused with a message naming it."""
+    config = parse(ScoringSettings, {"knn_k": 7, "seed": 3}, "evaluate")
     assert (config.knn_k, config.seed, config.tsne_sample) == (7, 3, 1000)
-    with pytest.raises(ValueError, match="knn_kk"):
-        ScoringConfig.from_params({"knn_kk": 7})
+    with pytest.raises(ParameterError, match=message):
+        parse(ScoringSettings, params, "evaluate")
 
 
 def test_knn_tie_with_equal_rank_sums_goes_to_the_nearest_neighbours_class():

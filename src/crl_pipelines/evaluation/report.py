@@ -1,6 +1,8 @@
 """The comparison of experiments and the report: tables, ranking, Markdown and self-contained HTML.
 
-Framework-free: everything here takes plain dicts, DataFrames and PNG bytes.
+Framework-free: everything here takes plain dicts, DataFrames and PNG bytes. Which scores are
+ranked and shown, under what heading, in which direction and format, comes from the registry
+(`crl_pipelines.evaluation.scores.SCORES`).
 """
 
 from __future__ import annotations
@@ -16,39 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crl_pipelines.evaluation.scores import SCORES, Score, in_order
 
-@dataclass(frozen=True)
-class Score:
-    heading: str
-    better: int  # +1 higher is better, -1 lower is better, 0 descriptive
-    meaning: str
-
-
-SCORES: dict[str, Score] = {
-    "probe_accuracy": Score("probe acc.", 1, "linear probe (logistic regression) test accuracy"),
-    "knn_accuracy": Score("kNN acc.", 1, "k-nearest-neighbour (cosine) test accuracy"),
-    "precision_at_1": Score("P@1", 1, "retrieval precision at 1 within the test set"),
-    "map_at_r": Score("MAP@R", 1, "retrieval mean average precision at R"),
-    "class_separation": Score("separation", 1, "mean between-class ÷ mean within-class distance"),
-    "kmeans_ari": Score("ARI", 1, "adjusted Rand index of k-means clusters"),
-    "kmeans_nmi": Score("NMI", 1, "normalized mutual information of k-means clusters"),
-    "kmeans_ami": Score("AMI", 1, "adjusted mutual information of k-means clusters"),
-    "silhouette": Score("silhouette", 1, "silhouette of the true classes"),
-    "alignment": Score("alignment", -1, "E‖f(x)−f(y)‖² over same-class pairs (normalized)"),
-    "uniformity": Score("uniformity", -1, "log E exp(−2‖f(x)−f(y)‖²) over all pairs (normalized)"),
-    "effective_rank": Score("eff. rank", 1, "RankMe: exp entropy of the singular values"),
-    "pca2_variance": Score("PCA-2 var.", 0, "share of variance on two principal components"),
-    "mean_vif": Score("mean VIF", -1, "mean variance inflation factor (finite ones)"),
-    "vif_infinite": Score("inf. VIFs", -1, "features that are constant or exactly collinear"),
-    "mean_abs_correlation": Score("mean abs. corr.", -1, "mean |Pearson r| between features"),
-    "collapse_statistic": Score("spread", 1, "std of normalized embeddings × √D (0 = collapsed)"),
-    "collapsed": Score("collapsed", -1, "1 when the spread is below the threshold"),
-}
-TABLE_SCORES = [
-    "probe_accuracy", "knn_accuracy", "map_at_r", "class_separation", "kmeans_ami",
-    "silhouette", "alignment", "uniformity", "effective_rank", "pca2_variance", "mean_vif",
-    "mean_abs_correlation", "collapsed",
-]  # fmt: skip
+_UNREGISTERED = Score(compute=lambda run: math.nan, needs_labels=False)
 
 
 def comparison_table(
@@ -73,7 +45,7 @@ def ranking(table: pd.DataFrame, floor: str) -> dict[str, list[tuple[str, float]
     from best to worst."""
     trained = table[table["experiment"] != floor]
     result = {}
-    for name, score in SCORES.items():
+    for name, score in in_order():
         values = trained.get(name)
         if score.better == 0 or values is None or values.isna().all() or values.nunique() < 2:
             continue  # nothing to rank: descriptive, missing, or the same for every experiment
@@ -82,17 +54,19 @@ def ranking(table: pd.DataFrame, floor: str) -> dict[str, list[tuple[str, float]
     return result
 
 
-def format_value(mean: float, std: float = math.nan) -> str:
+def format_value(mean: float, std: float = math.nan, fmt: str = ".3f") -> str:
+    """A value for a table: ``fmt`` below 1000, no decimals above, a dash for NaN, "± std"."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "–"
     if math.isinf(mean):
         return "inf" if mean > 0 else "-inf"
-    text = f"{mean:.3f}" if abs(mean) < 1000 else f"{mean:.0f}"
-    return f"{text} ± {std:.3f}" if not math.isnan(std) else text
+    text = f"{mean:{fmt}}" if abs(mean) < 1000 else f"{mean:.0f}"
+    return f"{text} ± {std:{fmt}}" if not math.isnan(std) else text
 
 
 def _value(row: pd.Series, name: str) -> str:
-    return format_value(float(row[name]), float(row.get(f"{name}_std", math.nan)))
+    std = float(row.get(f"{name}_std", math.nan))
+    return format_value(float(row[name]), std, SCORES[name].fmt)
 
 
 def metrics_json(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -123,6 +97,15 @@ def _html_table(headings: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+@dataclass(frozen=True)
+class FigureFile:
+    """A figure as the report shows it: embedded (``png``) in HTML, linked (``path``, relative to
+    the report) in Markdown."""
+
+    png: bytes
+    path: str
+
+
 @dataclass
 class Report:
     """Everything the report shows, gathered by the evaluate pipeline."""
@@ -130,9 +113,8 @@ class Report:
     table: pd.DataFrame
     floor: str
     runs: dict[str, dict[str, Any]]  # run -> {"experiment", "seed", "scores", "skipped", "seconds"}
-    comparison_figures: dict[str, bytes]  # title -> PNG
-    run_figures: dict[str, dict[str, bytes]]  # run -> title -> PNG
-    figure_paths: dict[str, str]  # PNG title or "run/title" -> path relative to the report
+    comparison_figures: dict[str, FigureFile]  # title -> figure
+    run_figures: dict[str, dict[str, FigureFile]]  # run -> title -> figure
     dataset: dict[str, Any]
     plans: dict[str, dict[str, Any]]  # sampling -> plan summary
     parameters: dict[str, Any]
@@ -143,20 +125,24 @@ class Report:
         headings = ["score", *(f"#{i + 1}" for i in range(depth))]
         rows = []
         for name, order in ranks.items():
-            arrow = "↑" if SCORES[name].better > 0 else "↓"
-            cells = [f"{SCORES[name].heading} {arrow}"]
-            cells += [f"{experiment} ({format_value(value)})" for experiment, value in order]
+            score = SCORES[name]
+            cells = [f"{score.heading} {'↑' if score.better > 0 else '↓'}"]
+            cells += [
+                f"{experiment} ({format_value(value, fmt=score.fmt)})"
+                for experiment, value in order
+            ]
             rows.append(cells + [""] * (depth - len(order)))
         return headings, rows
 
     def _table_rows(self) -> tuple[list[str], list[list[str]]]:
-        headings = ["experiment", "seeds", *(SCORES[name].heading for name in TABLE_SCORES)]
+        columns = [name for name, score in in_order() if score.in_table]
+        headings = ["experiment", "seeds", *(SCORES[name].heading for name in columns)]
         rows = []
         for _, row in self.table.iterrows():
             name = row["experiment"]
             label = f"{name} (untrained floor)" if name == self.floor else name
             cells = [label, str(int(row["seeds"]))]
-            cells += [_value(row, score) if score in row else "–" for score in TABLE_SCORES]
+            cells += [_value(row, column) if column in row else "–" for column in columns]
             rows.append(cells)
         return headings, rows
 
@@ -173,10 +159,11 @@ class Report:
             )
         if "probe_accuracy" in ranks and self.floor in set(self.table["experiment"]):
             floor_row = self.table[self.table["experiment"] == self.floor].iloc[0]
-            below = [n for n, v in ranks["probe_accuracy"] if v <= floor_row["probe_accuracy"]]
+            floor_probe = float(floor_row["probe_accuracy"])
+            below = [n for n, v in ranks["probe_accuracy"] if v <= floor_probe]
             lines.append(
                 "Untrained floor probe accuracy: "
-                f"{format_value(float(floor_row['probe_accuracy']))}; "
+                f"{format_value(floor_probe, fmt=SCORES['probe_accuracy'].fmt)}; "
                 + (
                     f"at or below it: {', '.join(below)}."
                     if below
@@ -201,20 +188,20 @@ class Report:
         record = self.runs[run]
         rows = []
         for name, value in record["scores"].items():
-            meaning = SCORES[name].meaning if name in SCORES else ""
+            score = SCORES.get(name, _UNREGISTERED)  # a record may outlive a removed score
             shown = (
                 f"skipped ({record['skipped'][name]})"
                 if name in record["skipped"]
-                else (format_value(float(value)))
+                else format_value(float(value), fmt=score.fmt)
             )
-            rows.append([name, shown, meaning])
+            rows.append([name, shown, score.meaning])
         return rows
 
     def markdown(self) -> str:
         parts = ["# Contrastive loss comparison", "", *self.summary(), "", "## Ranking", ""]
         parts += [_markdown_table(*self._ranking_rows()), "", "## All experiments", ""]
         parts += [_markdown_table(*self._table_rows()), ""]
-        parts += [f"![{title}]({self.figure_paths[title]})" for title in self.comparison_figures]
+        parts += [f"![{title}]({f.path})" for title, f in self.comparison_figures.items()]
         for run, record in self.runs.items():
             parts += [
                 "",
@@ -224,14 +211,14 @@ class Report:
                 "",
             ]
             parts += [_markdown_table(["score", "value", "meaning"], self._run_rows(run)), ""]
-            parts += [f"![{t}]({self.figure_paths[f'{run}/{t}']})" for t in self.run_figures[run]]
+            parts += [f"![{t}]({f.path})" for t, f in self.run_figures[run].items()]
         for title, text in self._context():
             parts += ["", f"## {title}", "", "```json", text, "```"]
         return "\n".join(parts) + "\n"
 
     def html(self) -> str:
-        def image(title: str, png: bytes) -> str:
-            data = base64.b64encode(png).decode("ascii")
+        def image(title: str, figure: FigureFile) -> str:
+            data = base64.b64encode(figure.png).decode("ascii")
             name = html.escape(title)
             return (
                 f'<figure><img alt="{name}" src="data:image/png;base64,{data}">'
@@ -242,14 +229,14 @@ class Report:
         body += [f"<p>{html.escape(line)}</p>" for line in self.summary()]
         body += ["<h2>Ranking</h2>", _html_table(*self._ranking_rows())]
         body += ["<h2>All experiments</h2>", _html_table(*self._table_rows())]
-        body += [image(title, png) for title, png in self.comparison_figures.items()]
+        body += [image(title, figure) for title, figure in self.comparison_figures.items()]
         for run, record in self.runs.items():
             body += [
                 f'<section id="{html.escape(run)}"><h2>{html.escape(run)}</h2>',
                 f"<p>Experiment <code>{html.escape(record['experiment'])}</code>, "
                 f"seed {record['seed']}.</p>",
                 _html_table(["score", "value", "meaning"], self._run_rows(run)),
-                *(image(title, png) for title, png in self.run_figures[run].items()),
+                *(image(title, figure) for title, figure in self.run_figures[run].items()),
                 "</section>",
             ]
         for title, text in self._context():
