@@ -7,7 +7,16 @@ from collections import defaultdict
 import numpy as np
 import torch
 
+from crl_pipelines.devices import DeviceName
 from crl_pipelines.models import Encoder
+from crl_pipelines.validation import PositiveInt, Settings
+
+
+class EmbedSettings(Settings):
+    """How the encoders are run over the splits (``embed`` in the parameters)."""
+
+    batch_size: PositiveInt = 512
+    device: DeviceName = "auto"
 
 
 @torch.no_grad()
@@ -23,8 +32,6 @@ def embed_images(
         ``embedding`` (N×D, the representation the encoder's config scores), ``projector``, and
         one N×width array per backbone stage, float32.
     """
-    if batch_size < 1:
-        raise ValueError(f"embed batch_size must be positive, got {batch_size}")
     encoder = encoder.to(device).eval()
     chunks: dict[str, list[np.ndarray]] = defaultdict(list)
     for start in range(0, len(images), batch_size):

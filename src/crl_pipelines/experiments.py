@@ -1,9 +1,8 @@
-"""Experiments and runs: the named entries of ``experiments:`` in the parameters, and one run of
-each per seed in ``seeds:``.
+"""Experiments: the named entries of ``experiments:`` in the parameters.
 
-An entry names its loss, may name its sampling (``class_pairs``, the default;
-``augmented_views`` or ``looc_views``, self-supervised) and may override the shared ``model`` and
-``training`` settings::
+An entry names its loss (with its parameters), may name its sampling (``class_pairs``, the
+default; ``augmented_views`` or ``looc_views``, self-supervised) and may override the shared
+``model`` and ``training`` settings::
 
     experiments:
       ntxent_t01:
@@ -11,104 +10,95 @@ An entry names its loss, may name its sampling (``class_pairs``, the default;
         loss_params: {temperature: 0.1}
         sampling: augmented_views
         training: {learning_rate: 0.0005}
+
+The name becomes a Kedro namespace and a folder, so it is letters, digits and ``_``.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
-from crl_pipelines.losses import LOSSES
+from crl_pipelines.losses import LOSSES, check_loss_params, loss_class
+from crl_pipelines.models import ModelSettings
+from crl_pipelines.runs import FLOOR
 from crl_pipelines.sampling import SAMPLINGS
-from crl_pipelines.train import TrainingConfig
+from crl_pipelines.training import Experiment, TrainingSettings
+from crl_pipelines.training.steps import STEPS
+from crl_pipelines.validation import ParameterError, Settings, Text, parse, unknown_key_hint
 
-FLOOR = "random_init"  # the untrained encoder every experiment is scored against
-_KEYS = {"loss", "loss_params", "sampling", "model", "training"}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
-@dataclass(frozen=True)
-class Run:
-    """One training of one experiment (or of the floor) with one seed; ``name`` is its namespace."""
+class ExperimentSettings(Settings):
+    """One entry of ``experiments:``, as written; :func:`resolve_experiment` completes it."""
 
-    name: str
-    experiment: str
-    seed: int
-    sampling: str | None  # the plan it trains on; None for the floor
-
-
-def sampling_of(name: str, entry: dict[str, Any] | None) -> str:
-    """The experiment's sampling (``class_pairs`` unless its entry says otherwise)."""
-    sampling = (entry or {}).get("sampling", "class_pairs")
-    if sampling not in SAMPLINGS:
-        raise ValueError(
-            f"experiment {name!r}: unknown sampling {sampling!r}; known: {list(SAMPLINGS)}"
-        )
-    return sampling
+    loss: Text
+    loss_params: dict[str, Any] | None = None
+    sampling: Text = "class_pairs"
+    model: dict[str, Any] | None = None  # overrides of the shared `model`
+    training: dict[str, Any] | None = None  # overrides of the shared `training`
 
 
-def plan_runs(experiments: dict[str, dict[str, Any]], seeds: list[int]) -> list[Run]:
-    """Every experiment, then the floor, once per seed. With a single seed a run is named after
-    its experiment; with several, ``<experiment>_seed<seed>``."""
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"`seeds` must list one or more distinct integers, got {seeds}")
-    samplings = {name: sampling_of(name, entry) for name, entry in experiments.items()}
-    return [
-        Run(
-            name if len(seeds) == 1 else f"{name}_seed{seed}",
-            name,
-            int(seed),
-            samplings.get(name),
-        )
-        for name in [*check_names(list(experiments)), FLOOR]
-        for seed in seeds
-    ]
-
-
-@dataclass(frozen=True)
-class Experiment:
-    name: str
-    loss: str
-    loss_params: dict[str, Any]
-    model: dict[str, Any]
-    training: TrainingConfig
-
-
-def check_names(names: list[str]) -> list[str]:
-    """Experiment names become Kedro namespaces and folder names: letters, digits, underscores."""
-    if not names:
-        raise ValueError("parameters declare no experiments: add at least one under `experiments:`")
-    for name in names:
-        if not _NAME.match(name):
-            raise ValueError(
-                f"experiment name {name!r} must start with a letter and use only letters, digits, _"
-            )
-        if name == FLOOR:
-            raise ValueError(
-                f"experiment name {FLOOR!r} is reserved for the untrained floor encoder"
-            )
-    return names
-
-
-def parse_experiment(
-    name: str, entry: dict[str, Any], model: dict[str, Any], training: dict[str, Any]
+def resolve_experiment(
+    name: str, entry: ExperimentSettings, model: ModelSettings, training: TrainingSettings
 ) -> Experiment:
-    """The experiment ``name`` with the shared settings overridden by its own."""
-    unknown = set(entry) - _KEYS
-    if unknown:
-        raise ValueError(
-            f"experiment {name!r}: unknown key(s) {sorted(unknown)}; known: {sorted(_KEYS)}"
-        )
-    loss = entry.get("loss")
-    if loss not in LOSSES:
-        raise ValueError(
-            f"experiment {name!r}: unknown loss {loss!r}; known losses: {sorted(LOSSES)}"
-        )
+    """``entry`` with its loss parameters checked and its ``model`` and ``training`` overrides
+    merged over the shared settings; errors name ``experiments.<name>.<key>``."""
+    where = f"experiments.{name}"
+    for key, value, known in (
+        ("loss", entry.loss, LOSSES),
+        ("sampling", entry.sampling, SAMPLINGS),
+    ):
+        if value not in known:
+            raise ParameterError(
+                f"parameter `{where}.{key}` {unknown_key_hint(value, list(known))}"
+            )
+    merged_training = {**training.model_dump(), **(entry.training or {})}
     return Experiment(
         name=name,
-        loss=loss,
-        loss_params=dict(entry.get("loss_params") or {}),
-        model={**model, **(entry.get("model") or {})},
-        training=TrainingConfig.from_params({**training, **(entry.get("training") or {})}),
+        loss=entry.loss,
+        loss_params=check_loss_params(entry.loss, entry.loss_params, f"{where}.loss_params"),
+        sampling=entry.sampling,
+        model=parse(ModelSettings, {**model.model_dump(), **(entry.model or {})}, f"{where}.model"),
+        training=parse(TrainingSettings, merged_training, f"{where}.training"),
     )
+
+
+def check_name(name: str) -> None:
+    """Experiment names become Kedro namespaces and folder names."""
+    if not _NAME.match(name):
+        raise ParameterError(
+            f"experiment name {name!r} (under `experiments:`) must start with a letter and use "
+            "only letters, digits and _"
+        )
+    if name == FLOOR:
+        raise ParameterError(
+            f"experiment name {FLOOR!r} is reserved for the untrained floor encoder; rename it"
+        )
+
+
+def check_compatible(experiment: Experiment, labelled: bool | None, epochs: int) -> None:
+    """The loss, the sampling, the data (``labelled``: False when it surely has no labels) and
+    the plan's length (``epochs``) go together."""
+    where = f"experiments.{experiment.name}"
+    loss, step = loss_class(experiment.loss), STEPS[experiment.sampling]
+    if loss.views != step.loss_views:
+        needed = next(name for name, s in STEPS.items() if s.loss_views == loss.views)
+        raise ParameterError(
+            f"parameter `{where}.sampling`: the {experiment.loss} loss trains on "
+            f"`sampling: {needed}`, not {experiment.sampling}"
+        )
+    if labelled is False and (loss.needs_labels or SAMPLINGS[experiment.sampling].needs_labels):
+        what = "loss" if loss.needs_labels else "sampling"
+        raise ParameterError(
+            f"parameter `{where}.{what}`: the {getattr(experiment, what)} {what} needs class "
+            "labels and the data has none; use a self-supervised loss (ntxent, align_uniform, "
+            "...) with `sampling: augmented_views`"
+        )
+    if experiment.training.warmup_epochs > epochs:
+        raise ParameterError(
+            f"parameter `{where}.training.warmup_epochs` (or `training.warmup_epochs`) is "
+            f"{experiment.training.warmup_epochs}, longer than the run (pairs.epochs = "
+            f"{epochs}): the learning rate would never be reached"
+        )

@@ -19,29 +19,53 @@ concatenated: LOOC++); training always uses the heads.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
+from pydantic import Field, Strict, model_validator
 from torch import nn
 from torchvision.models import resnet18
 
-from crl_pipelines.config import reject_unknown
+from crl_pipelines.validation import (
+    NonNegativeInt,
+    Number,
+    PositiveInt,
+    Settings,
+    parse,
+)
 
-ARCHS = ("resnet18", "small_cnn")
-STEMS = ("guide", "small")
-REPRESENTATIONS = ("projector", "backbone", "all_heads")
 STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")  # every stage name any backbone has
-DEFAULT_CONFIG: dict[str, Any] = {
-    "arch": "resnet18",
-    "stem": "small",
-    "embedding_dim": 32,
-    "head_layers": 1,
-    "extra_heads": 0,
-    "representation": "projector",
-    "in_channels": 1,
-    "input_mean": [0.5],
-    "input_std": [0.5],
-}
+HeadLayers = Annotated[int, Strict(), Field(ge=1, le=4)]
+
+
+class ModelSettings(Settings):
+    """The encoder a researcher chooses (``model`` in the parameters, or an experiment's own)."""
+
+    arch: Literal["resnet18", "small_cnn"] = "resnet18"
+    stem: Literal["guide", "small"] = "small"
+    embedding_dim: PositiveInt = 32
+    head_layers: HeadLayers = 1
+    representation: Literal["projector", "backbone", "all_heads"] = "projector"
+
+
+class EncoderConfig(ModelSettings):
+    """Everything that rebuilds an encoder: the chosen model, plus what the data and the loss
+    decide (input channels and statistics, LOOC's extra heads). Saved beside the weights."""
+
+    extra_heads: NonNegativeInt = 0
+    in_channels: PositiveInt = 1
+    input_mean: tuple[Number, ...] = (0.5,)
+    input_std: tuple[Number, ...] = (0.5,)
+
+    @model_validator(mode="after")
+    def _one_statistic_per_channel(self) -> EncoderConfig:
+        for key in ("input_mean", "input_std"):
+            if len(getattr(self, key)) != self.in_channels:
+                raise ValueError(
+                    f"model.{key} needs {self.in_channels} values (one per channel), "
+                    f"got {list(getattr(self, key))}"
+                )
+        return self
 
 
 def _conv_block(channels_in: int, channels_out: int, stride: int) -> nn.Sequential:
@@ -144,30 +168,9 @@ class Encoder(nn.Module):
         return self.projector(self.features(images))
 
 
-def validate_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Fill defaults and reject unknown keys or values, naming the parameter at fault."""
-    reject_unknown(config, DEFAULT_CONFIG, "model")
-    merged = {**DEFAULT_CONFIG, **config}
-    for key, allowed in (("arch", ARCHS), ("stem", STEMS), ("representation", REPRESENTATIONS)):
-        if merged[key] not in allowed:
-            raise ValueError(f"model.{key} must be one of {allowed}, got {merged[key]!r}")
-    if int(merged["embedding_dim"]) < 1:
-        raise ValueError(f"model.embedding_dim must be positive, got {merged['embedding_dim']}")
-    if int(merged["head_layers"]) not in (1, 2, 3, 4):
-        raise ValueError(f"model.head_layers must be 1 to 4, got {merged['head_layers']}")
-    channels = int(merged["in_channels"])
-    for key in ("input_mean", "input_std"):
-        merged[key] = [float(v) for v in merged[key]]
-        if len(merged[key]) != channels:
-            raise ValueError(
-                f"model.{key} needs {channels} values (one per channel), got {merged[key]}"
-            )
-    merged["embedding_dim"], merged["in_channels"] = int(merged["embedding_dim"]), channels
-    merged["head_layers"] = int(merged["head_layers"])
-    merged["extra_heads"] = int(merged["extra_heads"])
-    if merged["extra_heads"] < 0:
-        raise ValueError(f"model.extra_heads must be >= 0, got {merged['extra_heads']}")
-    return merged
+def validate_config(config: dict[str, Any] | EncoderConfig) -> dict[str, Any]:
+    """The encoder config as a plain dict, validated and with defaults filled in."""
+    return parse(EncoderConfig, config, "model").model_dump()
 
 
 def channel_statistics(images: torch.Tensor) -> tuple[list[float], list[float]]:

@@ -71,7 +71,7 @@ def test_seeded_encoders_are_identical():
     ("config", "message"),
     [
         ({"stem": "huge"}, "model.stem"),
-        ({"depth": 3}, "unknown model parameter"),
+        ({"depth": 3}, r"model\.depth` is unknown"),
         ({"in_channels": 3, "input_mean": [0.5]}, "model.input_mean"),
         ({"head_layers": 5}, "model.head_layers"),
         ({"arch": "vit"}, "model.arch"),

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from crl_pipelines.data import DataError
-from crl_pipelines.sampling import check_plan_matches, class_pair_plan
+from crl_pipelines.sampling import check_plan_matches
+from crl_pipelines.sampling.class_pairs import class_pair_plan
 
 CLASS_NAMES = ("zero", "one", "two", "three")
 

@@ -1,5 +1,7 @@
-"""The training loop: schedule, determinism, resume after a kill, the NaN stop, monitoring."""
+"""The training package: schedule, determinism, resume after a kill, the NaN stop, monitoring,
+and the steps behind one interface."""
 
+import logging
 import math
 import os
 import signal
@@ -11,19 +13,19 @@ import time
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
-from crl_pipelines.data import load_digits_dataset, stratified_split, stratified_subsample
-from crl_pipelines.losses import LOSSES
-from crl_pipelines.sampling import class_pair_plan
-from crl_pipelines.train import (
-    TrainingConfig,
-    TrainingError,
-    learning_rate_factor,
-    train_encoder,
-)
+from crl_pipelines.data import ImageDataset, stratified_split, stratified_subsample
+from crl_pipelines.losses import LOSSES, Loss
+from crl_pipelines.models import ModelSettings
+from crl_pipelines.sampling import SAMPLINGS, PairsSettings
+from crl_pipelines.sampling.class_pairs import class_pair_plan
+from crl_pipelines.sources.digits import load_digits_dataset
+from crl_pipelines.training import Experiment, TrainingError, TrainingSettings, train_encoder
+from crl_pipelines.training.checkpoint import CheckpointError
+from crl_pipelines.training.optim import learning_rate_factor
+from crl_pipelines.training.steps import STEPS, Step
 
-MODEL = {"arch": "small_cnn", "embedding_dim": 8}  # seconds on a CPU
+MODEL = ModelSettings(arch="small_cnn", embedding_dim=8)  # seconds on a CPU
 
 
 def small_data(size=200, epochs=2, pairs_per_class=2):
@@ -31,6 +33,11 @@ def small_data(size=200, epochs=2, pairs_per_class=2):
     train, test = stratified_split(digits, 0.25, seed=0)
     plan = class_pair_plan(train.labels, train.class_names, epochs, pairs_per_class, seed=0)
     return train, test, plan
+
+
+def experiment(loss="ntxent", model=MODEL, loss_params=None, sampling="class_pairs", **training):
+    return Experiment("probe", loss, loss_params or {}, sampling, model,
+                      TrainingSettings(**training))  # fmt: skip
 
 
 def weights(encoder):
@@ -47,18 +54,11 @@ def test_learning_rate_factor_warms_up_then_follows_cosine():
     assert learning_rate_factor(10, 10, 4, "cosine") == pytest.approx(0.0)
 
 
-def test_config_rejects_unknown_and_bad_values():
-    with pytest.raises(ValueError, match=r"training\.scheduler"):
-        TrainingConfig.from_params({"scheduler": "step"})
-    with pytest.raises(ValueError, match=r"unknown training parameter\(s\) \['epochs'\]"):
-        TrainingConfig.from_params({"epochs": 3})
-
-
 def test_cosine_schedule_is_applied_per_step():
     """The history records each epoch's starting learning rate under the schedule."""
     train, _, plan = small_data(epochs=3)
-    config = TrainingConfig(scheduler="cosine", warmup_epochs=1, learning_rate=0.01)
-    _, history = train_encoder(train.images, train.labels, plan, MODEL, "ntxent", {}, config)
+    run = experiment(scheduler="cosine", warmup_epochs=1, learning_rate=0.01)
+    _, history = train_encoder(train, plan, run, seed=0)
     steps = plan["anchors"].shape[1]
     rates = [row["learning_rate"] for row in history]
     assert rates[0] == pytest.approx(0.01 / steps)  # first warm-up step
@@ -72,24 +72,17 @@ def test_same_seed_same_weights_and_history():
     """Same seed, same device (CPU) → bit-identical weights, for pair and triplet losses too."""
     train, _, plan = small_data(epochs=1)
     for model, loss in [(MODEL, "contrastive"), (MODEL, "triplet"), (MODEL, "swd_gaussian"),
-                        ({"embedding_dim": 8}, "contrastive")]:  # fmt: skip
-        runs = [
-            train_encoder(train.images, train.labels, plan, model, loss, {}, TrainingConfig(seed=3))
-            for _ in range(2)
-        ]
+                        (ModelSettings(embedding_dim=8), "contrastive")]:  # fmt: skip
+        runs = [train_encoder(train, plan, experiment(loss, model), seed=3) for _ in range(2)]
         assert torch.equal(weights(runs[0][0]), weights(runs[1][0])), loss
         assert runs[0][1][0]["loss"] == runs[1][1][0]["loss"]
-    other, _ = train_encoder(train.images, train.labels, plan, MODEL, "contrastive", {},
-                             TrainingConfig(seed=4))  # fmt: skip
+    other, _ = train_encoder(train, plan, experiment("contrastive"), seed=4)
     assert not torch.equal(weights(other), weights(runs[0][0]))
 
 
 def test_history_tracks_held_out_alignment_uniformity_and_spread():
     train, test, plan = small_data(epochs=2)
-    _, history = train_encoder(
-        train.images, train.labels, plan, MODEL, "ntxent", {}, TrainingConfig(),
-        held_out=(test.images, test.labels),
-    )  # fmt: skip
+    _, history = train_encoder(train, plan, experiment(), seed=0, held_out=test)
     assert [row["epoch"] for row in history] == [1, 2]
     for row in history:
         assert set(row) == {"epoch", "loss", "learning_rate", "alignment", "uniformity",
@@ -98,8 +91,20 @@ def test_history_tracks_held_out_alignment_uniformity_and_spread():
         assert row["collapse_statistic"] > 0.1
 
 
-class NaNAfterLoss(nn.Module):
-    """A loss that turns NaN at a chosen (epoch, step), to test the stop."""
+def test_collapse_warning_uses_the_threshold_it_is_given(caplog):
+    """The end-of-training collapse warning follows `evaluate.collapse_threshold`, not a constant:
+    the same run is flagged under a threshold above its spread and not under one below it."""
+    train, test, plan = small_data(epochs=1)
+    for threshold, flagged in ((10.0, True), (0.0, False)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="crl_pipelines.training.monitor"):
+            train_encoder(train, plan, experiment(), seed=0, held_out=test,
+                          collapse_threshold=threshold)  # fmt: skip
+        assert ("looks collapsed" in caplog.text) is flagged, threshold
+
+
+class NaNAfterLoss(Loss):
+    """A loss that turns NaN at a chosen call, to test the stop."""
 
     calls = 0
 
@@ -119,10 +124,9 @@ def test_nan_loss_stops_naming_epoch_and_step_and_keeps_last_good_checkpoint(tmp
     steps = plan["anchors"].shape[1]
     monkeypatch.setitem(LOSSES, "nan_after", NaNAfterLoss)
     checkpoint = tmp_path / "checkpoint.pt"
+    run = experiment("nan_after", loss_params={"nan_at_call": steps + 3})
     with pytest.raises(TrainingError, match=r"'probe'.*nan at epoch 2, step 3.*epoch 1 is kept"):
-        train_encoder(train.images, train.labels, plan, MODEL, "nan_after",
-                      {"nan_at_call": steps + 3}, TrainingConfig(), name="probe",
-                      checkpoint=checkpoint)  # fmt: skip
+        train_encoder(train, plan, run, seed=0, checkpoint_path=checkpoint)
     state = torch.load(checkpoint, weights_only=True)
     assert state["epoch"] == 1
     assert all(torch.isfinite(value).all() for value in state["encoder"].values()
@@ -132,25 +136,31 @@ def test_nan_loss_stops_naming_epoch_and_step_and_keeps_last_good_checkpoint(tmp
 def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     train, _, plan = small_data(epochs=1)
     checkpoint = tmp_path / "checkpoint.pt"
-    train_encoder(train.images, train.labels, plan, MODEL, "ntxent", {}, TrainingConfig(),
-                  checkpoint=checkpoint)  # fmt: skip
-    fresh, _ = train_encoder(train.images, train.labels, plan, MODEL, "ntxent", {},
-                             TrainingConfig(learning_rate=0.01))  # fmt: skip
-    reused, _ = train_encoder(
-        train.images, train.labels, plan, MODEL, "ntxent", {}, TrainingConfig(learning_rate=0.01),
-        checkpoint=checkpoint,
-    )  # fmt: skip
+    train_encoder(train, plan, experiment(), seed=0, checkpoint_path=checkpoint)
+    faster = experiment(learning_rate=0.01)
+    fresh, _ = train_encoder(train, plan, faster, seed=0)
+    reused, _ = train_encoder(train, plan, faster, seed=0, checkpoint_path=checkpoint)
     assert torch.equal(weights(fresh), weights(reused))
+
+
+def test_unreadable_checkpoint_names_the_file_and_the_fix(tmp_path):
+    """A truncated checkpoint stops with one message naming it, not a bare torch error."""
+    train, _, plan = small_data(epochs=1)
+    checkpoint = tmp_path / "checkpoint.pt"
+    train_encoder(train, plan, experiment(), seed=0, checkpoint_path=checkpoint)
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=rf"{checkpoint} is not a readable.*delete it"):
+        train_encoder(train, plan, experiment(), seed=0, checkpoint_path=checkpoint)
 
 
 RESUME_SCRIPT = textwrap.dedent(
     """
     import sys
-    from tests.unit.test_train import MODEL, small_data
-    from crl_pipelines.train import TrainingConfig, train_encoder
+    from tests.unit.test_train import experiment, small_data
+    from crl_pipelines.training import train_encoder
     train, test, plan = small_data(size=400, epochs=3, pairs_per_class=1)
-    train_encoder(train.images, train.labels, plan, MODEL, "triplet", {},
-                  TrainingConfig(scheduler="cosine"), checkpoint=sys.argv[1])
+    train_encoder(train, plan, experiment("triplet", scheduler="cosine"), seed=0,
+                  checkpoint_path=sys.argv[1])
     """
 )
 
@@ -173,13 +183,9 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     assert 1 <= done < 3, f"the kill came too late to interrupt (epoch {done})"
 
     train, _, plan = small_data(size=400, epochs=3, pairs_per_class=1)
-    config = TrainingConfig(scheduler="cosine")
-    resumed, resumed_history = train_encoder(
-        train.images, train.labels, plan, MODEL, "triplet", {}, config, checkpoint=checkpoint
-    )
-    straight, straight_history = train_encoder(
-        train.images, train.labels, plan, MODEL, "triplet", {}, config
-    )
+    run = experiment("triplet", scheduler="cosine")
+    resumed, resumed_history = train_encoder(train, plan, run, seed=0, checkpoint_path=checkpoint)
+    straight, straight_history = train_encoder(train, plan, run, seed=0)
     assert torch.equal(weights(resumed), weights(straight))
     strip = [{k: v for k, v in row.items() if k != "seconds"} for row in resumed_history]
     assert strip == [{k: v for k, v in row.items() if k != "seconds"} for row in straight_history]
@@ -187,8 +193,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
 
 def test_bf16_precision_trains_with_finite_loss_on_the_cpu():
     train, _, plan = small_data(epochs=1)
-    _, history = train_encoder(train.images, train.labels, plan, MODEL, "ntxent", {},
-                               TrainingConfig(precision="bf16"))  # fmt: skip
+    _, history = train_encoder(train, plan, experiment(precision="bf16"), seed=0)
     assert np.isfinite(history[0]["loss"])
 
 
@@ -196,8 +201,7 @@ def test_bf16_precision_trains_with_finite_loss_on_the_cpu():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_training_uses_bf16_autocast_and_returns_a_cpu_encoder():
     train, _, plan = small_data(epochs=1)
-    encoder, history = train_encoder(train.images, train.labels, plan, MODEL, "ntxent", {},
-                                     TrainingConfig(device="cuda"))  # fmt: skip
+    encoder, history = train_encoder(train, plan, experiment(device="cuda"), seed=0)
     assert np.isfinite(history[0]["loss"])
     assert next(encoder.parameters()).device.type == "cpu"
 
@@ -206,10 +210,25 @@ def test_checkpoint_of_other_images_is_not_resumed(tmp_path):
     """Same plan and labels but changed pixels: the checkpoint is not reused."""
     train, _, plan = small_data(epochs=1)
     checkpoint = tmp_path / "checkpoint.pt"
-    train_encoder(train.images, train.labels, plan, MODEL, "ntxent", {}, TrainingConfig(),
-                  checkpoint=checkpoint)  # fmt: skip
-    flipped = np.ascontiguousarray(train.images[..., ::-1])
-    fresh, _ = train_encoder(flipped, train.labels, plan, MODEL, "ntxent", {}, TrainingConfig())
-    reused, _ = train_encoder(flipped, train.labels, plan, MODEL, "ntxent", {}, TrainingConfig(),
-                              checkpoint=checkpoint)  # fmt: skip
+    train_encoder(train, plan, experiment(), seed=0, checkpoint_path=checkpoint)
+    mirrored = np.ascontiguousarray(train.images[..., ::-1])
+    flipped = ImageDataset(mirrored, train.labels, train.class_names, train.provenance)
+    fresh, _ = train_encoder(flipped, plan, experiment(), seed=0)
+    reused, _ = train_encoder(flipped, plan, experiment(), seed=0, checkpoint_path=checkpoint)
     assert torch.equal(weights(fresh), weights(reused))
+
+
+def test_every_sampling_has_one_step_behind_the_same_interface():
+    """The step registry covers the sampling registry, and every step turns batch (epoch, index)
+    of its plan into one finite scalar loss that back-propagates into the encoder."""
+    assert set(STEPS) == set(SAMPLINGS)
+    train, _, _ = small_data(epochs=1)
+    pairs = PairsSettings(epochs=1, pairs_per_class=2, batch_size=16)
+    losses = {"class_pairs": "contrastive", "augmented_views": "ntxent", "looc_views": "looc"}
+    for sampling, step_class in STEPS.items():
+        assert issubclass(step_class, Step)
+        plan = SAMPLINGS[sampling].make_plan(train, pairs, None)
+        _, history = train_encoder(
+            train, plan, experiment(losses[sampling], sampling=sampling), seed=0
+        )
+        assert len(history) == 1 and np.isfinite(history[0]["loss"]), sampling

@@ -7,17 +7,25 @@ import pytest
 import torch
 
 from crl_pipelines.augment import default_params
-from crl_pipelines.data import (
-    DataError,
-    load_digits_dataset,
-    stratified_split,
-    stratified_subsample,
-)
+from crl_pipelines.data import DataError, ImageDataset, stratified_split, stratified_subsample
 from crl_pipelines.losses import LOOCLoss, build_loss
-from crl_pipelines.sampling import check_plan_matches, class_pair_plan, plan_kind, view_plan
-from crl_pipelines.train import TrainingConfig, train_encoder
+from crl_pipelines.models import ModelSettings
+from crl_pipelines.sampling import SAMPLINGS, PairsSettings, check_plan_matches, plan_kind
+from crl_pipelines.sampling.class_pairs import class_pair_plan
+from crl_pipelines.sampling.views import view_plan
+from crl_pipelines.sources.digits import load_digits_dataset
+from crl_pipelines.training import Experiment, TrainingSettings, train_encoder
 
-SMALL = {"arch": "small_cnn", "embedding_dim": 8}
+SMALL = ModelSettings(arch="small_cnn", embedding_dim=8)
+
+
+def experiment(loss, sampling, model=SMALL):
+    return Experiment("probe", loss, {}, sampling, model, TrainingSettings())
+
+
+def unlabelled(dataset):
+    """The same images with no classes."""
+    return ImageDataset(dataset.images, np.full_like(dataset.labels, -1), (), dataset.provenance)
 
 
 def test_view_plan_batches_distinct_images_and_covers_each_epoch():
@@ -36,16 +44,21 @@ def test_view_plan_batches_distinct_images_and_covers_each_epoch():
 def test_view_plan_rejects_bad_settings_and_stale_plans():
     with pytest.raises(DataError, match=r"pairs\.batch_size"):
         view_plan(10, 1, 11, 0, "augmented_views", {})
-    with pytest.raises(DataError, match="unknown view sampling"):
-        view_plan(10, 1, 4, 0, "mixup", {})
     plan = view_plan(10, 1, 4, 0, "looc_views", {})
     with pytest.raises(DataError, match="re-run `kedro run --pipelines=pairs`"):
         check_plan_matches(plan, np.zeros(5, dtype=np.int64))
 
 
 def test_class_pairs_need_labels():
+    """The plan function refuses unlabelled data; the registry's plan says why it is missing,
+    and training on it stops with that reason."""
     with pytest.raises(DataError, match="augmented_views"):
         class_pair_plan(np.full(10, -1), (), epochs=1)
+    train, _ = small_split()
+    plan = SAMPLINGS["class_pairs"].make_plan(unlabelled(train), PairsSettings(epochs=1), None)
+    assert plan_kind(plan) == "class_pairs"
+    with pytest.raises(DataError, match=r"class_pairs sampling cannot be used here: .*no class"):
+        check_plan_matches(plan, np.full(len(train.labels), -1))
 
 
 def looc_reference(embeddings: torch.Tensor, temperature: float) -> list[float]:
@@ -109,13 +122,10 @@ def test_augmented_views_train_without_labels():
     """NT-Xent on augmented views never reads the labels: unlabelled data trains the same."""
     train, test = small_split()
     plan = view_plan(len(train.labels), 2, 32, 0, "augmented_views", default_params(1))
-    labelled, history = train_encoder(
-        train.images, train.labels, plan, SMALL, "ntxent", {}, TrainingConfig(),
-        held_out=(test.images, test.labels),
-    )  # fmt: skip
-    unlabelled, _ = train_encoder(train.images, np.full_like(train.labels, -1), plan, SMALL,
-                                  "ntxent", {}, TrainingConfig())  # fmt: skip
-    for a, b in zip(labelled.state_dict().values(), unlabelled.state_dict().values(), strict=True):
+    run = experiment("ntxent", "augmented_views")
+    labelled, history = train_encoder(train, plan, run, seed=0, held_out=test)
+    without, _ = train_encoder(unlabelled(train), plan, run, seed=0)
+    for a, b in zip(labelled.state_dict().values(), without.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert history[-1]["loss"] < history[0]["loss"]
 
@@ -124,8 +134,7 @@ def test_label_losses_on_unlabelled_data_stop_before_training():
     train, _ = small_split()
     plan = view_plan(len(train.labels), 1, 32, 0, "augmented_views", default_params(1))
     with pytest.raises(ValueError, match="supcon loss needs class labels"):
-        train_encoder(train.images, np.full_like(train.labels, -1), plan, SMALL, "supcon", {},
-                      TrainingConfig())  # fmt: skip
+        train_encoder(unlabelled(train), plan, experiment("supcon", "augmented_views"), seed=0)
 
 
 def test_looc_trains_one_head_per_augmentation_and_scores_looc_plus_plus():
@@ -133,13 +142,12 @@ def test_looc_trains_one_head_per_augmentation_and_scores_looc_plus_plus():
     train, _ = small_split()
     params = default_params(1)
     plan = view_plan(len(train.labels), 1, 32, 0, "looc_views", params)
-    encoder, history = train_encoder(
-        train.images, train.labels, plan, {**SMALL, "representation": "all_heads"}, "looc", {},
-        TrainingConfig(),
-    )  # fmt: skip
+    looc_plus_plus = SMALL.model_copy(update={"representation": "all_heads"})
+    run = experiment("looc", "looc_views", looc_plus_plus)
+    encoder, history = train_encoder(train, plan, run, seed=0)
     assert encoder.config["extra_heads"] == len(params)
     assert np.isfinite(history[0]["loss"])
     stages = encoder.stages(torch.from_numpy(train.images[:3]))
     assert stages["embedding"].shape == (3, 8 * (1 + len(params)))
-    with pytest.raises(ValueError, match="looc loss and `sampling: looc_views` go together"):
-        train_encoder(train.images, train.labels, plan, SMALL, "ntxent", {}, TrainingConfig())
+    with pytest.raises(ValueError, match="ntxent loss takes pairs views"):
+        train_encoder(train, plan, experiment("ntxent", "looc_views"), seed=0)

@@ -1,0 +1,45 @@
+"""Where training and embedding run: ``auto`` is CUDA when present, else the CPU.
+
+Its own module, so the stages that only embed do not depend on the training code.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import torch
+from pydantic import AfterValidator
+
+
+def _device_name(name: str) -> str:
+    """``auto``, or a device string torch understands (``cpu``, ``cuda``, ``cuda:1``, ``mps``)."""
+    if name != "auto":
+        try:
+            torch.device(name)
+        except RuntimeError as error:
+            raise ValueError(
+                f"should be 'auto' or a torch device such as 'cpu' or 'cuda:0' ({error})"
+            ) from None
+    return name
+
+
+DeviceName = Annotated[str, AfterValidator(_device_name)]
+"""The type of a ``device`` parameter."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else the CPU; anything else is passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"device {name!r} is not a torch device: {error}") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device is {name!r} but CUDA is not available here; use 'auto'")
+    return device
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """Whether to run the forward pass under bf16 autocast."""
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")

@@ -1,0 +1,193 @@
+"""Training: one encoder, one loss, the shared sampling plan.
+
+The train images and the plan live on the training device; a *step* (one per sampling,
+:mod:`crl_pipelines.training.steps`) gathers a batch by index, makes its views there and runs one
+forward pass; the *loop* (:mod:`~crl_pipelines.training.loop`) updates, records the history, runs
+the per-epoch *monitor* and writes a *checkpoint* after every epoch, so an interrupted run resumes
+and, on the CPU, ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from crl_pipelines.data import ImageDataset
+from crl_pipelines.devices import resolve_device, use_bf16
+from crl_pipelines.losses import Loss, build_loss, loss_class
+from crl_pipelines.models import EncoderConfig, ModelSettings, build_encoder, channel_statistics
+from crl_pipelines.sampling import plan_kind
+from crl_pipelines.training import checkpoint, loop
+from crl_pipelines.training.experiment import Experiment
+from crl_pipelines.training.loop import Trainable, TrainingError
+from crl_pipelines.training.monitor import MONITOR_BATCH, Monitor, warn_if_collapsed
+from crl_pipelines.training.optim import build_optimizer
+from crl_pipelines.training.settings import TrainingSettings
+from crl_pipelines.training.steps import STEPS, DeviceData, Step
+
+log = logging.getLogger(__name__)
+
+
+def encoder_config(train: ImageDataset, model: ModelSettings, **overrides: Any) -> dict[str, Any]:
+    """The encoder config for these train images: channels and input statistics from the data."""
+    mean, std = channel_statistics(torch.from_numpy(train.images))
+    config = EncoderConfig(
+        **model.model_dump(),
+        **overrides,
+        in_channels=int(train.images.shape[1]),
+        input_mean=tuple(mean),
+        input_std=tuple(std),
+    )
+    return config.model_dump()
+
+
+def initial_encoder(train: ImageDataset, model: ModelSettings, seed: int) -> torch.nn.Module:
+    """The encoder every run with ``seed`` starts from (the untrained floor), in eval mode."""
+    return build_encoder(encoder_config(train, model), seed=seed).eval()
+
+
+def _step_class(experiment: Experiment, plan: dict[str, np.ndarray], train: ImageDataset):
+    """The step of the plan's sampling, after checking that the loss can train on it."""
+    kind, loss = plan_kind(plan), loss_class(experiment.loss)
+    step = STEPS[kind]
+    if loss.needs_labels and not train.labelled:
+        raise ValueError(
+            f"experiment {experiment.name!r}: the {experiment.loss} loss needs class labels "
+            "and the data has none"
+        )
+    if loss.views != step.loss_views:
+        raise ValueError(
+            f"experiment {experiment.name!r}: the {experiment.loss} loss takes {loss.views} "
+            f"views, which the {kind} sampling does not make"
+        )
+    return step
+
+
+def _build(
+    train: ImageDataset, plan: dict, experiment: Experiment, seed: int, step: type[Step]
+) -> tuple[torch.nn.Module, Loss]:
+    """The encoder at the seed's initial weights and the loss (its own seeded parameters)."""
+    channels = train.images.shape[1] - train.protected_channels
+    config = encoder_config(train, experiment.model, **step.encoder_overrides(plan, channels))
+    encoder = build_encoder(config, seed=seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed + 1)
+        loss_fn = build_loss(
+            experiment.loss,
+            experiment.loss_params,
+            embedding_dim=encoder.embedding_dim,
+            num_classes=max(int(train.labels.max()) + 1, 1),
+        )
+    return encoder, loss_fn
+
+
+def train_encoder(
+    train: ImageDataset,
+    plan: dict[str, np.ndarray],
+    experiment: Experiment,
+    seed: int,
+    *,
+    name: str | None = None,
+    held_out: ImageDataset | None = None,
+    checkpoint_path: str | Path | None = None,
+    collapse_threshold: float = 0.1,
+) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+    """Train one encoder of ``experiment`` with ``seed`` on the plan's batches.
+
+    Args:
+        train: the train split; the plan's indices point into it.
+        plan: a sampling plan (:mod:`crl_pipelines.sampling`).
+        experiment: loss, loss parameters, sampling, model and training settings.
+        seed: the initial weights (the loss's own parameters and random draws follow from it).
+        name: the run's name, for progress and error messages (default: the experiment's).
+        held_out: images never trained on; up to ``MONITOR_BATCH`` of them are embedded after
+            every epoch to track alignment, uniformity and collapse.
+        checkpoint_path: where to keep the per-epoch checkpoint; one made by the same settings,
+            plan and data is resumed from.
+        collapse_threshold: the spread below which the representation is reported collapsed.
+
+    Returns:
+        The trained encoder (on the CPU, in eval mode) and one history row per epoch.
+    """
+    name = name or experiment.name
+    device = resolve_device(experiment.training.device)
+    step_class = _step_class(experiment, plan, train)
+    encoder, loss_fn = _build(train, plan, experiment, seed, step_class)
+    encoder.to(device).train()
+    loss_fn.to(device).train()
+    epochs, steps, batch = plan["anchors"].shape
+    parameters = list(encoder.parameters()) + list(loss_fn.parameters())
+    trainable = Trainable(
+        encoder, loss_fn, *build_optimizer(parameters, experiment.training, epochs, steps)
+    )
+    bf16 = use_bf16(experiment.training.precision, device)
+    fingerprint = _fingerprint(train, plan, experiment, seed, encoder.config)
+    step = step_class(encoder, loss_fn, DeviceData.of(train, device, bf16), plan)
+    path = Path(checkpoint_path) if checkpoint_path else None
+    # The run's own random stream (losses such as SWD draw from it); the caller's is restored.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed + 2)
+        history = _resume(trainable, path, device, fingerprint, name)
+        log.info(
+            "%s: training %s loss on %s%s: %d epochs × %d steps of %d (%s)",
+            name, experiment.loss, device, " (bf16)" if bf16 else "", epochs, steps, batch,
+            plan_kind(plan),
+        )  # fmt: skip
+        history = loop.train(
+            trainable,
+            step,
+            (epochs, steps),
+            history,
+            Monitor(held_out, device) if held_out is not None else None,
+            _saver(trainable, path, fingerprint) if path else None,
+            name,
+            experiment.loss,
+        )
+        warn_if_collapsed(name, history, collapse_threshold)
+    return encoder.cpu().eval(), history
+
+
+def _fingerprint(train, plan, experiment: Experiment, seed: int, config: dict) -> str:
+    settings = {**experiment.training.model_dump(), "device": None}  # may change on resume
+    return checkpoint.fingerprint(
+        config, experiment.loss, experiment.loss_params, settings, seed, plan_kind(plan),
+        str(plan.get("augment", "")), plan["anchors"], plan.get("positives", np.zeros(0)),
+        train.images, train.labels,
+    )  # fmt: skip
+
+
+def _resume(trainable: Trainable, path, device, fingerprint: str, name: str) -> list[dict]:
+    """The history so far, with the trainable restored, when a matching checkpoint exists."""
+    state = checkpoint.load(path, device, fingerprint)
+    if state is None:
+        if path is not None and path.is_file():
+            log.info("%s: ignoring %s, made with other settings", name, path)
+        return []
+    trainable.load_state_dict(state)
+    torch.set_rng_state(state["rng"].cpu())
+    log.info("%s: resuming after epoch %d from %s", name, int(state["epoch"]), path)
+    return state["history"]
+
+
+def _saver(trainable: Trainable, path: Path, fingerprint: str):
+    def save(epoch: int, history: list[dict[str, float]]) -> None:
+        state = {"fingerprint": fingerprint, "epoch": epoch, **trainable.state_dict()}
+        checkpoint.save(path, {**state, "rng": torch.get_rng_state(), "history": history})
+
+    return save
+
+
+__all__ = [
+    "MONITOR_BATCH",
+    "Experiment",
+    "TrainingError",
+    "TrainingSettings",
+    "encoder_config",
+    "initial_encoder",
+    "resolve_device",
+    "train_encoder",
+]

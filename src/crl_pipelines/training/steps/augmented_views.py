@@ -1,0 +1,45 @@
+"""Augmented-views step (SimCLR): two independently augmented views of every image."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from crl_pipelines.augment import augment, make_generator
+from crl_pipelines.losses import Loss
+from crl_pipelines.models import Encoder
+from crl_pipelines.sampling.views import plan_augmentations
+from crl_pipelines.training.steps.base import DeviceData, Step
+
+
+class ViewStep(Step):
+    """A step whose views are drawn on the device from a generator seeded by (plan seed,
+    epoch, step), with the augmentations the plan stores."""
+
+    def __init__(
+        self, encoder: Encoder, loss_fn: Loss, data: DeviceData, plan: dict[str, np.ndarray]
+    ) -> None:
+        super().__init__(encoder, loss_fn, data, plan)
+        channels = data.images.shape[1] - data.protected_channels
+        self.augmentations = plan_augmentations(plan, channels)
+        self.seed = int(plan["seed"])
+
+    def generator(self, epoch: int, index: int) -> torch.Generator:
+        return make_generator(self.data.device, self.seed, epoch, index)
+
+
+class AugmentedViewsStep(ViewStep):
+    """Two augmented views of the batch's images, one forward pass over both."""
+
+    def __call__(self, epoch: int, index: int) -> torch.Tensor:
+        rows = self.anchors[epoch, index]
+        labels = self.data.labels[rows]
+        with self.data.autocast():
+            generator = self.generator(epoch, index)
+            originals = self.data.images[rows]
+            protected = self.data.protected_channels
+            pair = [augment(originals, self.augmentations, generator, protected) for _ in range(2)]
+            embeddings = self.encoder(torch.cat(pair))
+        embeddings = embeddings.float()
+        batch = len(rows)
+        return self.loss_fn(embeddings[:batch], embeddings[batch:], labels)

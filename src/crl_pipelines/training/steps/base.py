@@ -1,0 +1,67 @@
+"""What every training step is: the loss of one batch of the plan, from one forward pass.
+
+A step is built once per run with the encoder, the loss and the training data on the device, and
+called as ``step(epoch, index)``: it gathers batch ``index`` of epoch ``epoch`` by index, makes
+its views on the device, runs one forward pass over all of them and returns the scalar loss. The
+loop (:mod:`crl_pipelines.training.loop`) does the backward pass and the update, so a step that
+spreads a batch over processes or trains several experiments at once replaces only this part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from crl_pipelines.data import ImageDataset
+from crl_pipelines.losses import Loss
+from crl_pipelines.models import Encoder
+
+
+@dataclass(frozen=True)
+class DeviceData:
+    """The train split on the training device, and how to run the forward pass there."""
+
+    images: torch.Tensor  # uint8 N×C×H×W
+    labels: torch.Tensor  # int64 N (−1 when unlabelled)
+    protected_channels: int  # trailing RandBits channels that views share untouched
+    bf16: bool  # forward pass under bf16 autocast
+
+    @classmethod
+    def of(cls, train: ImageDataset, device: torch.device, bf16: bool) -> DeviceData:
+        return cls(
+            torch.from_numpy(train.images).to(device),
+            torch.from_numpy(train.labels.astype(np.int64)).to(device),
+            train.protected_channels,
+            bf16,
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+
+class Step:
+    """The loss of batch (epoch, index) of a plan; subclasses implement :meth:`__call__`."""
+
+    loss_views: ClassVar[str] = "pairs"  # the ``views`` trait of the losses this step feeds
+
+    def __init__(
+        self, encoder: Encoder, loss_fn: Loss, data: DeviceData, plan: dict[str, np.ndarray]
+    ) -> None:
+        self.encoder, self.loss_fn, self.data = encoder, loss_fn, data
+        self.anchors = torch.from_numpy(plan["anchors"]).to(data.device)
+
+    @classmethod
+    def encoder_overrides(cls, plan: dict[str, np.ndarray], channels: int) -> dict[str, Any]:
+        """Settings the sampling imposes on the encoder (e.g. LOOC's extra heads)."""
+        del plan, channels
+        return {}
+
+    def __call__(self, epoch: int, index: int) -> torch.Tensor:
+        raise NotImplementedError
