@@ -16,9 +16,9 @@ def _device_name(name: str) -> str:
     if name != "auto":
         try:
             torch.device(name)
-        except RuntimeError as error:
+        except RuntimeError:
             raise ValueError(
-                f"should be 'auto' or a torch device such as 'cpu' or 'cuda:0' ({error})"
+                "should be 'auto' or a torch device such as 'cpu' or 'cuda:0'"
             ) from None
     return name
 

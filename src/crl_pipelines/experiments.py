@@ -25,7 +25,7 @@ from crl_pipelines.runs import FLOOR
 from crl_pipelines.sampling import SAMPLINGS
 from crl_pipelines.training import Experiment, TrainingSettings
 from crl_pipelines.training.steps import STEPS
-from crl_pipelines.validation import ParameterError, Settings, Text, parse, unknown_key_hint
+from crl_pipelines.validation import ParameterError, Settings, Text, parse, unknown_value
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -51,9 +51,7 @@ def resolve_experiment(
         ("sampling", entry.sampling, SAMPLINGS),
     ):
         if value not in known:
-            raise ParameterError(
-                f"parameter `{where}.{key}` {unknown_key_hint(value, list(known))}"
-            )
+            raise unknown_value(f"{where}.{key}", key, value, list(known))
     merged_training = {**training.model_dump(), **(entry.training or {})}
     return Experiment(
         name=name,
@@ -84,10 +82,10 @@ def check_compatible(experiment: Experiment, labelled: bool | None, epochs: int)
     where = f"experiments.{experiment.name}"
     loss, step = loss_class(experiment.loss), STEPS[experiment.sampling]
     if loss.views != step.loss_views:
-        needed = next(name for name, s in STEPS.items() if s.loss_views == loss.views)
+        fitting = " or ".join(name for name, s in STEPS.items() if s.loss_views == loss.views)
         raise ParameterError(
-            f"parameter `{where}.sampling`: the {experiment.loss} loss trains on "
-            f"`sampling: {needed}`, not {experiment.sampling}"
+            f"parameter `{where}.sampling`: the {experiment.loss} loss trains on `sampling:` "
+            f"{fitting}, not {experiment.sampling}"
         )
     if labelled is False and (loss.needs_labels or SAMPLINGS[experiment.sampling].needs_labels):
         what = "loss" if loss.needs_labels else "sampling"
@@ -96,9 +94,13 @@ def check_compatible(experiment: Experiment, labelled: bool | None, epochs: int)
             "labels and the data has none; use a self-supervised loss (ntxent, align_uniform, "
             "...) with `sampling: augmented_views`"
         )
-    if experiment.training.warmup_epochs > epochs:
+    check_warmup(experiment.training, epochs, f"{where}.training")
+
+
+def check_warmup(training: TrainingSettings, epochs: int, where: str) -> None:
+    """A warm-up longer than the run would never reach the learning rate."""
+    if training.warmup_epochs > epochs:
         raise ParameterError(
-            f"parameter `{where}.training.warmup_epochs` (or `training.warmup_epochs`) is "
-            f"{experiment.training.warmup_epochs}, longer than the run (pairs.epochs = "
-            f"{epochs}): the learning rate would never be reached"
+            f"parameter `{where}.warmup_epochs` is {training.warmup_epochs}, longer than the "
+            f"run (pairs.epochs = {epochs}): the learning rate would never be reached"
         )

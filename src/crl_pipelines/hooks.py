@@ -8,7 +8,9 @@ from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines as registered
 from kedro.pipeline import Pipeline
 
-from crl_pipelines.experiments import plan_runs
+from crl_pipelines.spec import build_spec
+
+STAGES = ("ingest", "pairs", "train", "embed", "evaluate")
 
 
 class MissingInputsError(RuntimeError):
@@ -20,14 +22,14 @@ class ProjectHooks:
     def before_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any
     ) -> None:
-        self._check_experiments_match(catalog)
+        self._check_parameters(catalog)
         self._check_inputs_exist(pipeline, catalog)
 
     @staticmethod
-    def _check_experiments_match(catalog: Any) -> None:
-        experiments = dict(catalog.load("params:experiments") or {})
-        seeds = list(catalog.load("params:seeds")) if "params:seeds" in catalog else [0]
-        declared = {run.name for run in plan_runs(experiments, seeds)}
+    def _check_parameters(catalog: Any) -> None:
+        """The run's parameters (``--params`` overrides included) make a valid specification
+        whose runs are the ones the pipelines were built for."""
+        declared = {run.name for run in build_spec(catalog.load("parameters")).runs()}
         built = {node.namespace for node in registered["train"].nodes}
         if declared != built:
             raise RuntimeError(
@@ -41,17 +43,11 @@ class ProjectHooks:
         missing = sorted(
             name
             for name in pipeline.inputs()
-            if not name.startswith("params:") and not catalog.exists(name)
+            if not name.startswith("params:") and name != "parameters" and not catalog.exists(name)
         )
         if not missing:
             return
-        makers = sorted(
-            {
-                stage
-                for stage in ("ingest", "pairs", "train", "embed", "evaluate")
-                if set(missing) & registered[stage].all_outputs()
-            }
-        )
+        makers = sorted(stage for stage in STAGES if set(missing) & registered[stage].all_outputs())
         raise MissingInputsError(
             f"this run needs {', '.join(missing)}, which no earlier run has written yet. "
             f"Run `kedro run --pipelines={','.join(makers)}` first, "

@@ -1,7 +1,7 @@
-"""Project pipelines: ingest, pairs, train, embed, evaluate, and ``__default__`` (all of them).
+"""Project pipelines: ingest, pairs, train, embed, evaluate, compare, and ``__default__`` (all).
 
-The experiments and seeds are read from the parameters here, because each run becomes its own
-namespace. The
+The parameters are read and checked (:func:`crl_pipelines.spec.build_spec`) here, before any
+node runs, because each run becomes its own namespace: ``<experiment>.seed<seed>``. The
 configuration environment is taken from ``KEDRO_ENV`` (``kedro run --env`` sets the parameters;
 to change which experiments exist in another environment, set ``KEDRO_ENV`` too; the project's
 hook stops a run whose parameters and pipelines disagree).
@@ -17,34 +17,34 @@ from kedro.framework.project import settings
 from kedro.pipeline import Pipeline
 from kedro.utils import find_kedro_project
 
-from crl_pipelines.experiments import Run, plan_runs
 from crl_pipelines.pipelines.embed import pipeline as embed
 from crl_pipelines.pipelines.evaluate import pipeline as evaluate
 from crl_pipelines.pipelines.ingest import pipeline as ingest
 from crl_pipelines.pipelines.pairs import pipeline as pairs
 from crl_pipelines.pipelines.train import pipeline as train
+from crl_pipelines.spec import RunSpec, build_spec
 
 
-def declared_runs() -> list[Run]:
-    """The runs (experiment × seed, and the floor) of the active environment's parameters."""
+def declared_spec() -> RunSpec:
+    """The run specification of the active environment's parameters."""
     project = find_kedro_project(Path.cwd()) or Path.cwd()
     loader = OmegaConfigLoader(
         conf_source=str(project / settings.CONF_SOURCE),
         env=os.environ.get("KEDRO_ENV"),
         **settings.CONFIG_LOADER_ARGS,
     )
-    parameters = loader["parameters"]
-    return plan_runs(dict(parameters.get("experiments") or {}), list(parameters.get("seeds", [0])))
+    return build_spec(loader["parameters"])
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    runs = declared_runs()
+    runs = declared_spec().runs()
     pipelines = {
         "ingest": ingest.create_pipeline(),
-        "pairs": pairs.create_pipeline({run.sampling for run in runs if run.sampling}),
+        "pairs": pairs.create_pipeline(),
         "train": train.create_pipeline(runs),
-        "embed": embed.create_pipeline([run.name for run in runs]),
+        "embed": embed.create_pipeline(runs),
         "evaluate": evaluate.create_pipeline(runs),
+        "compare": evaluate.create_comparison(runs),
     }
     pipelines["__default__"] = sum(pipelines.values())
     return pipelines

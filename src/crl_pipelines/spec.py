@@ -24,6 +24,7 @@ from crl_pipelines.experiments import (
     ExperimentSettings,
     check_compatible,
     check_name,
+    check_warmup,
     resolve_experiment,
 )
 from crl_pipelines.models import ModelSettings
@@ -72,6 +73,7 @@ def build_spec(parameters: Mapping[str, Any]) -> RunSpec:
     spec = parse(RunSpec, parameters, "")
     if not spec.experiments:
         raise ParameterError("the parameters declare no experiments: add one under `experiments:`")
+    check_warmup(spec.training, spec.pairs.epochs, "training")
     for name in spec.experiments:
         check_name(name)
         check_compatible(spec.experiment(name), spec.ingest.labelled, spec.pairs.epochs)

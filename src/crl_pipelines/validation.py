@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import functools
 import math
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
 
@@ -69,6 +70,15 @@ class Settings(BaseModel):
                     "unknown_key", "{hint}", {"key": str(key), "hint": unknown_key_hint(key, known)}
                 )
         return data
+
+
+def unknown_value(where: str, what: str, value: Any, known: list[str]) -> ParameterError:
+    """``parameter `experiments.x.loss` names no known loss: 'ntxnet'; did you mean 'ntxent'?``"""
+    close = difflib.get_close_matches(str(value), known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return ParameterError(
+        f"parameter `{where}` names no known {what}: {value!r}{hint} (known: {', '.join(known)})"
+    )
 
 
 def unknown_key_hint(key: Any, known: list[str]) -> str:
@@ -156,9 +166,11 @@ def _reason(problem: dict[str, Any]) -> str:
         return message
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
-    message = message.replace("Input should be", "should be").replace("Input", "value")
-    if problem["type"] in {"missing", "range", "not_a_block"} or ", got " in message:
-        return message[0].lower() + message[1:] if problem["type"] == "missing" else message
+    message = re.sub(r"^(Input|List|String|Dictionary|Tuple|Value) should", "should", message)
+    if problem["type"] == "missing":
+        return "is required (missing)"
+    if problem["type"] in {"range", "not_a_block"} or ", got " in message:
+        return message
     return f"{message}, got {problem.get('input')!r}"
 
 

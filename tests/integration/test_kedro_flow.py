@@ -12,8 +12,9 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from crl_pipelines.evaluation.scores import SCORES
 from crl_pipelines.hooks import MissingInputsError
-from crl_pipelines.report import SCORES
+from crl_pipelines.validation import ParameterError
 from tests.integration.conftest import copy_project, inside
 
 ENCODERS = ["contrastive", "triplet", "ntxent", "cross_entropy", "random_init"]
@@ -52,7 +53,7 @@ def test_default_run_writes_every_artifact(finished_run):
         "03_primary/train.npz",
         "03_primary/test.npz",
         "03_primary/summary.json",
-        "04_feature/pair_plan.npz",
+        "04_feature/class_pairs_plan.npz",
         "08_reporting/comparison.csv",
         "08_reporting/report.md",
         "08_reporting/report.html",
@@ -61,13 +62,14 @@ def test_default_run_writes_every_artifact(finished_run):
     ]:
         assert (data / path).is_file(), path
     for name in ENCODERS:
-        assert (data / "06_models" / name / "model.pt").is_file()
-        assert (data / "07_model_output" / name / "embeddings.npz").is_file()
-        assert (data / "08_reporting" / name / "scores.json").is_file()
+        assert (data / "06_models" / name / "seed0" / "model.pt").is_file()
+        assert (data / "07_model_output" / name / "seed0" / "embeddings.npz").is_file()
+        reporting = data / "08_reporting" / "runs" / name / "seed0"
+        assert (reporting / "scores.json").is_file()
         for figure in FIGURES:
-            assert (data / "08_reporting" / name / f"{figure}.png").stat().st_size > 1000
+            assert (reporting / f"{figure}.png").stat().st_size > 1000
         if name != "random_init":
-            history = pd.read_csv(data / "06_models" / name / "history.csv")
+            history = pd.read_csv(data / "06_models" / name / "seed0" / "history.csv")
             assert history["epoch"].tolist() == [1, 2]
             assert history["loss"].notna().all()
 
@@ -79,7 +81,8 @@ def test_comparison_lists_every_encoder_and_beats_the_floor(finished_run):
     table = pd.read_csv(finished_run / "data" / "08_reporting" / "comparison.csv")
     assert table["experiment"].tolist() == ENCODERS
     small_cnn_depths = ["stem", "layer1", "layer2", "embedding"]  # the test env's backbone
-    for column in [*SCORES, *(f"probe_{depth}" for depth in small_cnn_depths)]:
+    shown = [name for name, score in SCORES.items() if score.heading]
+    for column in [*shown, *(f"probe_{depth}" for depth in small_cnn_depths)]:
         assert table[column].notna().all(), column
     assert table["probe_layer4"].isna().all()  # a stage small_cnn does not have: skipped
     assert table["seeds"].tolist() == [1] * len(ENCODERS)
@@ -92,10 +95,10 @@ def test_comparison_lists_every_encoder_and_beats_the_floor(finished_run):
         scores.loc["ntxent", "probe_accuracy"]
     )
     markdown = (finished_run / "data" / "08_reporting" / "report.md").read_text()
-    assert "random_init (untrained floor)" in markdown and "## ntxent" in markdown
+    assert "random_init (untrained floor)" in markdown and "## ntxent.seed0" in markdown
     for name in ENCODERS:
         for figure in FIGURES:
-            assert f"]({name}/{figure}.png)" in markdown
+            assert f"](runs/{name}/seed0/{figure}.png)" in markdown
 
 
 @pytest.mark.slow
@@ -126,12 +129,13 @@ def test_evaluate_before_anything_exists_says_what_to_run(project):
 
 @pytest.mark.slow
 def test_experiments_are_namespaces(project):
-    """Each experiment is one Kedro namespace holding its own training node."""
+    """Each experiment is one Kedro namespace, with one nested namespace per seed holding its
+    training node."""
     bootstrap_project(project)
     from kedro.framework.project import pipelines
 
     namespaces = {node.namespace for node in pipelines["train"].nodes}
-    assert namespaces == set(ENCODERS)
+    assert namespaces == {f"{name}.seed0" for name in ENCODERS}
     assert {node.name for node in pipelines["evaluate"].nodes if node.namespace is None} == {
         "compare_runs",
         "write_report",
@@ -182,11 +186,12 @@ def test_several_seeds_give_mean_and_std(project):
     table = pd.read_csv(project / "data" / "08_reporting" / "comparison.csv")
     assert table["experiment"].tolist() == ["ntxent", "random_init"]
     assert table["seeds"].tolist() == [2, 2]
-    for run_name in ["ntxent_seed0", "ntxent_seed1", "random_init_seed0", "random_init_seed1"]:
-        assert (project / "data" / "06_models" / run_name / "model.pt").is_file()
+    for name in ["ntxent", "random_init"]:
+        for seed in ["seed0", "seed1"]:
+            assert (project / "data" / "06_models" / name / seed / "model.pt").is_file()
+    reporting = project / "data" / "08_reporting" / "runs" / "ntxent"
     runs = [
-        json.loads((project / "data" / "08_reporting" / name / "scores.json").read_text())
-        for name in ("ntxent_seed0", "ntxent_seed1")
+        json.loads((reporting / seed / "scores.json").read_text()) for seed in ("seed0", "seed1")
     ]
     accuracies = [record["scores"]["probe_accuracy"] for record in runs]
     assert accuracies[0] != accuracies[1]  # different initial weights
@@ -209,7 +214,7 @@ def test_self_supervised_and_looc_experiments_run_beside_class_pairs(project):
     run(project)
     features = project / "data" / "04_feature"
     assert {path.name for path in features.glob("*.npz")} == {
-        "pair_plan.npz", "augmented_views_plan.npz", "looc_views_plan.npz",
+        "class_pairs_plan.npz", "augmented_views_plan.npz", "looc_views_plan.npz",
     }  # fmt: skip
     table = pd.read_csv(project / "data" / "08_reporting" / "comparison.csv")
     assert table["experiment"].tolist() == ["ntxent", "ntxent_views", "looc", "random_init"]
@@ -217,3 +222,21 @@ def test_self_supervised_and_looc_experiments_run_beside_class_pairs(project):
     assert (scores.drop("random_init") > scores["random_init"]).all(), scores
     report = (project / "data" / "08_reporting" / "report.md").read_text()
     assert '"looc_views"' in report or "looc_views" in report
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("training:\n  learing_rate: 0.01\n", r"`training\.learing_rate` is unknown; did you mean"),
+        ("seeds: [0, 0.5]\n", r"`seeds\.1` should be a valid integer, got 0\.5"),
+        ("experiments:\n  ntxent:\n    loss: looc\n", r"looc loss trains on `sampling:` looc"),
+    ],
+)
+def test_bad_parameters_stop_the_session_before_any_node_runs(project, override, message):
+    """A wrong parameter is refused when the pipelines are registered: the run stops with the
+    message naming it, and nothing is written."""
+    (project / "conf" / "test" / "parameters_bad.yml").write_text(override)
+    with pytest.raises(ParameterError, match=message):
+        run(project)
+    assert not any((project / "data" / "02_intermediate").iterdir())

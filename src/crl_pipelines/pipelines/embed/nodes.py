@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 
 from crl_pipelines.data import ImageDataset
-from crl_pipelines.embed import embed_images
+from crl_pipelines.devices import resolve_device
+from crl_pipelines.embed import EmbedSettings, embed_images
 from crl_pipelines.models import Encoder
-from crl_pipelines.train import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -19,16 +18,17 @@ def embed_splits(
     model: Encoder,
     train_set: dict[str, np.ndarray],
     test_set: dict[str, np.ndarray],
-    params: dict[str, Any],
+    settings: EmbedSettings,
 ) -> dict[str, np.ndarray]:
     """``train_<feature>`` and ``test_<feature>`` arrays for the embedding and each stage,
     with the labels and class names, so the scores need nothing else."""
-    device = resolve_device(params.get("device", "auto"))
-    batch_size = int(params.get("batch_size", 512))
+    device = resolve_device(settings.device)
     arrays: dict[str, np.ndarray] = {}
     for split, stored in (("train", train_set), ("test", test_set)):
         dataset = ImageDataset.from_arrays(stored)
-        features = embed_images(model, dataset.images, batch_size=batch_size, device=device)
+        features = embed_images(
+            model, dataset.images, batch_size=settings.batch_size, device=device
+        )
         arrays.update({f"{split}_{name}": values for name, values in features.items()})
         arrays[f"{split}_labels"] = dataset.labels
         arrays["class_names"] = np.asarray(dataset.class_names, dtype=str)

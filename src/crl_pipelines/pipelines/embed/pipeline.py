@@ -1,24 +1,25 @@
-"""Embed pipeline: one namespace per encoder (every experiment and the floor)."""
+"""Embed pipeline: one namespace per run (every experiment × seed, and the floor)."""
 
 from kedro.pipeline import Pipeline, node
 
+from crl_pipelines.pipelines import names
 from crl_pipelines.pipelines.embed.nodes import embed_splits
+from crl_pipelines.runs import Run
 
 
-def create_pipeline(encoders: list[str]) -> Pipeline:
+def create_pipeline(runs: list[Run]) -> Pipeline:
     template = Pipeline(
         [
             node(
                 embed_splits,
-                ["model", "train_set", "test_set", "params:embed"],
+                ["model", names.TRAIN_SET, names.TEST_SET, "params:embed"],
                 "embeddings",
                 name="embed_splits",
             )
         ]
     )
+    shared = {names.TRAIN_SET, names.TEST_SET}
     return sum(
-        Pipeline(
-            template, namespace=name, inputs={"train_set", "test_set"}, parameters={"params:embed"}
-        )
-        for name in encoders
+        Pipeline(template, namespace=run.name, inputs=shared, parameters={"params:embed"})
+        for run in runs
     )

@@ -8,18 +8,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from pydantic import BaseModel
 
-from crl_pipelines import metrics, plots
 from crl_pipelines.data import ImageDataset
-from crl_pipelines.report import Report, comparison_table, metrics_json, plan_summary
-from crl_pipelines.scoring import DEPTHS, ScoringConfig, score_embeddings
+from crl_pipelines.evaluation.battery import ScoringSettings, score_embeddings
+from crl_pipelines.evaluation.figures import (
+    COMPARISON_FIGURES,
+    RUN_FIGURES,
+    comparison_figures,
+    run_figures,
+)
+from crl_pipelines.evaluation.report import (
+    FigureFile,
+    Report,
+    comparison_table,
+    metrics_json,
+    plan_summary,
+)
+from crl_pipelines.evaluation.scores import DEPTHS
+from crl_pipelines.runs import FLOOR, Run
 
 log = logging.getLogger(__name__)
-
-RUN_FIGURES = ("class_distances", "correlation", "vif", "pca", "tsne", "retrieval")
-COMPARISON_FIGURES = ("between_class_distances", "probe_by_depth", "training_curves")
-RETRIEVAL_QUERIES = 8
-RETRIEVAL_NEIGHBOURS = 8
 
 
 def _jsonable(value: Any) -> Any:
@@ -37,41 +46,17 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _retrieval_figure(
-    test: ImageDataset, embedding: np.ndarray, labelled: bool, title: str
-) -> Figure:
-    if not labelled:
-        return plots.skipped(f"{title}: retrieval", "no class labels")
-    classes = np.unique(test.labels)[:RETRIEVAL_QUERIES]
-    queries = np.array([np.flatnonzero(test.labels == k)[0] for k in classes])
-    found = metrics.cosine_neighbours(
-        embedding[queries],
-        embedding,
-        RETRIEVAL_NEIGHBOURS + 1,
-        block_size=len(queries),
-        exclude_self=False,
-    )
-    neighbours = np.array(
-        [row[row != q][:RETRIEVAL_NEIGHBOURS] for row, q in zip(found, queries, strict=True)]
-    )
-    return plots.retrieval_grid(test.images, test.labels, queries, neighbours, title)
-
-
 def score_run(
     embeddings: dict[str, np.ndarray],
     test_set: dict[str, np.ndarray],
-    params: dict[str, Any],
-    name: str,
-    experiment: str,
-    seed: int,
+    settings: ScoringSettings,
+    *,
+    run: Run,
 ) -> tuple[Any, ...]:
     """One run's scores and figures (distances, correlation, VIF, PCA, t-SNE, retrieval)."""
-    config = ScoringConfig.from_params(params)
-    result = score_embeddings(embeddings, config)
-    scores, arrays = result["scores"], result["arrays"]
-    class_names = [str(c) for c in embeddings["class_names"]]
-    test_labels = embeddings.get("test_labels")
-    labelled = not np.isnan(scores["probe_accuracy"])
+    name = run.name
+    result = score_embeddings(embeddings, settings)
+    scores, arrays = result.scores, result.arrays
     log.info(
         "%s: probe %.3f, kNN %.3f, MAP@R %.3f, separation %.2f, battery %.1f s",
         name,
@@ -79,41 +64,16 @@ def score_run(
         scores["knn_accuracy"],
         scores["map_at_r"],
         scores["class_separation"],
-        sum(result["seconds"].values()),
+        sum(result.seconds.values()),
     )
-    figures = {
-        "class_distances": plots.class_distance_heatmap(
-            arrays["class_distances"], class_names, name
-        )
-        if labelled
-        else plots.skipped(f"{name}: class distances", "no class labels"),
-        "correlation": plots.correlation_heatmap(arrays["correlation"], name),
-        "vif": plots.vif_bars(metrics.normalized_vif(arrays["vif"]), name),
-        "pca": plots.class_scatter(
-            arrays["pca_projection"],
-            test_labels if labelled else None,
-            class_names,
-            f"{name}: PCA ({scores['pca2_variance']:.0%} of variance)",
-            "PC",
-        ),
-        "tsne": plots.class_scatter(
-            arrays["tsne_projection"],
-            test_labels[arrays["tsne_rows"]] if labelled else None,
-            class_names,
-            f"{name}: t-SNE of {len(arrays['tsne_rows'])} test points",
-            "t-SNE",
-        ),
-        "retrieval": _retrieval_figure(
-            ImageDataset.from_arrays(test_set), embeddings["test_embedding"], labelled, name
-        ),
-    }
+    figures = run_figures(result, embeddings, ImageDataset.from_arrays(test_set), name)
     record = {
         "run": name,
-        "experiment": experiment,
-        "seed": seed,
+        "experiment": run.experiment,
+        "seed": run.seed,
         "scores": scores,
-        "skipped": result["skipped"],
-        "seconds": result["seconds"],
+        "skipped": result.skipped,
+        "seconds": result.seconds,
         "probe_by_depth": {depth: scores[f"probe_{depth}"] for depth in DEPTHS},
         **{
             key: arrays[key]
@@ -124,27 +84,22 @@ def score_run(
     return (_jsonable(record), *(figures[key] for key in RUN_FIGURES))
 
 
-def _split(prefixed: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{"scores__ntxent": x, ...}`` → ``{"scores": {"ntxent": x}, ...}``."""
-    groups: dict[str, dict[str, Any]] = {}
-    for key, value in prefixed.items():
-        group, name = key.split("__", 1)
-        groups.setdefault(group, {})[name] = value
-    return groups
-
-
 def _scalars(record: dict[str, Any]) -> dict[str, float]:
     return {
         key: np.nan if value is None else float(value) for key, value in record["scores"].items()
     }
 
 
-def compare_runs(**inputs: Any) -> tuple[pd.DataFrame, dict[str, Any], Figure, Figure, Figure]:
+def compare_runs(
+    *inputs: Any, runs: tuple[Run, ...]
+) -> tuple[pd.DataFrame, dict[str, Any], Figure, Figure, Figure]:
     """The comparison table (mean ± std over seeds), ``metrics.json``, and the figures that put
     all experiments side by side (distances and depth probes of each experiment's first seed,
-    training curves of every run). Inputs: ``scores__<run>`` and ``history__<run>``."""
-    groups = _split(inputs)
-    records, histories = groups["scores"], groups.get("history", {})
+    training curves of every run). Inputs: every run's scores, then every trained run's
+    history, in the order of ``runs``."""
+    records = dict(zip((run.name for run in runs), inputs[: len(runs)], strict=True))
+    trained = [run.name for run in runs if run.trained]
+    histories = dict(zip(trained, inputs[len(runs) :], strict=True))
     table = comparison_table(
         {run: _scalars(record) for run, record in records.items()},
         {run: record["experiment"] for run, record in records.items()},
@@ -162,51 +117,59 @@ def compare_runs(**inputs: Any) -> tuple[pd.DataFrame, dict[str, Any], Figure, F
         }
         for experiment, run in first_of.items()
     }
-    return (
-        table,
-        metrics_json(table),
-        plots.between_class_histograms(between),
-        plots.probe_by_depth(depth),
-        plots.training_curves({run: history.to_dict("list") for run, history in histories.items()}),
-    )
+    curves = {run: history.to_dict("list") for run, history in histories.items()}
+    figures = comparison_figures(between, depth, curves)
+    return (table, metrics_json(table), *(figures[name] for name in COMPARISON_FIGURES))
 
 
 def write_report(
     comparison_table: pd.DataFrame,
     dataset_summary: dict[str, Any],
     parameters: dict[str, Any],
-    floor: str,
-    **inputs: Any,
+    *inputs: Any,
+    runs: tuple[Run, ...],
+    samplings: tuple[str, ...],
 ) -> tuple[str, str]:
     """The report as self-contained HTML (figures embedded) and as Markdown (figures linked).
 
-    Inputs: ``scores__<run>``, ``figure__<run>__<figure>`` and ``comparison__<figure>`` (PNG
-    bytes), ``plan__<sampling>`` (the sampling plans the runs trained on).
+    Inputs, in this order: the plan of each of ``samplings``; every run's scores; every run's
+    :data:`RUN_FIGURES`; the :data:`COMPARISON_FIGURES` (PNG bytes).
     """
-    groups = _split(inputs)
-    runs = {
-        run: {key: record[key] for key in ("experiment", "seed", "scores", "skipped", "seconds")}
-        for run, record in groups["scores"].items()
+    parts = iter(inputs)
+    plans = {sampling: plan_summary(next(parts)) for sampling in samplings}
+    records = {run.name: next(parts) for run in runs}
+    run_figures = {
+        run.name: {
+            figure: FigureFile(next(parts), f"runs/{run.folder}/{figure}.png")
+            for figure in RUN_FIGURES
+        }
+        for run in runs
     }
-    run_figures: dict[str, dict[str, bytes]] = {run: {} for run in runs}
-    for key, png in groups.get("figure", {}).items():
-        run, figure = key.split("__", 1)
-        run_figures[run][figure] = png
-    paths = {figure: f"{figure}.png" for figure in groups.get("comparison", {})}
-    paths.update(
-        {f"{run}/{figure}": f"{run}/{figure}.png" for run in runs for figure in run_figures[run]}
-    )
+    comparison = {figure: FigureFile(next(parts), f"{figure}.png") for figure in COMPARISON_FIGURES}
     report = Report(
         table=comparison_table,
-        floor=floor,
-        runs=runs,
-        comparison_figures=groups.get("comparison", {}),
+        floor=FLOOR,
+        runs={
+            run: {
+                key: record[key] for key in ("experiment", "seed", "scores", "skipped", "seconds")
+            }
+            for run, record in records.items()
+        },
+        comparison_figures=comparison,
         run_figures=run_figures,
-        figure_paths=paths,
         dataset=dataset_summary,
-        plans={sampling: plan_summary(plan) for sampling, plan in groups["plan"].items()},
-        parameters=parameters,
+        plans=plans,
+        parameters=_plain(parameters),
     )
     for line in report.summary():
         log.info("%s", line)
     return report.html(), report.markdown()
+
+
+def _plain(value: Any) -> Any:
+    """Parameters as plain data: the settings Kedro validated into typed objects dumped back."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value

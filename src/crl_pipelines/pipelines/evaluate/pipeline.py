@@ -5,62 +5,59 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node
 
-from crl_pipelines.experiments import FLOOR, Run
-from crl_pipelines.pipelines.evaluate.nodes import (
-    COMPARISON_FIGURES,
-    RUN_FIGURES,
-    compare_runs,
-    score_run,
-    write_report,
-)
-from crl_pipelines.pipelines.pairs.pipeline import PLAN_DATASETS
+from crl_pipelines.evaluation.figures import COMPARISON_FIGURES, RUN_FIGURES
+from crl_pipelines.pipelines import names
+from crl_pipelines.pipelines.evaluate.nodes import compare_runs, score_run, write_report
+from crl_pipelines.runs import Run
 
 
-def _run_pipeline(run: Run) -> Pipeline:
-    score = update_wrapper(
-        partial(score_run, name=run.name, experiment=run.experiment, seed=run.seed), score_run
-    )
-    outputs = ["scores", *(f"{figure}_png" for figure in RUN_FIGURES)]
+def _bind(function, **arguments):
+    return update_wrapper(partial(function, **arguments), function)
+
+
+def _score(run: Run) -> Pipeline:
+    outputs = ["scores", *(names.figure(figure) for figure in RUN_FIGURES)]
+    inputs = ["embeddings", names.TEST_SET, "params:evaluate"]
     return Pipeline(
-        [node(score, ["embeddings", "test_set", "params:evaluate"], outputs, name="score_run")],
+        [node(_bind(score_run, run=run), inputs, outputs, name="score_run")],
         namespace=run.name,
-        inputs={"test_set"},
+        inputs={names.TEST_SET},
         parameters={"params:evaluate"},
     )
 
 
-def create_pipeline(runs: list[Run]) -> Pipeline:
-    trained = [run for run in runs if run.experiment != FLOOR]
-    samplings = {run.sampling for run in trained}
-    floor = next(run.experiment for run in runs if run.experiment == FLOOR)
+def create_comparison(runs: list[Run]) -> Pipeline:
+    """The comparison of every run, the report and metrics.json (reads every run's outputs, so
+    its inputs are namespaced names on purpose)."""
+    trained = [run for run in runs if run.trained]
+    samplings = tuple(sorted({run.sampling for run in trained}))
+    scores = [names.of_run(run, "scores") for run in runs]
+    figures = [names.of_run(run, names.figure(f)) for run in runs for f in RUN_FIGURES]
+    comparison_figures = [names.figure(figure) for figure in COMPARISON_FIGURES]
     with warnings.catch_warnings():
-        # The comparison reads every namespace's outputs, so its inputs are dotted names on purpose.
         warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
         compare = node(
-            compare_runs,
-            {
-                **{f"scores__{run.name}": f"{run.name}.scores" for run in runs},
-                **{f"history__{run.name}": f"{run.name}.history" for run in trained},
-            },
-            ["comparison_table", "metrics", *(f"{figure}_png" for figure in COMPARISON_FIGURES)],
+            _bind(compare_runs, runs=tuple(runs)),
+            [*scores, *(names.of_run(run, "history") for run in trained)],
+            ["comparison_table", "metrics", *comparison_figures],
             name="compare_runs",
         )
         report = node(
-            update_wrapper(partial(write_report, floor=floor), write_report),
-            {
-                "comparison_table": "comparison_table",
-                "dataset_summary": "dataset_summary",
-                **{f"plan__{s}": PLAN_DATASETS[s] for s in sorted(samplings)},
-                "parameters": "parameters",
-                **{f"scores__{run.name}": f"{run.name}.scores" for run in runs},
-                **{
-                    f"figure__{run.name}__{figure}": f"{run.name}.{figure}_png"
-                    for run in runs
-                    for figure in RUN_FIGURES
-                },
-                **{f"comparison__{figure}": f"{figure}_png" for figure in COMPARISON_FIGURES},
-            },
+            _bind(write_report, runs=tuple(runs), samplings=samplings),
+            [
+                "comparison_table",
+                names.DATASET_SUMMARY,
+                "parameters",
+                *(names.plan(sampling) for sampling in samplings),
+                *scores,
+                *figures,
+                *comparison_figures,
+            ],
             ["report_html", "report_markdown"],
             name="write_report",
         )
-    return sum((_run_pipeline(run) for run in runs), Pipeline([compare, report]))
+    return Pipeline([compare, report])
+
+
+def create_pipeline(runs: list[Run]) -> Pipeline:
+    return sum((_score(run) for run in runs), create_comparison(runs))
