@@ -1,15 +1,17 @@
-"""Keep dvc.yaml's code dependencies equal to what each stage's Kedro pipeline imports.
+"""Keep dvc.yaml's code dependencies equal to what each stage's Kedro nodes import.
 
     .venv/bin/python scripts/dvc_code_deps.py           # show the differences (exit 1 if any)
     .venv/bin/python scripts/dvc_code_deps.py --write   # rewrite the src/ lines of dvc.yaml
 
-A stage depends on its pipeline folder, on every project module that folder imports (directly or
-through other project modules: read from the source, nothing is imported), and on
-src/crl_pipelines/datasets.py (the catalog's dataset classes). A module inside a sub-package
-(losses/, sources/, pipelines/<name>/) is covered by its folder. The package markers
-src/crl_pipelines/__init__.py and pipelines/__init__.py are left out: they hold the version
-string, and a release should not retrain every encoder. tests/integration/test_dvc.py fails when
-dvc.yaml and the imports disagree.
+A stage depends on the folders of the Kedro pipelines it runs, on every project module those
+import (directly or through other project modules, parent packages included: read from the
+source, nothing is imported), and on src/crl_pipelines/datasets.py (the catalog's dataset
+classes) with its imports. A sub-package (losses/, sources/, ...) whose every module is imported
+is listed as its folder, otherwise module by module, so a stage never depends on code it does not
+run. The package markers src/crl_pipelines/__init__.py and pipelines/__init__.py are left out
+(they hold the version string: a release should not retrain every encoder), and so are the
+registry, hooks and settings, which check the parameters for every stage but compute nothing.
+tests/integration/test_dvc.py fails when dvc.yaml and the imports disagree.
 """
 
 from __future__ import annotations
@@ -24,8 +26,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "src"
 PACKAGE = "crl_pipelines"
-DATASETS = f"src/{PACKAGE}/datasets.py"
+PACKAGE_DIR = SOURCE / PACKAGE
 NOT_CODE = {f"src/{PACKAGE}/__init__.py", f"src/{PACKAGE}/pipelines/__init__.py"}
+# The Kedro pipelines each stage of dvc.yaml runs (a foreach stage runs them for one experiment).
+STAGE_PIPELINES = {
+    "ingest": ["ingest"],
+    "pairs": ["pairs"],
+    "train": ["train"],
+    "embed": ["embed"],
+    "evaluate": ["evaluate"],
+    "floor": ["train", "embed", "evaluate"],
+    "compare": ["evaluate"],
+}
 
 
 def _module_file(name: str) -> Path | None:
@@ -45,11 +57,10 @@ def _imports(path: Path) -> Iterator[str]:
             yield from (alias.name for alias in statement.names)
 
 
-def imported_files(stage: str) -> set[str]:
-    """The project's source files (relative to the root) the stage's pipeline package imports."""
+def imported_files(modules: list[str]) -> set[str]:
+    """The project's source files (relative to the root) that importing ``modules`` runs."""
     files: set[str] = set()
-    package = f"{PACKAGE}.pipelines.{stage}"
-    todo = [package, f"{package}.pipeline", f"{package}.nodes"]
+    todo = list(modules)
     while todo:
         name = todo.pop()
         if name.split(".")[0] != PACKAGE or (path := _module_file(name)) is None:
@@ -64,19 +75,35 @@ def imported_files(stage: str) -> set[str]:
     return files - NOT_CODE
 
 
+def _folders(files: set[str]) -> set[str]:
+    """Sub-package folders all of whose modules are in ``files``."""
+    folders = set()
+    for init in PACKAGE_DIR.rglob("__init__.py"):
+        folder = init.parent
+        modules = {p.relative_to(ROOT).as_posix() for p in folder.rglob("*.py")} - NOT_CODE
+        if folder != PACKAGE_DIR and modules and modules <= files:
+            folders.add(folder.relative_to(ROOT).as_posix())
+    # keep the outermost folders only
+    return {f for f in folders if not any(f.startswith(g + "/") for g in folders)}
+
+
 def code_deps(stage: str) -> list[str]:
-    """The src/ dependencies the stage should declare: files, or the folder of a sub-package."""
-    deps = {DATASETS}
-    for relative in imported_files(stage):
-        parts = relative.split("/")
-        if parts[2] == "pipelines" and len(parts) > 4:
-            deps.add("/".join(parts[:4]))  # src/crl_pipelines/pipelines/<name>
-        elif len(parts) > 3:
-            deps.add("/".join(parts[:3]))  # src/crl_pipelines/<sub-package>
-        else:
-            deps.add(relative)
-    pipelines = sorted(dep for dep in deps if "/pipelines/" in dep)
-    return sorted(deps - set(pipelines)) + pipelines
+    """The src/ dependencies the stage should declare: folders and files, sorted."""
+    pipelines = [f"{PACKAGE}.pipelines.{name}" for name in STAGE_PIPELINES[stage]]
+    modules = [f"{p}.{part}" for p in pipelines for part in ("pipeline", "nodes")]
+    files = imported_files([*modules, f"{PACKAGE}.datasets"])
+    files |= {
+        p.relative_to(ROOT).as_posix()
+        for name in STAGE_PIPELINES[stage]
+        for p in (PACKAGE_DIR / "pipelines" / name).rglob("*.py")
+    }
+    folders = _folders(files)
+    loose = {f for f in files if not any(f.startswith(folder + "/") for folder in folders)}
+    return sorted(folders | loose)
+
+
+def _stage_deps(stage: dict) -> list[str]:
+    return (stage.get("do") or stage).get("deps", [])
 
 
 def declared_code_deps(text: str) -> dict[str, list[str]]:
@@ -84,7 +111,7 @@ def declared_code_deps(text: str) -> dict[str, list[str]]:
 
     stages = yaml.safe_load(text)["stages"]
     return {
-        name: [dep for dep in stage.get("deps", []) if dep.startswith("src/")]
+        name: [dep for dep in _stage_deps(stage) if dep.startswith("src/")]
         for name, stage in stages.items()
     }
 
@@ -98,9 +125,9 @@ def rewrite(text: str) -> str:
         line = lines[index]
         if match := re.match(r"^  ([A-Za-z_][\w-]*):\s*$", line):
             stage = match.group(1)
-        if stage and re.match(r"^      - src/", line):
+        if stage and re.match(r"^\s+- src/", line):
             indent = line[: len(line) - len(line.lstrip())]
-            while index < len(lines) and re.match(r"^      - src/", lines[index]):
+            while index < len(lines) and re.match(r"^\s+- src/", lines[index]):
                 index += 1
             out += [f"{indent}- {dep}\n" for dep in code_deps(stage)]
             continue
@@ -115,9 +142,8 @@ def main() -> int:
     arguments = parser.parse_args()
     dvc_yaml = ROOT / "dvc.yaml"
     text = dvc_yaml.read_text()
-    declared = declared_code_deps(text)
     differences = {}
-    for stage, deps in declared.items():
+    for stage, deps in declared_code_deps(text).items():
         wanted = set(code_deps(stage))
         if set(deps) != wanted:
             differences[stage] = (sorted(wanted - set(deps)), sorted(set(deps) - wanted))

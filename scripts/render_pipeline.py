@@ -53,7 +53,7 @@ CHROMIUM_FLAGS = [
     "--disable-default-apps",
     "--no-first-run",
     "--hide-scrollbars",
-    "--virtual-time-budget=20000",  # let the page fetch its data and lay out the graph
+    "--virtual-time-budget=60000",  # let the page fetch its data and lay out the graph
 ]
 
 
@@ -78,7 +78,11 @@ def shown_in_picture(site: Path) -> dict[str, list[str]]:
             for node in main["nodes"]
             if node["type"] == "task" and not node.get("modular_pipelines")
         ),
-        "groups": sorted(name for name in main["modular_pipelines"] if name != "__root__"),
+        "groups": sorted(  # the top-level groups: one per experiment (seeds nested inside)
+            child["id"]
+            for child in main["modular_pipelines"]["__root__"]["children"]
+            if child["type"] == "modularPipeline"
+        ),
     }
 
 

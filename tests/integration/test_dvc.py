@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import yaml
 from kedro.config import OmegaConfigLoader
 from kedro.framework.startup import bootstrap_project
 from kedro.io.catalog_config_resolver import CatalogConfigResolver
+from kedro.pipeline import Pipeline
 
 from tests.integration.conftest import (
     PROJECT,
@@ -26,16 +28,18 @@ from tests.integration.conftest import (
     write_raw_digits,
 )
 
-STAGES = ["ingest", "pairs", "train", "embed", "evaluate"]
+GROUPS = ["ingest", "pairs", "train", "embed", "evaluate", "floor", "compare"]
+EXPERIMENTS = ["contrastive", "triplet", "ntxent", "cross_entropy"]  # conf/base's
+PER_EXPERIMENT = ("train", "embed", "evaluate")
+STAGES = [
+    "ingest", "pairs",
+    *(f"{group}@{experiment}" for group in PER_EXPERIMENT for experiment in EXPERIMENTS),
+    "floor", "compare",
+]  # fmt: skip
 PARAMETERS = "conf/base/parameters.yml"
-# The registry builds one namespace per run from these keys; train declares them, and embed and
-# evaluate follow through train's outputs.
-STRUCTURE_KEYS = {
-    "train": {"experiments", "seeds"},
-    # The experiments' samplings decide which plans exist; `augment` shapes the view plans,
-    # which base's experiments do not use (so the pipeline built from base does not read it).
-    "pairs": {"experiments", "augment"},
-}
+# Which runs a stage's namespaces hold is decided by `seeds` (and its experiment's entry): the
+# stages that train declare it, and the later ones follow through the trained models.
+STRUCTURE_KEYS = {"train": {"seeds"}, "floor": {"seeds"}}
 # Parameters that say where, not what: changing them changes no result, so no stage re-runs.
 NOT_RESULTS = {"checkpoint_dir"}
 SCRIPTS = PROJECT / "scripts"
@@ -47,6 +51,48 @@ def dvc_yaml() -> dict:
 
 def covered(path: str, roots: list[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage as DVC resolves it (a `foreach` expanded per experiment)."""
+
+    name: str
+    group: str
+    cmd: str
+    deps: list[str]
+    params: list[str] | None  # None: the whole parameters file
+    outs: list[str]
+
+
+def resolved_stages() -> dict[str, Stage]:
+    """dvc.yaml's stages as DVC's own API expands them."""
+    from dvc.repo import Repo
+
+    stages = {}
+    with Repo(str(PROJECT)) as repo:
+        for stage in repo.index.stages:
+            params = [dep for dep in stage.deps if hasattr(dep, "params")]
+            ((param,),) = [params]
+            stages[stage.addressing] = Stage(
+                name=stage.addressing,
+                group=stage.addressing.split("@")[0],
+                cmd=stage.cmd,
+                deps=[str(dep.def_path) for dep in stage.deps if not hasattr(dep, "params")],
+                params=list(param.params) or None,
+                outs=[str(out.def_path) for out in stage.outs],
+            )
+    return stages
+
+
+def stage_pipeline(stage: Stage, pipelines: dict) -> Pipeline:
+    """The Kedro pipeline a stage's command runs: its pipelines, filtered to its namespace."""
+    match = re.fullmatch(r"kedro run --pipelines=([\w,]+)(?: --namespaces=(\w+))?", stage.cmd)
+    assert match, stage.cmd
+    pipeline = sum((pipelines[name] for name in match.group(1).split(",")), Pipeline([]))
+    if match.group(2):
+        pipeline = pipeline.only_nodes_with_namespaces([match.group(2)])
+    return pipeline
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +110,8 @@ def kedro_project():
             **settings.CONFIG_LOADER_ARGS,
         )
         resolver = CatalogConfigResolver(config=loader["catalog"])
-        yield {name: pipelines[name] for name in [*STAGES, "__default__"]}, resolver, loader
+        names = ["ingest", "pairs", "train", "embed", "evaluate", "compare", "__default__"]
+        yield {name: pipelines[name] for name in names}, resolver, loader
 
 
 def filepath(resolver: CatalogConfigResolver, name: str) -> str | None:
@@ -72,22 +119,33 @@ def filepath(resolver: CatalogConfigResolver, name: str) -> str | None:
     return config.get("filepath")
 
 
-def test_one_stage_per_pipeline_running_it():
-    stages = dvc_yaml()["stages"]
+def test_stages_are_the_shared_ones_then_one_branch_per_experiment():
+    """ingest and pairs, then train, embed and evaluate once per experiment of conf/base (each
+    running its pipeline in the experiment's namespace), the floor, and the comparison."""
+    stages = resolved_stages()
     assert list(stages) == STAGES
+    assert list(dvc_yaml()["stages"]) == GROUPS
     for name, stage in stages.items():
-        assert stage["cmd"] == f"kedro run --pipelines={name}"
+        group, _, experiment = name.partition("@")
+        namespace = f" --namespaces={experiment}" if experiment else ""
+        if group in ("ingest", "pairs", "compare"):
+            assert stage.cmd == f"kedro run --pipelines={group}"
+        elif group == "floor":
+            floor = "kedro run --pipelines=train,embed,evaluate --namespaces=random_init"
+            assert stage.cmd == floor
+        else:
+            assert stage.cmd == f"kedro run --pipelines={group}{namespace}"
 
 
 def test_stages_read_and_write_what_their_pipelines_do(kedro_project):
-    """Every dataset a pipeline reads from disk is a dependency of its stage, everything it writes
-    lies in the stage's outputs, and no two stages' outputs overlap."""
+    """Every dataset a stage's pipeline reads from disk is a dependency of the stage, everything
+    it writes lies in the stage's outputs, and no two stages' outputs overlap."""
     pipelines, resolver, _ = kedro_project
-    stages = dvc_yaml()["stages"]
-    outs = {name: stage["outs"] for name, stage in stages.items()}
+    stages = resolved_stages()
+    written_by_all = set()
     for name, stage in stages.items():
-        pipeline = pipelines[name]
-        data_deps = [dep for dep in stage["deps"] if dep.startswith("data/")]
+        pipeline = stage_pipeline(stage, pipelines)
+        data_deps = [dep for dep in stage.deps if dep.startswith("data/")]
         read = {
             filepath(resolver, dataset)
             for dataset in pipeline.inputs()
@@ -98,33 +156,38 @@ def test_stages_read_and_write_what_their_pipelines_do(kedro_project):
             assert covered(path, data_deps), f"stage {name} does not depend on {path}"
         written = {filepath(resolver, dataset) for dataset in pipeline.all_outputs()} - {None}
         assert written, name
+        written_by_all |= written
         for path in written:
-            assert covered(path, outs[name]), f"stage {name} does not declare {path} as an out"
-            others = [out for other, paths in outs.items() if other != name for out in paths]
+            assert covered(path, stage.outs), f"stage {name} does not declare {path} as an out"
+            others = [out for other in stages.values() if other.name != name for out in other.outs]
             assert not covered(path, others), f"{path} of {name} is another stage's out"
         # no dependency on data the pipeline does not read (the raw folder: the source's files)
         for dep in data_deps:
             assert dep == "data/01_raw" or any(covered(path, [dep]) for path in read), dep
-    assert stages["ingest"]["deps"][0] == "data/01_raw"
+    default = {filepath(resolver, d) for d in pipelines["__default__"].all_outputs()} - {None}
+    assert written_by_all == default  # the stages together write what `kedro run` writes
+    assert stages["ingest"].deps[0] == "data/01_raw"
 
 
 def test_stages_depend_on_exactly_the_parameters_they_read(kedro_project):
-    """Top-level parameter keys, one by one, so that changing one re-runs only the stages that
-    read it; a pipeline that takes `parameters` (the report) depends on the whole file."""
+    """Parameter keys, one by one (an experiment's stages read its own entry), so that changing
+    one re-runs only the stages that read it; a pipeline that takes `parameters` (the report)
+    depends on the whole file."""
     pipelines, _, _ = kedro_project
     base = yaml.safe_load((PROJECT / PARAMETERS).read_text())
-    for name, stage in dvc_yaml()["stages"].items():
-        (entry,) = stage["params"]
-        ((params_file, keys),) = entry.items()
-        assert params_file == PARAMETERS
-        inputs = pipelines[name].inputs()
+    for name, stage in resolved_stages().items():
+        inputs = stage_pipeline(stage, pipelines).inputs()
         if "parameters" in inputs:
-            assert keys is None, f"{name} reads every parameter: track the whole file"
+            assert stage.params is None, f"{name} reads every parameter: track the whole file"
             continue
-        read = {i.removeprefix("params:").split(".")[0] for i in inputs if i.startswith("params:")}
-        expected = (read - NOT_RESULTS) | STRUCTURE_KEYS.get(name, set())
-        assert set(keys) == expected, name
-        assert set(keys) <= set(base), f"{name}: DVC reads conf/base, which lacks some key"
+        read = {i.removeprefix("params:") for i in inputs if i.startswith("params:")}
+        expected = (read - NOT_RESULTS) | STRUCTURE_KEYS.get(stage.group, set())
+        assert set(stage.params) == expected, name
+        for key in stage.params:
+            node = base
+            for part in key.split("."):
+                assert part in node, f"{name}: DVC reads conf/base, which lacks {key}"
+                node = node[part]
 
 
 def _code_deps_script():
@@ -135,24 +198,35 @@ def _code_deps_script():
 
 
 def test_stages_depend_on_the_code_they_run():
-    """Each stage depends on its pipeline folder, every project module that folder imports
+    """Each stage depends on its pipelines' folders, every project module they import
     (transitively, read from the source) and the catalog's dataset classes, and on nothing
     else, so a code change re-runs exactly the stages that run it. To fix a failure:
     `.venv/bin/python scripts/dvc_code_deps.py --write`."""
     script = _code_deps_script()
-    declared = script.declared_code_deps((PROJECT / "dvc.yaml").read_text())
-    for name in STAGES:
-        code = declared[name]
-        assert f"src/crl_pipelines/pipelines/{name}" in code
+    stages = resolved_stages()
+    for name, stage in stages.items():
+        code = [dep for dep in stage.deps if dep.startswith("src/")]
+        for pipeline in script.STAGE_PIPELINES[stage.group]:
+            assert f"src/crl_pipelines/pipelines/{pipeline}" in code, name
         assert "src/crl_pipelines/datasets.py" in code
-        for path in script.imported_files(name):
-            assert covered(path, code), f"stage {name} runs {path} but does not depend on it"
-        assert sorted(code) == sorted(script.code_deps(name)), name
+        assert sorted(code) == sorted(script.code_deps(stage.group)), name
         for dep in code:
             assert (PROJECT / dep).exists(), dep
-    # the script reads imports right: the training loop is imported by train, not by ingest
-    assert "src/crl_pipelines/train.py" in script.imported_files("train")
-    assert "src/crl_pipelines/train.py" not in script.imported_files("ingest")
+
+    # what each stage runs, and only that: the trainer is in train, not in embed or ingest; the
+    # readers are in ingest only; the report is in evaluate and compare, not in train
+    def deps(name):
+        return stages[name].deps
+
+    assert covered("src/crl_pipelines/training/loop.py", deps("train@ntxent"))
+    for name in ("embed@ntxent", "ingest", "pairs", "evaluate@ntxent"):
+        assert not covered("src/crl_pipelines/training/loop.py", deps(name)), name
+        assert not covered("src/crl_pipelines/losses/ntxent.py", deps(name)), name
+    for name in ("pairs", "train@ntxent", "embed@ntxent", "evaluate@ntxent", "compare"):
+        assert not covered("src/crl_pipelines/sources/idx.py", deps(name)), name
+    assert covered("src/crl_pipelines/evaluation/report.py", deps("compare"))
+    assert not covered("src/crl_pipelines/evaluation/report.py", deps("train@ntxent"))
+    assert not covered("src/crl_pipelines/pipelines/pairs", deps("train@ntxent"))
 
 
 def test_nothing_kedro_writes_for_dvc_is_kedro_versioned(kedro_project):
@@ -193,9 +267,10 @@ def test_gitignore_shows_dvc_files_and_hides_what_dvc_versions(tmp_path):
     visible = ["data/", "data/01_raw/", "data/01_raw/MNIST.dvc", "data/01_raw/.gitkeep"]
     visible += ["dvc.yaml", "dvc.lock", ".dvc/config", "docs/pipeline.png"]
     ignored = ["data/01_raw/MNIST/", "data/01_raw/MNIST/raw/train-images-idx3-ubyte"]
-    ignored += [f"{out}/" for stage in dvc_yaml()["stages"].values() for out in stage["outs"]]
+    outs = [out for stage in resolved_stages().values() for out in stage.outs]
+    ignored += [out if Path(out).suffix else f"{out}/" for out in outs]
     ignored += ["data/08_reporting/metrics.json", "build/", "dvc_plots/", ".dvc/cache/"]
-    ignored += [".dvc/config.local", ".dvc/tmp/", "data/checkpoints/ntxent/checkpoint.pt"]
+    ignored += [".dvc/config.local", ".dvc/tmp/", "data/checkpoints/ntxent/seed0/checkpoint.pt"]
     with git:
         assert [path for path in visible if git.is_ignored(path)] == []
         assert [path for path in ignored if not git.is_ignored(path)] == []
@@ -229,10 +304,14 @@ def lock_hashes(root: Path) -> dict[str, str]:
     return {stage: [out["md5"] for out in entry["outs"]] for stage, entry in lock.items()}
 
 
-def set_parameter(root: Path, section: str, key: str, value) -> None:
+def set_parameter(root: Path, section: str, key: str | None, value) -> None:
+    """Set ``section.key`` (or the top-level ``section`` when ``key`` is None)."""
     path = root / PARAMETERS
     parameters = yaml.safe_load(path.read_text())
-    parameters[section][key] = value
+    if key is None:
+        parameters[section] = value
+    else:
+        parameters[section][key] = value
     path.write_text(yaml.safe_dump(parameters, sort_keys=False))
 
 
@@ -242,9 +321,12 @@ def status(root: Path) -> dict:
 
 @pytest.mark.slow
 def test_repro_runs_every_stage_once_then_nothing(dvc_project: DvcProject):
-    """The first `dvc repro` runs the five stages in order and records them in dvc.lock; a second
-    one runs none, and git sees nothing new (the outputs are DVC's, dvc.lock is committed)."""
-    assert ran(dvc_project.first_repro) == STAGES
+    """The first `dvc repro` runs every stage once, the shared ones first and the comparison
+    last, and records them in dvc.lock; a second one runs none, and git sees nothing new (the
+    outputs are DVC's, dvc.lock is committed)."""
+    first = ran(dvc_project.first_repro)
+    assert sorted(first) == sorted(STAGES)
+    assert first[:2] == ["ingest", "pairs"] and first[-1] == "compare"
     assert set(lock_hashes(dvc_project.root)) == set(STAGES)
     again = tool("dvc", "repro", cwd=dvc_project.root)
     assert ran(again.stdout) == []
@@ -259,9 +341,27 @@ def test_repro_runs_every_stage_once_then_nothing(dvc_project: DvcProject):
 
 
 @pytest.mark.slow
+def test_dag_draws_one_branch_per_experiment(dvc_project: DvcProject):
+    """`dvc dag`: pairs feeds each experiment's train stage, which feeds its own embed, then its
+    evaluate, then the comparison; the floor hangs off ingest."""
+    edges = set()
+    for line in tool("dvc", "dag", "--dot", cwd=dvc_project.root).stdout.splitlines():
+        if match := re.match(r'\s*"?([\w@]+)"?\s*->\s*"?([\w@]+)"?', line):
+            edges.add(match.groups())
+    for experiment in EXPERIMENTS:
+        assert ("pairs", f"train@{experiment}") in edges
+        assert (f"train@{experiment}", f"embed@{experiment}") in edges
+        assert (f"embed@{experiment}", f"evaluate@{experiment}") in edges
+        assert (f"evaluate@{experiment}", "compare") in edges
+        others = [other for other in EXPERIMENTS if other != experiment]
+        assert not [o for o in others if (f"train@{experiment}", f"embed@{o}") in edges]
+    assert ("ingest", "floor") in edges and ("floor", "compare") in edges
+
+
+@pytest.mark.slow
 def test_metrics_show_prints_every_runs_probe_accuracy(dvc_project: DvcProject):
     metrics = json.loads((dvc_project.root / "data/08_reporting/metrics.json").read_text())
-    assert set(metrics) >= {"contrastive", "triplet", "ntxent", "cross_entropy", "random_init"}
+    assert set(metrics) >= {*EXPERIMENTS, "random_init"}
     shown = tool("dvc", "metrics", "show", cwd=dvc_project.root).stdout
     for run, scores in metrics.items():
         assert f"{run}.probe_accuracy" in shown
@@ -279,12 +379,10 @@ def test_plots_render_the_curves_and_the_scores(dvc_project: DvcProject):
     }
     assert set(plots) == {name for entry in dvc_yaml()["plots"] for name in entry}
     curves = {row["filename"] for row in plots["training_loss"]}
-    assert curves == {
-        f"{run}/history.csv" for run in ["contrastive", "triplet", "ntxent", "cross_entropy"]
-    }
+    assert curves == {f"{run}/seed0/history.csv" for run in EXPERIMENTS}
     assert all(row["loss"] for row in plots["training_loss"])
     scored = {row["experiment"] for row in plots["probe_accuracy"]}
-    assert scored == {"contrastive", "triplet", "ntxent", "cross_entropy", "random_init"}
+    assert scored == {*EXPERIMENTS, "random_init"}
 
 
 @pytest.mark.slow
@@ -294,45 +392,64 @@ def test_fresh_clone_pulls_every_artifact_from_the_remote(dvc_project: DvcProjec
     assert dvc_project.remote.is_dir() and any(dvc_project.remote.rglob("*"))
     fresh = clone(dvc_project, "fresh")
     assert status(fresh) == {}
-    for name in ["data/08_reporting/metrics.json", "data/06_models/ntxent/model.pt"]:
+    for name in ["data/08_reporting/metrics.json", "data/06_models/ntxent/seed0/model.pt"]:
         assert (fresh / name).read_bytes() == (dvc_project.root / name).read_bytes()
 
 
 @pytest.mark.slow
 def test_each_parameter_invalidates_only_the_stages_that_read_it(dvc_project: DvcProject):
-    """`dvc status` after one edit each: a scoring parameter touches evaluate alone (the last
-    stage, so nothing else will run); a training one, train (and evaluate, whose report restates
-    every parameter); a pairs one, pairs onward; where checkpoints go, nothing."""
+    """`dvc status` after one edit each: a scoring parameter touches every evaluate stage (the
+    floor's included) and the comparison, whose report restates every parameter; a training
+    one, every train stage; a pairs one, pairs; where checkpoints go, the comparison alone."""
     root = clone(dvc_project, "parameters")
     original = (root / PARAMETERS).read_text()
+    every = {group: {f"{group}@{e}" for e in EXPERIMENTS} for group in PER_EXPERIMENT}
     for (section, key, value), expected in [
-        (("evaluate", "knn_k", 1), {"evaluate"}),
-        (("training", "weight_decay", 0.01), {"train", "evaluate"}),
-        (("pairs", "seed", 1), {"pairs", "evaluate"}),
+        (("evaluate", "knn_k", 1), every["evaluate"] | {"floor", "compare"}),
+        (("training", "weight_decay", 0.01), every["train"] | {"compare"}),
+        (("pairs", "seed", 1), {"pairs", "compare"}),
+        (("embed", "batch_size", 64), every["embed"] | {"floor", "compare"}),
+        (("checkpoint_dir", None, "elsewhere/checkpoints"), {"compare"}),
     ]:
         set_parameter(root, section, key, value)
         assert set(status(root)) == expected, (section, key)
         (root / PARAMETERS).write_text(original)
-    parameters = yaml.safe_load(original)
-    if "checkpoint_dir" in parameters:
-        parameters["checkpoint_dir"] = "elsewhere/checkpoints"
-        (root / PARAMETERS).write_text(yaml.safe_dump(parameters, sort_keys=False))
-        assert set(status(root)) <= {"evaluate"}
+
+
+@pytest.mark.slow
+def test_one_experiments_learning_rate_reruns_only_its_branch(dvc_project: DvcProject):
+    """Changing one experiment's learning rate: `dvc status` lists only that experiment's train
+    stage and the comparison, and `dvc repro` runs only its train, embed and evaluate and the
+    comparison; every other stage's outputs stay as they were."""
+    root = clone(dvc_project, "one_experiment")
+    path = root / PARAMETERS
+    parameters = yaml.safe_load(path.read_text())
+    parameters["experiments"]["ntxent"]["training"] = {"learning_rate": 0.003}
+    path.write_text(yaml.safe_dump(parameters, sort_keys=False))
+    assert set(status(root)) == {"train@ntxent", "compare"}
+    output = tool("dvc", "repro", cwd=root).stdout
+    assert ran(output) == ["train@ntxent", "embed@ntxent", "evaluate@ntxent", "compare"]
+    before, after = lock_hashes(dvc_project.root), lock_hashes(root)
+    assert after["train@ntxent"] != before["train@ntxent"]
+    for stage in STAGES:
+        if "ntxent" not in stage and stage != "compare":
+            assert after[stage] == before[stage], stage
 
 
 @pytest.mark.slow
 def test_experiment_with_another_learning_rate_reruns_training_onward(dvc_project: DvcProject):
-    """`dvc exp run -S` with a training parameter: train, embed and evaluate re-run, ingest and
-    pairs stay cached; `dvc exp show` lists the variant and `dvc metrics diff` compares its
-    scores with the committed run's."""
+    """`dvc exp run -S` with a shared training parameter: every experiment's train, embed and
+    evaluate and the comparison re-run; ingest, pairs and the floor stay cached; `dvc exp show`
+    lists the variant and `dvc metrics diff` compares its scores with the committed run's."""
     root = clone(dvc_project, "learning_rate")
     setting = f"{PARAMETERS}:training.learning_rate=0.003"
     output = tool("dvc", "exp", "run", "--name", "lr3", "-S", setting, cwd=root).stdout
-    assert ran(output) == ["train", "embed", "evaluate"]
-    assert sorted(skipped(output)) == ["ingest", "pairs"]
+    expected = {f"{group}@{e}" for group in PER_EXPERIMENT for e in EXPERIMENTS} | {"compare"}
+    assert set(ran(output)) == expected
+    assert sorted(skipped(output)) == ["floor", "ingest", "pairs"]
     before, after = lock_hashes(dvc_project.root), lock_hashes(root)
     assert after["ingest"] == before["ingest"] and after["pairs"] == before["pairs"]
-    assert after["train"] != before["train"]
+    assert after["train@ntxent"] != before["train@ntxent"]
 
     shown = json.loads(tool("dvc", "exp", "show", "--json", cwd=root).stdout)
     (variant,) = [
@@ -360,10 +477,10 @@ def test_replaced_raw_data_reruns_ingest_onward(dvc_project: DvcProject):
     tool("dvc", "add", "--quiet", "data/01_raw/MNIST", cwd=root)
     assert "ingest" in status(root)
     output = tool("dvc", "repro", cwd=root).stdout
-    assert ran(output) == STAGES
+    assert sorted(ran(output)) == sorted(STAGES)
     old = json.loads((dvc_project.root / "data/08_reporting/metrics.json").read_text())
     new = json.loads((root / "data/08_reporting/metrics.json").read_text())
     assert new != old
     changed = tool("dvc", "metrics", "diff", cwd=root).stdout
     assert "probe_accuracy" in changed
-    assert lock_hashes(root)["train"] != lock_hashes(dvc_project.root)["train"]  # retrained
+    assert lock_hashes(root)["train@ntxent"] != lock_hashes(dvc_project.root)["train@ntxent"]

@@ -20,9 +20,11 @@ import pytest
 import yaml
 from kedro.framework.startup import bootstrap_project
 
-from tests.integration.conftest import PROJECT, DvcProject, tool, tool_env
+from crl_pipelines.pipeline_registry import declared_spec
+from tests.integration.conftest import PROJECT, DvcProject, inside, tool, tool_env
 
-PIPELINES = ["ingest", "pairs", "train", "embed", "evaluate", "__default__"]
+PIPELINES = ["ingest", "pairs", "train", "embed", "evaluate", "compare", "__default__"]
+EXPERIMENTS = {"contrastive", "triplet", "ntxent", "cross_entropy", "random_init"}
 
 
 def registered_pipelines(root: Path) -> dict[str, list[tuple[str | None, str]]]:
@@ -81,8 +83,11 @@ def check_graph(main: dict, pipeline_graphs: dict[str, dict], root: Path) -> Non
     for name in PIPELINES:
         assert shown(pipeline_graphs[name]) == expected[name], name
     runs = {namespace for namespace, _ in expected["__default__"] if namespace}
-    assert runs == {"contrastive", "triplet", "ntxent", "cross_entropy", "random_init"}
-    assert set(main["modular_pipelines"]) == runs | {"__root__"}
+    assert runs == {f"{experiment}.seed0" for experiment in EXPERIMENTS}
+    # one collapsible group per experiment, with one group per seed nested in it
+    assert set(main["modular_pipelines"]) == runs | EXPERIMENTS | {"__root__"}
+    top = main["modular_pipelines"]["__root__"]["children"]
+    assert {child["id"] for child in top if child["type"] == "modularPipeline"} == EXPERIMENTS
     assert set(main["layers"]) == catalog_layers(root)
     assert main["layers"][:3] == ["intermediate", "primary", "feature"]
 
@@ -128,8 +133,7 @@ def test_build_previews_figures_as_images_and_metrics_as_json(viz_build):
     assert "probe_accuracy" in json.loads(metrics["preview"])["ntxent"]
     table = preview("comparison_table")
     assert table["preview_type"] == "TablePreview"
-    runs = {"contrastive", "triplet", "ntxent", "cross_entropy", "random_init"}
-    assert {row[0] for row in table["preview"]["data"]} == runs  # every run, not the first 5
+    assert {row[0] for row in table["preview"]["data"]} == EXPERIMENTS  # all, not the first 5
 
 
 def _free_port() -> int:
@@ -256,8 +260,10 @@ def test_readme_picture_shows_the_current_pipeline():
     `make pipeline-picture` (needs Debian's chromium)."""
     pipeline = registered_pipelines(PROJECT)["__default__"]
     picture = json.loads((PROJECT / "docs" / "pipeline.json").read_text())
+    with inside(PROJECT, "base"):
+        experiments = {run.experiment for run in declared_spec().runs()}
     assert picture == {
         "nodes": sorted(name for namespace, name in pipeline if namespace is None),
-        "groups": sorted({namespace for namespace, _ in pipeline if namespace}),
+        "groups": sorted(experiments),
     }
     assert (PROJECT / "docs" / "pipeline.png").stat().st_size > 10_000
