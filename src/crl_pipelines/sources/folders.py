@@ -185,15 +185,8 @@ def _relative(files: list[Path], root: Path) -> np.ndarray:
     return np.asarray([f.relative_to(root).as_posix() for f in files], dtype=str)
 
 
-def load_image_folder(
-    root: str | Path,
-    image_size: int | None = None,
-    channels: int | None = None,
-    on_bad_file: OnBadFile = "error",
-) -> ImageDataset:
-    """A labelled image folder, ``<root>/<class>/<images>`` (see the module docstring). The
-    dataset's ``extra["files"]`` holds each image's path relative to ``root``."""
-    root = _root(root, "ingest.image_folder.root")
+def _class_folders(root: Path) -> list[Path]:
+    """The class sub-folders of a labelled folder, sorted by name (stray files warned about)."""
     class_dirs = sorted(
         (entry for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith(".")),
         key=lambda entry: entry.name,
@@ -211,28 +204,49 @@ def load_image_folder(
         )
     if stray:
         log.warning("ignoring %d files directly in %s (not in a class folder)", len(stray), root)
+    return class_dirs
+
+
+def _read_class(
+    folder: Path, image_size: int | None, channels: int | None, on_bad_file: OnBadFile
+) -> tuple[list[tuple[Path, _Decoded]], list[str]]:
+    """A class folder's readable images (at least two) and the files skipped."""
+    files = _visible_files(folder)
+    if not files:
+        raise DataError(f"class folder {folder} (class '{folder.name}') holds no images")
+    decoded, skipped = _decode_all(files, image_size, channels, on_bad_file)
+    kept = [(f, d) for f, d in zip(files, decoded, strict=True) if d is not None]
+    if not kept:
+        raise DataError(
+            f"class folder {folder} (class '{folder.name}') holds no readable images "
+            f"({len(skipped)} skipped)"
+        )
+    if len(kept) == 1:
+        raise DataError(
+            f"class '{folder.name}' ({folder}) holds a single image, {kept[0][0].name}; "
+            "class-pair sampling and the stratified split need at least 2 images per class"
+            + (f" ({len(skipped)} other files skipped)" if skipped else "")
+        )
+    return kept, skipped
+
+
+def load_image_folder(
+    root: str | Path,
+    image_size: int | None = None,
+    channels: int | None = None,
+    on_bad_file: OnBadFile = "error",
+) -> ImageDataset:
+    """A labelled image folder, ``<root>/<class>/<images>`` (see the module docstring). The
+    dataset's ``extra["files"]`` holds each image's path relative to ``root``."""
+    root = _root(root, "ingest.image_folder.root")
+    class_dirs = _class_folders(root)
     all_files: list[Path] = []
     all_decoded: list[_Decoded] = []
     labels: list[int] = []
     skipped: list[str] = []
     for index, folder in enumerate(class_dirs):
-        files = _visible_files(folder)
-        if not files:
-            raise DataError(f"class folder {folder} (class '{folder.name}') holds no images")
-        decoded, skipped_here = _decode_all(files, image_size, channels, on_bad_file)
-        kept = [(f, d) for f, d in zip(files, decoded, strict=True) if d is not None]
+        kept, skipped_here = _read_class(folder, image_size, channels, on_bad_file)
         skipped += skipped_here
-        if not kept:
-            raise DataError(
-                f"class folder {folder} (class '{folder.name}') holds no readable images "
-                f"({len(skipped_here)} skipped)"
-            )
-        if len(kept) == 1:
-            raise DataError(
-                f"class '{folder.name}' ({folder}) holds a single image, {kept[0][0].name}; "
-                "class-pair sampling and the stratified split need at least 2 images per class"
-                + (f" ({len(skipped_here)} other files skipped)" if skipped_here else "")
-            )
         all_files += [f for f, _ in kept]
         all_decoded += [d for _, d in kept]
         labels += [index] * len(kept)

@@ -96,22 +96,14 @@ def train_encoder(
     checkpoint_path: str | Path | None = None,
     collapse_threshold: float = 0.1,
 ) -> tuple[torch.nn.Module, list[dict[str, float]]]:
-    """Train one encoder of ``experiment`` with ``seed`` on the plan's batches.
+    """Train one encoder of ``experiment`` from the initial weights of ``seed`` on the batches
+    of ``plan`` (whose indices point into ``train``); returns it (on the CPU, in eval mode) and
+    one history row per epoch.
 
-    Args:
-        train: the train split; the plan's indices point into it.
-        plan: a sampling plan (:mod:`crl_pipelines.sampling`).
-        experiment: loss, loss parameters, sampling, model and training settings.
-        seed: the initial weights (the loss's own parameters and random draws follow from it).
-        name: the run's name, for progress and error messages (default: the experiment's).
-        held_out: images never trained on; up to ``MONITOR_BATCH`` of them are embedded after
-            every epoch to track alignment, uniformity and collapse.
-        checkpoint_path: where to keep the per-epoch checkpoint; one made by the same settings,
-            plan and data is resumed from.
-        collapse_threshold: the spread below which the representation is reported collapsed.
-
-    Returns:
-        The trained encoder (on the CPU, in eval mode) and one history row per epoch.
+    ``name`` names the run in progress and errors; up to ``MONITOR_BATCH`` ``held_out`` images
+    are embedded after every epoch (alignment, uniformity, collapse, judged against
+    ``collapse_threshold``); ``checkpoint_path`` keeps the last epoch, resumed from when it was
+    made by the same settings, plan and data.
     """
     name = name or experiment.name
     device = resolve_device(experiment.training.device)
@@ -121,9 +113,8 @@ def train_encoder(
     loss_fn.to(device).train()
     epochs, steps, batch = plan["anchors"].shape
     parameters = list(encoder.parameters()) + list(loss_fn.parameters())
-    trainable = Trainable(
-        encoder, loss_fn, *build_optimizer(parameters, experiment.training, epochs, steps)
-    )
+    optimizer = build_optimizer(parameters, experiment.training, epochs, steps)
+    trainable = Trainable(encoder, loss_fn, *optimizer)
     bf16 = use_bf16(experiment.training.precision, device)
     fingerprint = _fingerprint(train, plan, experiment, seed, encoder.config)
     step = step_class(encoder, loss_fn, DeviceData.of(train, device, bf16), plan)
