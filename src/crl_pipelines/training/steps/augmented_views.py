@@ -24,22 +24,22 @@ class ViewStep(Step):
         self.augmentations = plan_augmentations(plan, channels)
         self.seed = int(plan["seed"])
 
-    def generator(self, epoch: int, index: int) -> torch.Generator:
-        return make_generator(self.data.device, self.seed, epoch, index)
+    def batch(self, epoch: int, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Generator]:
+        """The batch's original images, their labels, and the generator of its views."""
+        rows = self.anchors[epoch, index]
+        generator = make_generator(self.data.device, self.seed, epoch, index)
+        return self.data.images[rows], self.data.labels[rows], generator
 
 
 class AugmentedViewsStep(ViewStep):
     """Two augmented views of the batch's images, one forward pass over both."""
 
     def __call__(self, epoch: int, index: int) -> torch.Tensor:
-        rows = self.anchors[epoch, index]
-        labels = self.data.labels[rows]
+        originals, labels, generator = self.batch(epoch, index)
         with self.data.autocast():
-            generator = self.generator(epoch, index)
-            originals = self.data.images[rows]
             protected = self.data.protected_channels
             pair = [augment(originals, self.augmentations, generator, protected) for _ in range(2)]
             embeddings = self.encoder(torch.cat(pair))
         embeddings = embeddings.float()
-        batch = len(rows)
+        batch = len(originals)
         return self.loss_fn(embeddings[:batch], embeddings[batch:], labels)

@@ -23,11 +23,8 @@ class LOOCViewsStep(ViewStep):
         return {"extra_heads": len(plan_augmentations(plan, channels).enabled)}
 
     def __call__(self, epoch: int, index: int) -> torch.Tensor:
-        rows = self.anchors[epoch, index]
-        labels = self.data.labels[rows]
+        originals, labels, generator = self.batch(epoch, index)
         with self.data.autocast():
-            generator = self.generator(epoch, index)
-            originals = self.data.images[rows]
             stacked = looc_views(
                 originals, self.augmentations, generator, self.data.protected_channels
             )
