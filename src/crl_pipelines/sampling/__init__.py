@@ -79,6 +79,11 @@ def unavailable_plan(kind: str, reason: str) -> dict[str, np.ndarray]:
 
 def plan_kind(plan: dict[str, np.ndarray]) -> str:
     """The sampling that made ``plan``."""
+    if "kind" not in plan:
+        raise DataError(
+            "the sampling plan in data/04_feature records no sampling kind (it was made by an "
+            "older version); re-run `kedro run --pipelines=pairs`"
+        )
     return str(plan["kind"])
 
 
