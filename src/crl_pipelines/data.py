@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from crl_pipelines.errors import UserError
+
 EXTRA_PREFIX = "extra__"  # key prefix of the per-image arrays in ``ImageDataset.to_arrays``
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Input data that cannot be used (a file, its labels, its sizes); the message names the file
     or class at fault. Parameters are checked before any data is read, with
     :class:`crl_pipelines.validation.ParameterError`."""

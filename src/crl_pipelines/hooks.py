@@ -8,12 +8,13 @@ from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines as registered
 from kedro.pipeline import Pipeline
 
+from crl_pipelines.errors import UserError
 from crl_pipelines.spec import build_spec
 
 STAGES = ("ingest", "pairs", "train", "embed", "evaluate")
 
 
-class MissingInputsError(RuntimeError):
+class MissingInputsError(UserError, RuntimeError):
     """A pipeline was asked to run before the pipelines that make its inputs."""
 
 

@@ -33,6 +33,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from crl_pipelines.errors import UserError
+
 Integer = Annotated[int, Strict()]
 PositiveInt = Annotated[int, Strict(), Field(ge=1)]
 NonNegativeInt = Annotated[int, Strict(), Field(ge=0)]
@@ -45,7 +47,7 @@ Flag = Annotated[bool, Strict()]
 Text = Annotated[str, Strict(), Field(min_length=1)]
 
 
-class ParameterError(ValueError):
+class ParameterError(UserError, ValueError):
     """A parameter that cannot be used; the message names it and says what it should be."""
 
 

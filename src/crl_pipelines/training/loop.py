@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from crl_pipelines.errors import UserError
 from crl_pipelines.losses import Loss
 from crl_pipelines.models import Encoder
 from crl_pipelines.training.steps import Step
@@ -23,7 +24,7 @@ from crl_pipelines.training.steps import Step
 log = logging.getLogger(__name__)
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """Training that cannot go on; the message names the experiment, epoch and step."""
 
 
