@@ -1,5 +1,6 @@
-"""crl_pipelines file for ensuring the package is executable
-as `crl-pipelines` and `python -m crl_pipelines`
+"""``python -m crl_pipelines`` and the ``crl-pipelines`` script: the project's ``kedro run``
+(:mod:`crl_pipelines.cli`, found by Kedro's ``find_run_command``), with the same options and the
+same handling of errors: a user's mistake ends in one line, a bug keeps its traceback.
 """
 
 import sys
@@ -10,7 +11,9 @@ from kedro.framework.cli.utils import find_run_command
 from kedro.framework.project import configure_project
 
 
-def main(*args, **kwargs) -> Any:
+def main(*args: Any, **kwargs: Any) -> Any:
+    """Run the project's pipelines as ``kedro run`` would (in an interactive session, return
+    instead of exiting)."""
     package_name = Path(__file__).parent.name
     configure_project(package_name)
 

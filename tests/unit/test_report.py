@@ -7,13 +7,18 @@ import io
 import json
 import math
 import re
+from html.parser import HTMLParser
+from urllib.parse import quote, unquote
 
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.cbook import is_math_text
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.text import Text
 
+from crl_pipelines.evaluation import plots
 from crl_pipelines.evaluation.battery import ScoringSettings, score_embeddings
 from crl_pipelines.evaluation.report import (
     FigureFile,
@@ -21,6 +26,7 @@ from crl_pipelines.evaluation.report import (
     _markdown_table,
     comparison_table,
     format_value,
+    markdown_text,
     metrics_json,
     plan_summary,
     ranking,
@@ -234,22 +240,24 @@ def test_report_summary_names_separation_order_and_floor():
 
 def test_report_markdown_tables_figures_and_skipped():
     """Markdown has the ranking and all-experiments tables (floor labelled), one image link per
-    figure_paths entry, a section per run, and skipped scores shown with their reason."""
+    figure_paths entry, a section per run, and skipped scores shown with their reason; the "<" of
+    a name is escaped."""
     report = small_report()
     text = report.markdown()
     assert "## Ranking" in text and "## All experiments" in text
-    assert "| separation ↑ | ntxent (2.800) | tri<plet> (1.500) |" in text
-    assert "| alignment ↓ | ntxent (0.250) | tri<plet> (0.400) |" in text
+    assert "| separation ↑ | ntxent (2.800) | tri\\<plet\\> (1.500) |" in text
+    assert "| alignment ↓ | ntxent (0.250) | tri\\<plet\\> (0.400) |" in text
     assert "| random_init (untrained floor) | 1 |" in text
     assert "| ntxent | 2 | 0.850 ± 0.071 |" in text
     figures = [*report.comparison_figures.values()]
     figures += [f for per_run in report.run_figures.values() for f in per_run.values()]
     for figure in figures:
-        assert text.count(f"]({figure.path})") == 1, figure.path
+        assert text.count(f"]({quote(figure.path)})") == 1, figure.path
     for run in report.runs:
-        assert f"## {run}" in text
+        assert f"## {markdown_text(run)}" in text
+    assert "## ntxent_s0" in text and "## tri\\<plet\\>\\_s0" in text
     assert "| silhouette | skipped (too few rows) |" in text
-    assert "Class separation on this data: ntxent > tri<plet>." in text
+    assert "Class separation on this data: ntxent > tri\\<plet\\>." in text
 
 
 def test_report_html_embeds_every_figure():
@@ -343,7 +351,7 @@ def test_a_registered_toy_score_reaches_every_output(monkeypatch):
     assert metrics_json(report.table)["ntxent"]["toy_offset_std"] == pytest.approx(7.0710678)
     markdown, page = report.markdown(), report.html()
     first_ranked = (
-        "| score | #1 | #2 |\n|---|---|---|\n| toy off. ↓ | ntxent (5.0) | tri<plet> (20.0) |"
+        "| score | #1 | #2 |\n|---|---|---|\n| toy off. ↓ | ntxent (5.0) | tri\\<plet\\> (20.0) |"
     )
     assert first_ranked in markdown
     assert "| experiment | seeds | toy off. | " in markdown
@@ -352,3 +360,182 @@ def test_a_registered_toy_score_reaches_every_output(monkeypatch):
     assert "<td>toy off. ↓</td><td>ntxent (5.0)</td><td>tri&lt;plet&gt; (20.0)</td>" in page
     assert "<th>seeds</th><th>toy off.</th>" in page
     assert "<td>toy_offset</td><td>30.0</td><td>first test value (a toy)</td>" in page
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile names: plain text in figures, escaped in HTML and Markdown
+# ---------------------------------------------------------------------------------------------
+
+HOSTILE = (
+    "$x^2$",
+    "a$b",
+    "cost $5 or $6",
+    "$x^$ \\unknown{",  # mathtext that cannot be parsed: the figure would not draw
+    "a\\$b",
+    "\\frac",
+    "<b>x</b>",
+    "a|b",
+    "*star* _under_",
+    "`tick`",
+    "[link](x) ~~no~~ #",
+    "&amp; &",
+    "line\nbreak",
+    "_hidden",
+)
+
+
+def drawn(figure: Figure) -> list[str]:
+    """Every non-empty string the figure draws, after rendering it to PNG; none may be mathtext
+    (matplotlib draws a plain string with its escaped ``\\$`` as ``$``)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=40)
+    assert buffer.getvalue().startswith(b"\x89PNG")
+    texts = [text.get_text() for text in figure.findobj(Text) if text.get_text()]
+    assert not [text for text in texts if is_math_text(text)]
+    return [text.replace("\\$", "$") for text in texts]
+
+
+def test_plots_draw_hostile_names_as_typed():
+    """Class names, titles, legends and stage names containing mathtext, TeX, HTML, Markdown
+    and newlines are drawn literally; a legend keeps a name starting with "_"."""
+    names = list(HOSTILE)
+    count = len(names)
+    rng = np.random.default_rng(0)
+    labels = np.arange(40) % count
+    title = "run $x^2$ <b>x</b> cost $5 or $6 \\frac"
+    figures = {
+        "heatmap": plots.class_distance_heatmap(rng.random((count, count)), names, title),
+        "scatter": plots.class_scatter(rng.normal(size=(40, 2)), labels, names, title, "$PC$"),
+        "histograms": plots.between_class_histograms({n: rng.random(6) for n in names}),
+        "depth": plots.probe_by_depth({n: {"$s1$": 0.5, "s_2_": 0.6} for n in names}),
+        "curves": plots.training_curves({n: {"epoch": [0, 1], "loss": [2, 1]} for n in names}),
+        "correlation": plots.correlation_heatmap(np.eye(3), title),
+        "vif": plots.vif_bars(np.array([0.5, np.inf]), title),
+        "skipped": plots.skipped(title, "$no$ labels"),
+    }
+    texts = {key: drawn(figure) for key, figure in figures.items()}
+    for key in ("heatmap", "scatter", "histograms", "depth", "curves"):
+        assert set(names) <= set(texts[key]), key
+    for key in ("heatmap", "scatter", "correlation", "vif", "skipped"):
+        assert any(text.startswith(title) for text in texts[key]), key
+    assert {"$s1$", "s_2_", "$PC$ 1"} <= set(texts["depth"] + texts["scatter"])
+    for key in ("histograms", "depth"):
+        legend = figures[key].axes[0].get_legend()
+        assert [t.get_text().replace("\\$", "$") for t in legend.get_texts()] == names
+
+
+def hostile_report() -> Report:
+    """A report whose experiments, runs and figure titles are all hostile names."""
+    experiments = [*HOSTILE, FLOOR]
+    run_experiment = {f"{name} run": name for name in experiments}
+    run_scores = {
+        run: full_scores(0.3 + 0.05 * i, 1.0 + i, 0.1 * i, collapsed=float(i == 0))
+        for i, run in enumerate(run_experiment)
+    }
+    runs = {
+        run: {"experiment": name, "seed": 0, "scores": run_scores[run], "skipped": {}}
+        for run, name in run_experiment.items()
+    }
+    return Report(
+        table=comparison_table(run_scores, run_experiment),
+        floor=FLOOR,
+        runs=runs,
+        comparison_figures={name: FigureFile(png("red"), f"{name}.png") for name in HOSTILE},
+        run_figures={run: {run: FigureFile(png("blue"), f"runs/{run}/x.png")} for run in runs},
+        dataset={"class_names": list(HOSTILE)},
+        plans={},
+        parameters={},
+    )
+
+
+class Page(HTMLParser):
+    """An HTML page read back: its tags, image alt texts and sources, second-level headings,
+    the number of cells of each row of each table, and its text."""
+
+    def __init__(self, page: str):
+        super().__init__()
+        self.tags: list[str] = []
+        self.images: list[dict[str, str]] = []
+        self.headings: list[str] = []
+        self.tables: list[list[int]] = []
+        self.text: list[str] = []
+        self.in_heading = False
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag == "img":
+            self.images.append(dict(attrs))
+        elif tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append(0)
+        elif tag in ("td", "th"):
+            self.tables[-1][-1] += 1
+        elif tag == "h2":
+            self.headings.append("")
+            self.in_heading = True
+
+    def handle_endtag(self, tag):
+        self.in_heading = self.in_heading and tag != "h2"
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self.in_heading:
+            self.headings[-1] += data
+
+
+def one_line(name: str) -> str:
+    return " ".join(name.splitlines())
+
+
+def test_report_html_escapes_hostile_names():
+    """No name adds a tag or an attribute to the HTML: every name reads back as typed in the
+    text, in the headings and in the images' alt text, and section ids hold no whitespace."""
+    report = hostile_report()
+    page = Page(report.html())
+    expected = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "table"}
+    expected |= {"thead", "tbody", "tr", "th", "td", "figure", "img", "figcaption", "section"}
+    assert set(page.tags) == expected | {"code", "pre", "script"}
+    text = "".join(page.text)
+    for name in HOSTILE:
+        assert name in text
+        assert f"{name} run" in page.headings
+    assert [image["alt"] for image in page.images] == [*HOSTILE, *report.runs]
+    assert all(len(set(rows)) == 1 for rows in page.tables)
+    assert not re.search(r'<section id="[^"]*\s', report.html())
+
+
+def test_report_markdown_escapes_hostile_names():
+    """Rendered as CommonMark with tables, the Markdown keeps every table's column count, adds no
+    emphasis, link, HTML or strikethrough, and shows each name as typed (a newline as a space)
+    in the sentences, tables, headings and image alt text, with the image paths intact."""
+    markdown_it = pytest.importorskip("markdown_it")
+    report = hostile_report()
+    rendered = markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    page = Page(rendered.render(report.markdown()))
+    assert not {"b", "em", "strong", "a", "s", "br"} & set(page.tags)
+    assert page.tags.count("code") == len(report.runs) + page.tags.count("pre")  # + JSON blocks
+    assert len(page.tables) == 2 + len(report.runs)
+    assert all(len(set(rows)) == 1 for rows in page.tables)  # every row as wide as the header
+    assert page.tables[1][0] == 2 + sum(score.in_table for score in SCORES.values())
+    text = "".join(page.text)
+    for name in HOSTILE:
+        assert one_line(name) in text
+        assert f"{one_line(name)} run" in page.headings
+    names = [*HOSTILE, *report.runs]
+    assert [image["alt"] for image in page.images] == [one_line(name) for name in names]
+    paths = [f.path for f in report.comparison_figures.values()]
+    paths += [f.path for figures in report.run_figures.values() for f in figures.values()]
+    assert [unquote(image["src"]) for image in page.images] == paths
+
+
+def test_markdown_text_escapes_syntax_and_keeps_plain_names():
+    """Plain names (``random_init``, ``ntxent.seed0``) are unchanged; Markdown syntax is escaped;
+    a newline becomes a space."""
+    assert markdown_text("random_init") == "random_init"
+    assert markdown_text("ntxent.seed0") == "ntxent.seed0"
+    assert markdown_text("_x_") == "\\_x\\_"
+    assert markdown_text("<b>x</b>") == "\\<b\\>x\\</b\\>"
+    assert markdown_text("$x^2$ *a*") == "\\$x^2\\$ \\*a\\*"
+    assert markdown_text("line\nbreak") == "line break"

@@ -1,16 +1,39 @@
-"""Figures of the scores, as matplotlib ``Figure`` objects (no pyplot state, no display needed)."""
+"""Figures of the scores, as matplotlib ``Figure`` objects (no pyplot state, no display needed).
+
+Every name drawn (class, run, experiment, stage) and every title holding one goes through
+:func:`plain`, and legends get their labels explicitly: a name is drawn as it is typed.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 
+def plain(text: object) -> str:
+    """``text`` to be drawn as it is: matplotlib reads a string with an even number of unescaped
+    ``$`` as mathtext (``$x^2$`` is drawn as x², ``cost $5 or $6`` cannot be drawn), so every
+    ``$`` is escaped (drawn as ``$``; an escaped ``\\$`` in the name stays ``\\$``)."""
+    return str(text).replace("$", r"\$")
+
+
+def _plain_all(texts: Sequence[object]) -> list[str]:
+    return [plain(text) for text in texts]
+
+
 def _colour_map(count: int) -> str:
     return "tab10" if count <= 10 else "tab20"
+
+
+def _legend(ax: Axes, handles: list[Artist], names: list[str]) -> None:
+    """A legend of ``names`` as typed (given explicitly: matplotlib leaves out artists whose
+    label starts with ``_``)."""
+    ax.legend(handles, _plain_all(names))
 
 
 def skipped(title: str, reason: str) -> Figure:
@@ -18,7 +41,7 @@ def skipped(title: str, reason: str) -> Figure:
     fig = Figure(figsize=(4, 1.5), layout="constrained")
     ax = fig.subplots()
     ax.axis("off")
-    ax.text(0.5, 0.5, f"{title}\nskipped: {reason}", ha="center", va="center")
+    ax.text(0.5, 0.5, plain(f"{title}\nskipped: {reason}"), ha="center", va="center")
     return fig
 
 
@@ -28,11 +51,11 @@ def class_distance_heatmap(distances: np.ndarray, class_names: Sequence[str], ti
     ax = fig.subplots()
     image = ax.imshow(distances, cmap="viridis")
     ticks = np.arange(len(class_names))
-    ax.set_xticks(ticks, class_names)
-    ax.set_yticks(ticks, class_names)
+    ax.set_xticks(ticks, _plain_all(class_names))
+    ax.set_yticks(ticks, _plain_all(class_names))
     ax.set_xlabel("class")
     ax.set_ylabel("class")
-    ax.set_title(f"{title}: mean distance between classes")
+    ax.set_title(plain(f"{title}: mean distance between classes"))
     fig.colorbar(image, ax=ax)
     return fig
 
@@ -41,20 +64,17 @@ def between_class_histograms(normalized: Mapping[str, np.ndarray]) -> Figure:
     """Normalized between-class distances of every experiment, overlaid (higher: better apart)."""
     fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.subplots()
-    for name, values in normalized.items():
+    outlines = []
+    for values in normalized.values():
         values = np.asarray(values, dtype=float)
-        ax.hist(
-            values[np.isfinite(values)],
-            bins=20,
-            range=(0, 1),
-            histtype="step",
-            linewidth=2,
-            label=name,
+        *_, patches = ax.hist(
+            values[np.isfinite(values)], bins=20, range=(0, 1), histtype="step", linewidth=2
         )
+        outlines.append(patches[0])
     ax.set_xlabel("between-class distance ÷ largest class distance")
     ax.set_ylabel("class pairs")
     ax.set_title("Normalized between-class distances")
-    ax.legend()
+    _legend(ax, outlines, list(normalized))
     return fig
 
 
@@ -65,7 +85,7 @@ def correlation_heatmap(corr: np.ndarray, title: str) -> Figure:
     image = ax.imshow(corr, cmap="coolwarm", vmin=-1, vmax=1)
     ax.set_xlabel("feature")
     ax.set_ylabel("feature")
-    ax.set_title(f"{title}: feature correlation")
+    ax.set_title(plain(f"{title}: feature correlation"))
     fig.colorbar(image, ax=ax)
     return fig
 
@@ -83,7 +103,7 @@ def vif_bars(normalized: np.ndarray, title: str) -> Figure:
     ax.set_xlabel("feature")
     ax.set_ylabel("VIF ÷ max")
     ax.set_ylim(0, 1.05)
-    ax.set_title(f"{title}: normalized VIF")
+    ax.set_title(plain(f"{title}: normalized VIF"))
     return fig
 
 
@@ -111,10 +131,10 @@ def class_scatter(
             vmax=count - 0.5,
         )
         colorbar = fig.colorbar(dots, ax=ax, ticks=np.arange(count))
-        colorbar.ax.set_yticklabels(class_names)
-    ax.set_xlabel(f"{axis_label} 1")
-    ax.set_ylabel(f"{axis_label} 2")
-    ax.set_title(title)
+        colorbar.ax.set_yticklabels(_plain_all(class_names))
+    ax.set_xlabel(plain(f"{axis_label} 1"))
+    ax.set_ylabel(plain(f"{axis_label} 2"))
+    ax.set_title(plain(title))
     return fig
 
 
@@ -145,7 +165,7 @@ def retrieval_grid(
         for column, neighbour in enumerate(neighbours[row], start=1):
             same = labels[neighbour] == labels[query]
             show(axes[row, column], neighbour, "tab:green" if same else "tab:red")
-    fig.suptitle(f"{title}: nearest test neighbours (cosine)")
+    fig.suptitle(plain(f"{title}: nearest test neighbours (cosine)"))
     return fig
 
 
@@ -153,14 +173,15 @@ def probe_by_depth(accuracies: Mapping[str, Mapping[str, float]]) -> Figure:
     """Linear-probe accuracy after each encoder stage, one line per experiment."""
     fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.subplots()
-    for name, by_depth in accuracies.items():
+    lines = []
+    for by_depth in accuracies.values():
         depths = list(by_depth)
-        ax.plot(range(len(depths)), [by_depth[d] for d in depths], marker="o", label=name)
-        ax.set_xticks(range(len(depths)), depths)
+        lines += ax.plot(range(len(depths)), [by_depth[d] for d in depths], marker="o")
+        ax.set_xticks(range(len(depths)), _plain_all(depths))
     ax.set_xlabel("depth (pooled features after each stage)")
     ax.set_ylabel("linear-probe test accuracy")
     ax.set_title("Linear separability by depth")
-    ax.legend()
+    _legend(ax, lines, list(accuracies))
     return fig
 
 
@@ -172,7 +193,7 @@ def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> F
     for ax, (name, history) in zip(axes, histories.items(), strict=False):
         ax.plot(history["epoch"], history["loss"], marker="o")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(name)
+        ax.set_title(plain(name))
         ax.set_xlabel("epoch")
         ax.set_ylabel("training loss")
     return fig

@@ -11,9 +11,11 @@ import base64
 import html
 import json
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -82,9 +84,42 @@ def metrics_json(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
     }
 
 
+# Characters that are Markdown syntax inside a line (code, emphasis, links, HTML, entities,
+# headings' closing #, strikethrough, math on GitHub); "|" is the table's own to escape.
+_MARKDOWN_SYNTAX = re.compile(r"([\\`*\[\]<>#$~&])")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).splitlines())
+
+
+def _literal_underscores(match: re.Match[str]) -> str:
+    """``_`` stays as it is between two letters or digits (``random_init``: no emphasis can start
+    or end there), and is escaped elsewhere (``_x_``)."""
+    text, start, end = match.string, match.start(), match.end()
+    inside = start > 0 and end < len(text) and text[start - 1].isalnum() and text[end].isalnum()
+    return match.group() if inside else match.group().replace("_", "\\_")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` (a run, experiment or class name) as literal Markdown text on one line: a
+    newline becomes a space and Markdown syntax is escaped, so ``<b>x</b>`` or ``$x^2$`` shows
+    as typed."""
+    escaped = _MARKDOWN_SYNTAX.sub(r"\\\1", _one_line(text))
+    return re.sub(r"_+", _literal_underscores, escaped)
+
+
+def _markdown_code(text: str) -> str:
+    """``text`` as one Markdown code span, fenced by more backticks than it holds."""
+    text = _one_line(text)
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _markdown_table(headings: list[str], rows: list[list[str]]) -> str:
     def row(cells: list[str]) -> str:
-        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+        return "| " + " | ".join(_one_line(cell).replace("|", "\\|") for cell in cells) + " |"
 
     return "\n".join([row(headings), "|" + "---|" * len(headings), *(row(cells) for cells in rows)])
 
@@ -97,6 +132,11 @@ def _html_table(headings: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _html_id(text: str) -> str:
+    """``text`` as an HTML id, which holds no whitespace."""
+    return re.sub(r"\s+", "-", text)
+
+
 @dataclass(frozen=True)
 class FigureFile:
     """A figure as the report shows it: embedded (``png``) in HTML, linked (``path``, relative to
@@ -104,6 +144,12 @@ class FigureFile:
 
     png: bytes
     path: str
+
+
+def _markdown_image(title: str, figure: FigureFile) -> str:
+    """A Markdown image: the title as literal alt text, the path percent-encoded (a space or a
+    parenthesis in a run's folder would end the link)."""
+    return f"![{markdown_text(title)}]({quote(figure.path)})"
 
 
 @dataclass
@@ -119,39 +165,43 @@ class Report:
     plans: dict[str, dict[str, Any]]  # sampling -> plan summary
     parameters: dict[str, Any]
 
-    def _ranking_rows(self) -> tuple[list[str], list[list[str]]]:
+    # The rows and sentences take ``name``, how a run or experiment name is written in the
+    # output: Markdown-escaped for Markdown, as it is for HTML (whose every cell is escaped).
+
+    def _ranking_rows(self, name: Callable[[str], str]) -> tuple[list[str], list[list[str]]]:
         ranks = ranking(self.table, self.floor)
         depth = max((len(order) for order in ranks.values()), default=0)
         headings = ["score", *(f"#{i + 1}" for i in range(depth))]
         rows = []
-        for name, order in ranks.items():
-            score = SCORES[name]
+        for key, order in ranks.items():
+            score = SCORES[key]
             cells = [f"{score.heading} {'↑' if score.better > 0 else '↓'}"]
             cells += [
-                f"{experiment} ({format_value(value, fmt=score.fmt)})"
+                f"{name(experiment)} ({format_value(value, fmt=score.fmt)})"
                 for experiment, value in order
             ]
             rows.append(cells + [""] * (depth - len(order)))
         return headings, rows
 
-    def _table_rows(self) -> tuple[list[str], list[list[str]]]:
-        columns = [name for name, score in in_order() if score.in_table]
-        headings = ["experiment", "seeds", *(SCORES[name].heading for name in columns)]
+    def _table_rows(self, name: Callable[[str], str]) -> tuple[list[str], list[list[str]]]:
+        columns = [key for key, score in in_order() if score.in_table]
+        headings = ["experiment", "seeds", *(SCORES[key].heading for key in columns)]
         rows = []
         for _, row in self.table.iterrows():
-            name = row["experiment"]
-            label = f"{name} (untrained floor)" if name == self.floor else name
+            experiment = row["experiment"]
+            label = name(experiment) + (" (untrained floor)" if experiment == self.floor else "")
             cells = [label, str(int(row["seeds"]))]
             cells += [_value(row, column) if column in row else "–" for column in columns]
             rows.append(cells)
         return headings, rows
 
-    def summary(self) -> list[str]:
-        """Plain sentences: the separation ranking against the guide's, and the floor."""
+    def summary(self, name: Callable[[str], str] = str) -> list[str]:
+        """Plain sentences: the separation ranking against the guide's, and the floor (each
+        experiment written by ``name``)."""
         ranks = ranking(self.table, self.floor)
         lines = []
         if "class_separation" in ranks:
-            order = " > ".join(name for name, _ in ranks["class_separation"])
+            order = " > ".join(name(experiment) for experiment, _ in ranks["class_separation"])
             lines.append(
                 "Class separation on this data: "
                 f"{order}. The guide ranks NT-Xent > pairs (contrastive) > triplet > cross-entropy "
@@ -160,7 +210,7 @@ class Report:
         if "probe_accuracy" in ranks and self.floor in set(self.table["experiment"]):
             floor_row = self.table[self.table["experiment"] == self.floor].iloc[0]
             floor_probe = float(floor_row["probe_accuracy"])
-            below = [n for n, v in ranks["probe_accuracy"] if v <= floor_probe]
+            below = [name(n) for n, v in ranks["probe_accuracy"] if v <= floor_probe]
             lines.append(
                 "Untrained floor probe accuracy: "
                 f"{format_value(floor_probe, fmt=SCORES['probe_accuracy'].fmt)}; "
@@ -174,7 +224,8 @@ class Report:
             (self.table["experiment"] != self.floor) & (self.table["collapsed"] > 0)
         ]
         if len(collapsed):
-            lines.append(f"Collapsed representations: {', '.join(collapsed['experiment'])}.")
+            names = ", ".join(map(name, collapsed["experiment"]))
+            lines.append(f"Collapsed representations: {names}.")
         return lines
 
     def _context(self) -> list[tuple[str, str]]:
@@ -198,25 +249,24 @@ class Report:
         return rows
 
     def markdown(self) -> str:
-        parts = ["# Contrastive loss comparison", "", *self.summary(), "", "## Ranking", ""]
-        parts += [_markdown_table(*self._ranking_rows()), "", "## All experiments", ""]
-        parts += [_markdown_table(*self._table_rows()), ""]
-        parts += [f"![{title}]({f.path})" for title, f in self.comparison_figures.items()]
+        """The report as Markdown, figures linked; every name shows as typed."""
+        name = markdown_text
+        parts = ["# Contrastive loss comparison", "", *self.summary(name), "", "## Ranking", ""]
+        parts += [_markdown_table(*self._ranking_rows(name)), "", "## All experiments", ""]
+        parts += [_markdown_table(*self._table_rows(name)), ""]
+        parts += [_markdown_image(title, f) for title, f in self.comparison_figures.items()]
         for run, record in self.runs.items():
-            parts += [
-                "",
-                f"## {run}",
-                "",
-                f"Experiment `{record['experiment']}`, seed {record['seed']}.",
-                "",
-            ]
+            experiment, seed = _markdown_code(record["experiment"]), name(str(record["seed"]))
+            parts += ["", f"## {name(run)}", "", f"Experiment {experiment}, seed {seed}.", ""]
             parts += [_markdown_table(["score", "value", "meaning"], self._run_rows(run)), ""]
-            parts += [f"![{t}]({f.path})" for t, f in self.run_figures[run].items()]
+            parts += [_markdown_image(t, f) for t, f in self.run_figures[run].items()]
         for title, text in self._context():
             parts += ["", f"## {title}", "", "```json", text, "```"]
         return "\n".join(parts) + "\n"
 
     def html(self) -> str:
+        """The report as one self-contained HTML page, figures embedded; every name escaped."""
+
         def image(title: str, figure: FigureFile) -> str:
             data = base64.b64encode(figure.png).decode("ascii")
             name = html.escape(title)
@@ -227,14 +277,14 @@ class Report:
 
         body = ["<h1>Contrastive loss comparison</h1>"]
         body += [f"<p>{html.escape(line)}</p>" for line in self.summary()]
-        body += ["<h2>Ranking</h2>", _html_table(*self._ranking_rows())]
-        body += ["<h2>All experiments</h2>", _html_table(*self._table_rows())]
+        body += ["<h2>Ranking</h2>", _html_table(*self._ranking_rows(str))]
+        body += ["<h2>All experiments</h2>", _html_table(*self._table_rows(str))]
         body += [image(title, figure) for title, figure in self.comparison_figures.items()]
         for run, record in self.runs.items():
             body += [
-                f'<section id="{html.escape(run)}"><h2>{html.escape(run)}</h2>',
+                f'<section id="{html.escape(_html_id(run))}"><h2>{html.escape(run)}</h2>',
                 f"<p>Experiment <code>{html.escape(record['experiment'])}</code>, "
-                f"seed {record['seed']}.</p>",
+                f"seed {html.escape(str(record['seed']))}.</p>",
                 _html_table(["score", "value", "meaning"], self._run_rows(run)),
                 *(image(title, figure) for title, figure in self.run_figures[run].items()),
                 "</section>",

@@ -1,0 +1,98 @@
+"""The project's command line: Kedro's ``kedro run``, except that a user's mistake ends in one line.
+
+Kedro finds this module (``<package>.cli``) and uses its ``run`` in place of its own, for
+``kedro run`` and ``python -m crl_pipelines`` alike. Every option of Kedro's ``run`` is kept as it
+is; when the run fails with a :class:`~crl_pipelines.errors.UserError` (bad parameters, bad data,
+missing inputs, a diverged loss), the console shows ``error: <message>`` on stderr and the command
+exits with status 1, while the traceback goes to the log file (``conf/logging.yml``). With
+``--traceback`` (or ``CRL_PIPELINES_TRACEBACK=1``) the error is raised as Kedro would. Any other
+exception is a bug and keeps Kedro's behaviour and its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+from kedro.framework.cli.project import run as kedro_run
+from kedro.framework.cli.utils import CONTEXT_SETTINGS
+from kedro.framework.project import settings
+from kedro.utils import find_kedro_project
+
+from crl_pipelines.errors import UserError
+from crl_pipelines.spec import build_spec
+
+TRACEBACK_ENV = "CRL_PIPELINES_TRACEBACK"
+
+# conf/logging.yml sends this logger to the log file only: it keeps the traceback of every failed
+# run, while the console shows a user's mistake as one line.
+log = logging.getLogger(__name__)
+
+
+def user_error(error: BaseException) -> UserError | None:
+    """The :class:`UserError` behind ``error``, following its chain as a traceback does (Kedro
+    may wrap a node's error), or None when the failure is not the user's to fix."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, UserError):
+            return current
+        seen.add(id(current))
+        suppressed = current.__suppress_context__
+        current = current.__cause__ or (None if suppressed else current.__context__)
+    return None
+
+
+def check_parameters(env: str | None, conf_source: str | None, params: dict[str, Any]) -> None:
+    """Check the run's parameters (the configuration with ``--params`` over it) as the project
+    does, before Kedro validates each node's typed parameters, whose report would bury the
+    message that names the dotted parameter and its fix."""
+    project = find_kedro_project(Path.cwd()) or Path.cwd()
+    loader = settings.CONFIG_LOADER_CLASS(
+        conf_source=conf_source or str(project / settings.CONF_SOURCE),
+        env=env or os.environ.get("KEDRO_ENV"),
+        runtime_params=params,
+        **settings.CONFIG_LOADER_ARGS,
+    )
+    build_spec(loader["parameters"])
+
+
+def _run(traceback: bool, **options: Any) -> dict[str, Any]:
+    """Kedro's run; a user's mistake becomes one line on stderr and exit status 1."""
+    try:
+        check_parameters(options["env"], options["conf_source"], options["params"])
+        return kedro_run.callback(**options)
+    except Exception as error:
+        log.error("the run failed", exc_info=error)
+        mistake = user_error(error)
+        if mistake is None or traceback:
+            raise
+        click.echo(f"error: {mistake}", err=True)
+        click.get_current_context().exit(1)
+
+
+@click.group(context_settings=CONTEXT_SETTINGS, name=__file__)
+def cli() -> None:
+    """Command line tools for crl_pipelines."""
+
+
+run = click.Command(
+    name="run",
+    context_settings=kedro_run.context_settings,
+    callback=_run,
+    params=[
+        *kedro_run.params,
+        click.Option(
+            ["--traceback"],
+            is_flag=True,
+            envvar=TRACEBACK_ENV,
+            help="Show the traceback of a mistake in the parameters or the data too "
+            f"(also {TRACEBACK_ENV}=1); it is always in the log file.",
+        ),
+    ],
+    help=kedro_run.help,
+)
+cli.add_command(run)
