@@ -36,7 +36,7 @@ STAGE_PIPELINES = {
     "embed": ["embed"],
     "evaluate": ["evaluate"],
     "floor": ["train", "embed", "evaluate"],
-    "compare": ["evaluate"],
+    "compare": ["compare"],
 }
 
 

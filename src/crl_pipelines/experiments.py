@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from crl_pipelines.lineage import fingerprint
 from crl_pipelines.losses import LOSSES, check_loss_params, loss_class
 from crl_pipelines.models import ModelSettings
 from crl_pipelines.runs import FLOOR
@@ -104,3 +105,22 @@ def check_warmup(training: TrainingSettings, epochs: int, where: str) -> None:
             f"parameter `{where}.warmup_epochs` is {training.warmup_epochs}, longer than the "
             f"run (pairs.epochs = {epochs}): the learning rate would never be reached"
         )
+
+
+def settings_fingerprint(experiment: Experiment | None, model: ModelSettings, seed: int) -> str:
+    """What an encoder is made from besides its data: the resolved experiment (loss, loss
+    parameters, sampling, model and training settings; not the device, which changes where it
+    runs, not what) and the seed. For the untrained floor (``experiment`` None): the model and
+    the seed."""
+    if experiment is None:
+        return fingerprint({"model": model.model_dump(mode="json"), "seed": seed})
+    return fingerprint(
+        {
+            "loss": experiment.loss,
+            "loss_params": experiment.loss_params,
+            "sampling": experiment.sampling,
+            "model": experiment.model.model_dump(mode="json"),
+            "training": experiment.training.model_dump(mode="json", exclude={"device"}),
+            "seed": seed,
+        }
+    )

@@ -18,6 +18,10 @@ class MissingInputsError(UserError, RuntimeError):
     """A pipeline was asked to run before the pipelines that make its inputs."""
 
 
+class EnvironmentMismatchError(UserError, RuntimeError):
+    """The parameters declare other runs than the pipelines were built for."""
+
+
 class ProjectHooks:
     @hook_impl
     def before_pipeline_run(
@@ -33,7 +37,7 @@ class ProjectHooks:
         declared = {run.name for run in build_spec(catalog.load("parameters")).runs()}
         built = {node.namespace for node in registered["train"].nodes}
         if declared != built:
-            raise RuntimeError(
+            raise EnvironmentMismatchError(
                 f"the parameters declare runs {sorted(declared)} but the pipelines were built for "
                 f"{sorted(built)}: when another environment changes `experiments` or `seeds`, "
                 "select it with KEDRO_ENV=<env> rather than --env"

@@ -50,9 +50,11 @@ class ModelSettings(Settings):
 
 class EncoderConfig(ModelSettings):
     """Everything that rebuilds an encoder: the chosen model, plus what the data and the loss
-    decide (input channels and statistics, LOOC's extra heads). Saved beside the weights."""
+    decide (input channels and statistics, LOOC's extra heads), and the lineage of the trained
+    weights. Saved beside the weights."""
 
     extra_heads: NonNegativeInt = 0
+    lineage: dict[str, str] = Field(default_factory=dict)  # what it was made from
     in_channels: PositiveInt = 1
     input_mean: tuple[Number, ...] = (0.5,)
     input_std: tuple[Number, ...] = (0.5,)
@@ -124,6 +126,15 @@ class Encoder(nn.Module):
         std = torch.tensor(self.config["input_std"], dtype=torch.float32).view(1, -1, 1, 1)
         self.register_buffer("input_mean", mean, persistent=False)
         self.register_buffer("input_std", std, persistent=False)
+
+    @property
+    def lineage(self) -> dict[str, str]:
+        """What the encoder was made from (:mod:`crl_pipelines.lineage`), saved with it."""
+        return self.config["lineage"]
+
+    @lineage.setter
+    def lineage(self, record: dict[str, str]) -> None:
+        self.config["lineage"] = dict(record)
 
     @property
     def embedding_dim(self) -> int:

@@ -17,6 +17,7 @@ from kedro.framework.project import settings
 from kedro.pipeline import Pipeline
 from kedro.utils import find_kedro_project
 
+from crl_pipelines.pipelines.compare import pipeline as compare
 from crl_pipelines.pipelines.embed import pipeline as embed
 from crl_pipelines.pipelines.evaluate import pipeline as evaluate
 from crl_pipelines.pipelines.ingest import pipeline as ingest
@@ -38,13 +39,15 @@ def declared_spec() -> RunSpec:
 
 def register_pipelines() -> dict[str, Pipeline]:
     runs = declared_spec().runs()
+    comparison = compare.create_pipeline(runs)
     pipelines = {
         "ingest": ingest.create_pipeline(),
         "pairs": pairs.create_pipeline(),
         "train": train.create_pipeline(runs),
         "embed": embed.create_pipeline(runs),
-        "evaluate": evaluate.create_pipeline(runs),
-        "compare": evaluate.create_comparison(runs),
+        # re-scores the embeddings on disk and rewrites the comparison; never trains
+        "evaluate": evaluate.create_pipeline(runs) + comparison,
+        "compare": comparison,
     }
     pipelines["__default__"] = sum(pipelines.values())
     return pipelines

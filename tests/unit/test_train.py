@@ -21,7 +21,6 @@ from crl_pipelines.sampling import SAMPLINGS, PairsSettings
 from crl_pipelines.sampling.class_pairs import class_pair_plan
 from crl_pipelines.sources.digits import load_digits_dataset
 from crl_pipelines.training import Experiment, TrainingError, TrainingSettings, train_encoder
-from crl_pipelines.training.checkpoint import CheckpointError
 from crl_pipelines.training.optim import learning_rate_factor
 from crl_pipelines.training.steps import STEPS, Step
 
@@ -143,14 +142,43 @@ def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     assert torch.equal(weights(fresh), weights(reused))
 
 
-def test_unreadable_checkpoint_names_the_file_and_the_fix(tmp_path):
-    """A truncated checkpoint stops with one message naming it, not a bare torch error."""
+class RunsCode:
+    """A pickle that would run code when unpickled (it must never be)."""
+
+    def __reduce__(self):
+        return (os.system, ("touch unpickled-code-ran",))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "unsafe pickle", "empty"])
+def test_unreadable_checkpoint_is_moved_aside_and_training_starts_afresh(
+    tmp_path, monkeypatch, caplog, damage
+):
+    """A truncated, corrupt, empty or unsafe checkpoint never crashes the run and never runs
+    code: it is named in a warning, moved to <name>.unreadable, and the run trains from the start
+    to the same weights as a run without it."""
+    monkeypatch.chdir(tmp_path)
     train, _, plan = small_data(epochs=1)
     checkpoint = tmp_path / "checkpoint.pt"
     train_encoder(train, plan, experiment(), seed=0, checkpoint_path=checkpoint)
-    checkpoint.write_bytes(checkpoint.read_bytes()[:100])
-    with pytest.raises(CheckpointError, match=rf"{checkpoint} is not a readable.*delete it"):
-        train_encoder(train, plan, experiment(), seed=0, checkpoint_path=checkpoint)
+    good = checkpoint.read_bytes()
+    damaged = {
+        "truncated": good[:100],
+        "garbage": b"not a checkpoint at all",
+        "empty": b"",
+    }
+    if damage == "unsafe pickle":
+        torch.save({"fingerprint": RunsCode()}, checkpoint)
+    else:
+        checkpoint.write_bytes(damaged[damage])
+    bad = checkpoint.read_bytes()
+    with caplog.at_level(logging.WARNING, logger="crl_pipelines.training.checkpoint"):
+        resumed, _ = train_encoder(train, plan, experiment(), seed=0, checkpoint_path=checkpoint)
+    assert f"{checkpoint} is not a readable checkpoint" in caplog.text
+    assert (tmp_path / "checkpoint.pt.unreadable").read_bytes() == bad
+    assert not (tmp_path / "unpickled-code-ran").exists()
+    fresh, _ = train_encoder(train, plan, experiment(), seed=0)
+    assert torch.equal(weights(resumed), weights(fresh))
+    assert checkpoint.is_file()  # the new run's own checkpoint
 
 
 RESUME_SCRIPT = textwrap.dedent(

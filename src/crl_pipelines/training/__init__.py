@@ -18,6 +18,7 @@ import torch
 
 from crl_pipelines.data import ImageDataset
 from crl_pipelines.devices import resolve_device, use_bf16
+from crl_pipelines.lineage import fingerprint
 from crl_pipelines.losses import Loss, build_loss, loss_class
 from crl_pipelines.models import EncoderConfig, ModelSettings, build_encoder, channel_statistics
 from crl_pipelines.sampling import plan_kind
@@ -144,7 +145,7 @@ def train_encoder(
 
 def _fingerprint(train, plan, experiment: Experiment, seed: int, config: dict) -> str:
     settings = {**experiment.training.model_dump(), "device": None}  # may change on resume
-    return checkpoint.fingerprint(
+    return fingerprint(
         config, experiment.loss, experiment.loss_params, settings, seed, plan_kind(plan),
         str(plan.get("augment", "")), plan["anchors"], plan.get("positives", np.zeros(0)),
         train.images, train.labels,

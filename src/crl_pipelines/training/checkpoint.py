@@ -2,44 +2,33 @@
 
 A checkpoint holds the weights, the optimizer, the schedule, the random state and the history,
 and the fingerprint of everything that made the run (settings, plan, images): a checkpoint of
-other settings or data is never resumed from. Writes go to a temporary file renamed into place.
+other settings or data is never resumed from (:func:`crl_pipelines.lineage.fingerprint`). Writes
+go to a temporary file renamed into place.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import logging
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file that cannot be read; the message names it and the fix."""
-
-
-def fingerprint(*parts: Any) -> str:
-    """A short digest of arrays (their bytes) and JSON-able settings."""
-    digest = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, np.ndarray):
-            digest.update(np.ascontiguousarray(part).tobytes())
-        else:
-            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
-    return digest.hexdigest()[:20]
+log = logging.getLogger(__name__)
 
 
 def save(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` atomically."""
+    """Write ``state`` to ``path`` atomically: a flushed, synced temporary file renamed into
+    place, removed if anything fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".checkpoint.", suffix=".tmp")
-    os.close(handle)
     try:
-        torch.save(state, temporary)
+        with os.fdopen(handle, "wb") as file:
+            torch.save(state, file)
+            file.flush()
+            os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -47,14 +36,24 @@ def save(path: Path, state: dict[str, Any]) -> None:
 
 
 def load(path: Path | None, device: torch.device, expected: str) -> dict[str, Any] | None:
-    """The checkpoint at ``path`` if it was made by the run with fingerprint ``expected``."""
+    """The checkpoint at ``path`` if it was made by the run with fingerprint ``expected``.
+
+    A file torch cannot read safely (truncated, corrupt, or a pickle that would run code) is
+    moved aside to ``<name>.unreadable`` with a warning, and the run starts from the beginning.
+    """
     if path is None or not path.is_file():
         return None
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # a truncated or foreign file: torch raises many kinds
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint ({type(error).__name__}); delete it to "
-            "train this run from the start"
-        ) from None
-    return state if state.get("fingerprint") == expected else None
+        aside = path.with_name(f"{path.name}.unreadable")
+        os.replace(path, aside)
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        log.warning(
+            "%s is not a readable checkpoint (%s: %s); moved it to %s and training this run "
+            "from the start", path, type(error).__name__, reason, aside.name,
+        )  # fmt: skip
+        return None
+    if not isinstance(state, dict) or state.get("fingerprint") != expected:
+        return None
+    return state

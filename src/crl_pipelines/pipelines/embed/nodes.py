@@ -6,10 +6,12 @@ import logging
 
 import numpy as np
 
+from crl_pipelines import lineage
 from crl_pipelines.data import ImageDataset
 from crl_pipelines.devices import resolve_device
 from crl_pipelines.embed import EmbedSettings, embed_images
 from crl_pipelines.models import Encoder
+from crl_pipelines.runs import Run
 
 log = logging.getLogger(__name__)
 
@@ -19,23 +21,36 @@ def embed_splits(
     train_set: dict[str, np.ndarray],
     test_set: dict[str, np.ndarray],
     settings: EmbedSettings,
+    *,
+    run: Run,
 ) -> dict[str, np.ndarray]:
     """``train_<feature>`` and ``test_<feature>`` arrays for the embedding and each stage,
-    with the labels and class names, so the scores need nothing else."""
+    with the labels and class names, so the scores need nothing else; refuses an encoder
+    trained on another split (its test images may be the encoder's training images)."""
+    split = lineage.split_of(train_set, "train")
+    rebuild = f"`kedro run --pipelines=train --namespaces={run.experiment}`"
+    lineage.require(model.lineage, {"split": split}, f"the encoder of {run.name}", rebuild)
+    lineage.require(
+        lineage.of_arrays(test_set),
+        {"split": split},
+        "the test split",
+        "`kedro run --pipelines=ingest`",
+    )
     device = resolve_device(settings.device)
     arrays: dict[str, np.ndarray] = {}
-    for split, stored in (("train", train_set), ("test", test_set)):
+    for split_name, stored in (("train", train_set), ("test", test_set)):
         dataset = ImageDataset.from_arrays(stored)
         features = embed_images(
             model, dataset.images, batch_size=settings.batch_size, device=device
         )
-        arrays.update({f"{split}_{name}": values for name, values in features.items()})
-        arrays[f"{split}_labels"] = dataset.labels
+        arrays.update({f"{split_name}_{name}": values for name, values in features.items()})
+        arrays[f"{split_name}_labels"] = dataset.labels
         arrays["class_names"] = np.asarray(dataset.class_names, dtype=str)
     log.info(
-        "embedded %d train and %d test images (dimension %d)",
+        "%s: embedded %d train and %d test images (dimension %d)",
+        run.name,
         len(arrays["train_labels"]),
         len(arrays["test_labels"]),
         arrays["train_embedding"].shape[1],
     )
-    return arrays
+    return {**arrays, lineage.KEY: lineage.as_array(model.lineage)}

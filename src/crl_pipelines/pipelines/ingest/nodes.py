@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from crl_pipelines import lineage
 from crl_pipelines.data import ImageDataset, split_train_test
 from crl_pipelines.sources import IngestSettings, build_dataset
 
@@ -15,8 +16,10 @@ log = logging.getLogger(__name__)
 
 def load_source(settings: IngestSettings) -> dict[str, np.ndarray]:
     """The images named by ``ingest.source``, resized / converted as the parameters say,
-    deduplicated, optionally subsampled, with any RandBits channels appended."""
+    deduplicated, optionally subsampled, with any RandBits channels appended. The split is tried
+    here too, so data that cannot be split stops before ``dataset.npz`` is replaced."""
     dataset = build_dataset(settings)
+    split_train_test(dataset, settings.test_fraction, settings.seed)
     log.info(
         "ingested %d images of %s, %s, from %s",
         len(dataset.labels),
@@ -31,10 +34,12 @@ def split_dataset(
     dataset: dict[str, np.ndarray], settings: IngestSettings
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
     """A seeded train/test split (stratified by class; random for unlabelled data) whose halves
-    share no image, and a summary of it."""
+    share no image, and a summary of it. Both halves and the summary record the split's
+    fingerprint, which every later artifact carries."""
     whole = ImageDataset.from_arrays(dataset)
     train, test = split_train_test(whole, settings.test_fraction, settings.seed)
     log.info("split into %d train and %d test images", len(train.labels), len(test.labels))
+    record = {"split": lineage.fingerprint(train.images, train.labels, test.images, test.labels)}
     summary = {
         "provenance": whole.provenance,
         "image_shape": list(whole.images.shape[1:]),
@@ -42,13 +47,15 @@ def split_dataset(
         "labelled": whole.labelled,
         "train_images": len(train.labels),
         "test_images": len(test.labels),
-        "train_per_class": np.bincount(train.labels, minlength=whole.num_classes).tolist()
-        if whole.labelled
-        else [],
-        "test_per_class": np.bincount(test.labels, minlength=whole.num_classes).tolist()
-        if whole.labelled
-        else [],
+        "train_per_class": _per_class(train, whole.num_classes),
+        "test_per_class": _per_class(test, whole.num_classes),
         "test_fraction": settings.test_fraction,
         "split_seed": settings.seed,
+        lineage.KEY: record,
     }
-    return train.to_arrays(), test.to_arrays(), summary
+    stamp = {lineage.KEY: lineage.as_array(record)}
+    return {**train.to_arrays(), **stamp}, {**test.to_arrays(), **stamp}, summary
+
+
+def _per_class(split: ImageDataset, num_classes: int) -> list[int]:
+    return np.bincount(split.labels, minlength=num_classes).tolist() if split.labelled else []

@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 
+from crl_pipelines import lineage
 from crl_pipelines.augment import AugmentSettings
 from crl_pipelines.data import ImageDataset
 from crl_pipelines.sampling import SAMPLINGS, PairsSettings
@@ -21,7 +22,8 @@ def make_plan(
     sampling: str,
 ) -> dict[str, np.ndarray]:
     """The ``sampling`` plan of the train split (the view plans with the augmentations checked
-    against the data's channels, so a bad setting stops before any training)."""
+    against the data's channels, so a bad setting stops before any training), with the split it
+    was made from and its own fingerprint."""
     train = ImageDataset.from_arrays(train_set)
     plan = SAMPLINGS[sampling].make_plan(train, pairs, augment)
     if "unavailable" in plan:
@@ -29,4 +31,8 @@ def make_plan(
     else:
         epochs, steps, batch = plan["anchors"].shape
         log.info("%s plan: %d epochs × %d steps of %d", sampling, epochs, steps, batch)
-    return plan
+    record = {
+        "split": lineage.of_arrays(train_set).get("split", ""),
+        "plan": lineage.fingerprint(*(plan[key] for key in sorted(plan))),
+    }
+    return {**plan, lineage.KEY: lineage.as_array(record)}

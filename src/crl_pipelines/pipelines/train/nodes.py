@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crl_pipelines import lineage
 from crl_pipelines.data import ImageDataset
-from crl_pipelines.experiments import ExperimentSettings, resolve_experiment
+from crl_pipelines.experiments import ExperimentSettings, resolve_experiment, settings_fingerprint
 from crl_pipelines.models import Encoder, ModelSettings
 from crl_pipelines.runs import Run
 from crl_pipelines.sampling import check_plan_matches
@@ -27,27 +28,53 @@ def train_run(
     *,
     run: Run,
 ) -> tuple[Encoder, pd.DataFrame]:
-    """Train ``run``; returns the encoder and its per-epoch history.
+    """Train ``run``; returns the encoder (recording its lineage) and its per-epoch history.
 
     The test split is never trained on: a fixed batch of it is embedded after every epoch to
     track alignment, uniformity and collapse. ``<checkpoint_dir>/<experiment>/seed<seed>/
     checkpoint.pt`` holds the last finished epoch, so an interrupted run picks up where it stopped.
     """
+    split = lineage.split_of(train_set, "train")
+    lineage.require(
+        lineage.of_arrays(test_set),
+        {"split": split},
+        "the test split",
+        "`kedro run --pipelines=ingest`",
+    )
+    lineage.require(
+        lineage.of_arrays(plan), {"split": split}, f"the {run.sampling} plan",
+        "`kedro run --pipelines=pairs`",
+    )  # fmt: skip
     train = ImageDataset.from_arrays(train_set)
     check_plan_matches(plan, train.labels)
+    resolved = resolve_experiment(run.experiment, experiment, model, training)
     encoder, history = train_encoder(
         train,
         plan,
-        resolve_experiment(run.experiment, experiment, model, training),
+        resolved,
         run.seed,
         name=run.name,
         held_out=ImageDataset.from_arrays(test_set),
         checkpoint_path=Path(checkpoint_dir) / run.folder / "checkpoint.pt",
         collapse_threshold=collapse_threshold,
     )
-    return encoder, pd.DataFrame(history)
+    record = {
+        "split": split,
+        "plan": lineage.of_arrays(plan)["plan"],
+        "settings": settings_fingerprint(resolved, model, run.seed),
+    }
+    encoder.lineage = {**record, "encoder": lineage.fingerprint(record)}
+    # the history keeps what training computed; its timings go to the log, so that retraining
+    # with unchanged inputs writes byte-identical files
+    return encoder, pd.DataFrame(history).drop(columns="seconds")
 
 
 def init_floor(train_set: dict[str, np.ndarray], model: ModelSettings, *, run: Run) -> Encoder:
     """The floor: the shared architecture at the initial weights of every run with this seed."""
-    return initial_encoder(ImageDataset.from_arrays(train_set), model, run.seed)
+    encoder = initial_encoder(ImageDataset.from_arrays(train_set), model, run.seed)
+    record = {
+        "split": lineage.split_of(train_set, "train"),
+        "settings": settings_fingerprint(None, model, run.seed),
+    }
+    encoder.lineage = {**record, "encoder": lineage.fingerprint(record)}
+    return encoder

@@ -1,0 +1,157 @@
+"""Compare: every run's scores side by side, the ranking, metrics.json and the report.
+
+Before anything is compared, every run's results must chain to the current split, its
+sampling's current plan and the settings the parameters give it now; a stale run is named with
+the command that rebuilds it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from pydantic import BaseModel
+
+from crl_pipelines import lineage
+from crl_pipelines.evaluation.figures import COMPARISON_FIGURES, RUN_FIGURES, comparison_figures
+from crl_pipelines.evaluation.report import (
+    FigureFile,
+    Report,
+    comparison_table,
+    metrics_json,
+    plan_summary,
+)
+from crl_pipelines.experiments import settings_fingerprint
+from crl_pipelines.runs import FLOOR, Run
+from crl_pipelines.spec import build_spec
+
+log = logging.getLogger(__name__)
+
+
+def check_lineage(
+    records: dict[str, dict[str, Any]],
+    dataset_summary: dict[str, Any],
+    parameters: dict[str, Any],
+    plans: dict[str, dict[str, np.ndarray]],
+    runs: tuple[Run, ...],
+) -> None:
+    """Every run's results were made from the current split, plan and settings."""
+    split = dataset_summary.get(lineage.KEY, {}).get("split")
+    if not split:
+        raise lineage.StaleArtifactError(
+            "the dataset summary was made by an older version, without lineage; rebuild it: "
+            "`kedro run --pipelines=ingest`"
+        )
+    spec = build_spec(_plain(parameters))
+    for run in runs:
+        experiment = spec.experiment(run.experiment) if run.trained else None
+        expected = {
+            "split": split,
+            "settings": settings_fingerprint(experiment, spec.model, run.seed),
+        }
+        if run.trained:
+            expected["plan"] = lineage.of_arrays(plans[run.sampling]).get("plan", "")
+        lineage.require(
+            records[run.name].get(lineage.KEY, {}), expected, f"the evaluation of {run.name}",
+            f"`kedro run --pipelines=train,embed,evaluate --namespaces={run.experiment}`",
+        )  # fmt: skip
+
+
+def _scalars(record: dict[str, Any]) -> dict[str, float]:
+    return {
+        key: np.nan if value is None else float(value) for key, value in record["scores"].items()
+    }
+
+
+def compare_runs(
+    dataset_summary: dict[str, Any],
+    parameters: dict[str, Any],
+    *inputs: Any,
+    runs: tuple[Run, ...],
+    samplings: tuple[str, ...],
+) -> tuple[pd.DataFrame, dict[str, Any], Figure, Figure, Figure]:
+    """The comparison table (mean ± std over seeds), ``metrics.json``, and the figures that put
+    all experiments side by side (distances and depth probes of each experiment's first seed,
+    training curves of every run), after :func:`check_lineage`. Inputs, in this order: the plan
+    of each of ``samplings``, every run's scores, every trained run's history."""
+    parts = iter(inputs)
+    plans = {sampling: next(parts) for sampling in samplings}
+    records = {run.name: next(parts) for run in runs}
+    histories = {run.name: next(parts) for run in runs if run.trained}
+    check_lineage(records, dataset_summary, parameters, plans, runs)
+    table = comparison_table(
+        {run: _scalars(record) for run, record in records.items()},
+        {run: record["experiment"] for run, record in records.items()},
+    )
+    first_of = {}
+    for run, record in records.items():
+        first_of.setdefault(record["experiment"], run)
+    between = {
+        experiment: np.array(records[run].get("between_class_distances", []), dtype=float)
+        for experiment, run in first_of.items()
+    }
+    depth = {
+        experiment: {
+            d: np.nan if v is None else v for d, v in records[run]["probe_by_depth"].items()
+        }
+        for experiment, run in first_of.items()
+    }
+    curves = {run: history.to_dict("list") for run, history in histories.items()}
+    figures = comparison_figures(between, depth, curves)
+    return (table, metrics_json(table), *(figures[name] for name in COMPARISON_FIGURES))
+
+
+def write_report(
+    comparison_table: pd.DataFrame,
+    dataset_summary: dict[str, Any],
+    parameters: dict[str, Any],
+    *inputs: Any,
+    runs: tuple[Run, ...],
+    samplings: tuple[str, ...],
+) -> tuple[str, str]:
+    """The report as self-contained HTML (figures embedded) and as Markdown (figures linked).
+
+    Inputs, in this order: the plan of each of ``samplings``; every run's scores; every run's
+    :data:`RUN_FIGURES`; the :data:`COMPARISON_FIGURES` (PNG bytes).
+    """
+    parts = iter(inputs)
+    plans = {sampling: plan_summary(next(parts)) for sampling in samplings}
+    records = {run.name: next(parts) for run in runs}
+    run_figures = {
+        run.name: {
+            figure: FigureFile(next(parts), f"runs/{run.folder}/{figure}.png")
+            for figure in RUN_FIGURES
+        }
+        for run in runs
+    }
+    comparison = {figure: FigureFile(next(parts), f"{figure}.png") for figure in COMPARISON_FIGURES}
+    report = Report(
+        table=comparison_table,
+        floor=FLOOR,
+        runs={
+            run: {
+                key: record[key] for key in ("experiment", "seed", "scores", "skipped", "seconds")
+            }
+            for run, record in records.items()
+        },
+        comparison_figures=comparison,
+        run_figures=run_figures,
+        dataset=dataset_summary,
+        plans=plans,
+        parameters=_plain(parameters),
+    )
+    for line in report.summary():
+        log.info("%s", line)
+    return report.html(), report.markdown()
+
+
+def _plain(value: Any) -> Any:
+    """Parameters as plain data: the settings Kedro validated into typed objects dumped back."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
