@@ -1,41 +1,35 @@
-"""Kedro datasets for what kedro-datasets has no class for: ``.npz`` arrays, torch encoders, and
-figures that a report can load back.
+"""Kedro datasets whose every save is atomic: ``.npz`` arrays, torch encoders, figures that a
+report can load back, and kedro-datasets' JSON, CSV and text datasets with an atomic save.
 
-All write to a temporary file beside the target and rename it into place, so an interrupted save
-never leaves a half-written artifact where a good one stood, and both load without pickle.
+Every save goes through :func:`crl_pipelines.files.write_atomically`: the data is written to a
+hidden temporary file beside the target, synced to disk, and renamed onto the target. A save that
+fails (an exception, Ctrl-C, a full disk) leaves the previous artifact byte for byte and removes
+its temporary file; a process killed mid-save leaves the previous artifact too, and the next save
+of that target removes the killed writer's temporary file. Nothing loads with pickle.
 """
 
 from __future__ import annotations
 
 import base64
-import os
-import tempfile
+import inspect
+import json
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
+import pandas as pd
 import torch
 from kedro.io import AbstractDataset, DatasetError
+from kedro.io.core import get_filepath_str
 from kedro_datasets._typing import ImagePreview
+from kedro_datasets.json import JSONDataset
+from kedro_datasets.pandas import CSVDataset
+from kedro_datasets.text import TextDataset
 from matplotlib.figure import Figure
 
+from crl_pipelines.files import save_npz, write_atomically
 from crl_pipelines.models import Encoder, build_encoder
-
-
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; give it a normal file's mode
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class NpzDataset(AbstractDataset[dict[str, np.ndarray], dict[str, np.ndarray]]):
@@ -73,9 +67,9 @@ class NpzDataset(AbstractDataset[dict[str, np.ndarray], dict[str, np.ndarray]]):
 
         def write(temporary: Path) -> None:
             with open(temporary, "wb") as handle:
-                np.savez(handle, **arrays)
+                save_npz(handle, arrays)
 
-        _write_atomically(self._filepath, write)
+        write_atomically(self._filepath, write)
 
     def _exists(self) -> bool:
         return self._filepath.is_file()
@@ -116,7 +110,14 @@ class TorchModelDataset(AbstractDataset[Encoder, Encoder]):
 
     def save(self, data: Encoder) -> None:
         checkpoint = {"config": data.config, "state_dict": data.state_dict()}
-        _write_atomically(self._filepath, lambda temporary: torch.save(checkpoint, temporary))
+
+        def write(temporary: Path) -> None:
+            # Into a file object, torch names the archive inside "archive"; given a path, it
+            # would name it after the (random) temporary file, and no two saves would agree.
+            with open(temporary, "wb") as handle:
+                torch.save(checkpoint, handle)
+
+        write_atomically(self._filepath, write)
 
     def _exists(self) -> bool:
         return self._filepath.is_file()
@@ -152,7 +153,7 @@ class FigureDataset(AbstractDataset[Figure, bytes]):
         return self._filepath.read_bytes()
 
     def save(self, data: Figure) -> None:
-        _write_atomically(
+        write_atomically(
             self._filepath, lambda temporary: data.savefig(temporary, **self._save_args)
         )
 
@@ -165,3 +166,81 @@ class FigureDataset(AbstractDataset[Figure, bytes]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(PurePosixPath(self._filepath)), "save_args": self._save_args}
+
+
+class _AtomicSave:
+    """Mixed into a kedro-datasets file dataset (fsspec ``_fs``, ``_fs_open_args_save``): its
+    save writes through its own file system and open arguments, as the original does, but into
+    the temporary file of :func:`write_atomically` (local files only)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Kedro wraps each dataset class's __init__ to record its arguments (catalog.to_config);
+        # give it the original's signature, not the parent's wrapper's (*args, **kwargs).
+        cls.__init__ = inspect.unwrap(cls.__init__)
+        super().__init_subclass__(**kwargs)
+
+    def _save_atomically(self, dump: Callable[[IO[Any]], object]) -> None:
+        """Save as the original does, ``dump`` into the file opened for saving, atomically."""
+        if self._protocol != "file":
+            raise DatasetError(
+                f"{type(self).__name__} saves local files only, not {self._protocol}:// ones"
+            )
+        target = Path(get_filepath_str(self._get_save_path(), self._protocol))
+
+        def write(temporary: Path) -> None:
+            with self._fs.open(str(temporary), **self._fs_open_args_save) as file:
+                dump(file)
+
+        write_atomically(target, write)
+        self._invalidate_cache()
+
+
+class AtomicJSONDataset(_AtomicSave, JSONDataset):
+    """kedro-datasets' ``json.JSONDataset`` (the same bytes, load, ``save_args``, preview and
+    description) whose save is atomic, so a killed or failed save keeps the previous file.
+
+    Example catalog entry::
+
+        metrics:
+          type: crl_pipelines.datasets.AtomicJSONDataset
+          filepath: data/08_reporting/metrics.json
+          save_args: {indent: 2}
+    """
+
+    def save(self, data: Any) -> None:
+        self._save_atomically(lambda file: json.dump(data, file, **self._save_args))
+
+
+class AtomicCSVDataset(_AtomicSave, CSVDataset):
+    """kedro-datasets' ``pandas.CSVDataset`` (the same bytes, load and save arguments, table
+    preview and description) whose save is atomic, so a killed or failed save keeps the
+    previous file.
+
+    Example catalog entry::
+
+        comparison_table:
+          type: crl_pipelines.datasets.AtomicCSVDataset
+          filepath: data/08_reporting/comparison.csv
+          save_args: {index: false}
+          metadata:
+            kedro-viz:
+              preview_args: {nrows: 1000}
+    """
+
+    def save(self, data: pd.DataFrame) -> None:
+        self._save_atomically(lambda file: data.to_csv(path_or_buf=file, **self._save_args))
+
+
+class AtomicTextDataset(_AtomicSave, TextDataset):
+    """kedro-datasets' ``text.TextDataset`` (the same bytes, load and description) whose save is
+    atomic, so a killed or failed save keeps the previous file.
+
+    Example catalog entry::
+
+        report_html:
+          type: crl_pipelines.datasets.AtomicTextDataset
+          filepath: data/08_reporting/report.html
+    """
+
+    def save(self, data: str) -> None:
+        self._save_atomically(lambda file: file.write(data))

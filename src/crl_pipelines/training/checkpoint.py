@@ -10,29 +10,24 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from crl_pipelines.files import write_atomically
+
 log = logging.getLogger(__name__)
 
 
 def save(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` atomically: a flushed, synced temporary file renamed into
-    place, removed if anything fails."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".checkpoint.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(state, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write ``state`` to ``path`` atomically (:func:`crl_pipelines.files.write_atomically`)."""
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as handle:  # a file object: no temporary name in the archive
+            torch.save(state, handle)
+
+    write_atomically(path, write)
 
 
 def load(path: Path | None, device: torch.device, expected: str) -> dict[str, Any] | None:

@@ -1,0 +1,109 @@
+"""Writing files so that a failure never leaves a half-written one, and the same content always
+gives the same bytes.
+
+:func:`write_atomically` is the one write path of every artifact (the catalog's datasets and the
+training checkpoints): the data goes to a hidden temporary file beside the target, is synced to
+disk and renamed onto the target. :func:`save_npz` writes an ``.npz`` whose bytes depend on the
+arrays only (numpy's own stamps each member with the time of writing), so an unchanged input
+gives an unchanged artifact and DVC re-runs nothing downstream for nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import secrets
+import time
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+# Test hook (tests/integration/test_atomic_writes.py): set to a target's file name, e.g.
+# `metrics.json`, to pause that target's save between its synced temporary file and the rename.
+PAUSE_BEFORE_RENAME = "CRL_PIPELINES_PAUSE_BEFORE_RENAME"
+PAUSE_SECONDS = 60
+
+
+def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Make ``path`` by ``write(temporary)``, all or nothing.
+
+    ``write`` fills the given temporary file (hidden, beside ``path``, already created with a new
+    file's normal mode) and closes it, which flushes it. The file is then fsynced, renamed onto
+    ``path`` (atomic on one file system), and the folder fsynced so the rename survives a power
+    cut. On any failure, KeyboardInterrupt included, the temporary file is removed and ``path``
+    is untouched. Its name carries the writer's process id, so that a later save of ``path``
+    can remove what a killed writer left (:func:`_remove_orphans`).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        os.close(descriptor)
+        write(temporary)
+        _fsync(temporary)
+        _pause_before_rename(path)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    with contextlib.suppress(OSError):  # best effort: not every file system syncs folders
+        _fsync(path.parent)
+
+
+def _fsync(path: Path) -> None:
+    """Sync a file's (or folder's) data and metadata to disk; fsync acts on the file itself, so
+    a fresh read-only descriptor syncs what another descriptor wrote."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _remove_orphans(path: Path) -> None:
+    """Remove the temporary files of ``path`` whose writer process is gone (killed mid-save).
+    A running writer's file is kept, so concurrent saves of one target on this machine never
+    delete each other's (a writer on another machine sharing the folder would see its rename
+    fail, never a truncated target)."""
+    for orphan in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = orphan.name[len(path.name) + 2 :].split(".")[0]
+        if pid.isdigit() and not _is_running(int(pid)):
+            orphan.unlink(missing_ok=True)
+
+
+def _is_running(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (signal 0 checks without signalling; on
+    Windows os.kill would terminate the process, so there every writer counts as running)."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        pass
+    return True
+
+
+def _pause_before_rename(path: Path) -> None:
+    """The kill test's hook: when ``CRL_PIPELINES_PAUSE_BEFORE_RENAME`` is ``path``'s file name,
+    create ``<path>.paused`` and sleep, so the test can SIGKILL the process between the finished
+    temporary file and the rename. Unset (always, outside that test), it does nothing."""
+    if os.environ.get(PAUSE_BEFORE_RENAME) == path.name:
+        path.with_name(f"{path.name}.paused").touch()
+        time.sleep(PAUSE_SECONDS)
+
+
+def save_npz(file: IO[bytes], arrays: Mapping[str, np.ndarray]) -> None:
+    """``np.savez(file, **arrays)``, with every member dated 1980-01-01 (the zip format's
+    earliest date) instead of now: loads with ``np.load`` exactly like numpy's own."""
+    with zipfile.ZipFile(file, mode="w", compression=zipfile.ZIP_STORED) as archive:
+        for key, value in arrays.items():
+            member = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with archive.open(member, "w", force_zip64=True) as handle:
+                np.lib.format.write_array(handle, np.asanyarray(value), allow_pickle=False)
