@@ -1,9 +1,11 @@
 """The ingest pipeline reads a labelled PNG folder, or MNIST IDX files, by a parameters change only;
-a failed ingest (bad data or a bad parameter) leaves the previous artifacts as they were."""
+a failed ingest (bad data or a bad parameter) leaves the previous artifacts as they were; with
+`on_bad_file: skip` bad files (a truncated image, a named pipe) are skipped and named."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +84,10 @@ def test_png_folder_then_mnist_by_parameters_only(project):
         run_ingest(project, {**misspelled, **split})
     for name, content in before.items():
         assert (project / "data" / name).read_bytes() == content, name
+
+    os.mkfifo(project / "data/01_raw/shapes/circle/pipe.png")  # opening it would block
+    shapes = {"source": "image_folder", "image_folder": {"root": "data/01_raw/shapes"}}
+    run_ingest(project, {**shapes, "on_bad_file": "skip", **split})
+    provenance = json.loads(str(load(project, "02_intermediate/dataset.npz")["provenance"]))
+    assert provenance["skipped_files"] == 2
+    assert [Path(name).name for name in provenance["skipped"]] == ["pipe.png", "2.png"]

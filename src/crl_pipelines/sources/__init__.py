@@ -2,8 +2,10 @@
 MNIST family's IDX files (:mod:`.idx`), CIFAR-10 read with a restricted unpickler
 (:mod:`.cifar`), labelled and unlabelled image folders (:mod:`.folders`), ``.npz`` arrays
 (:mod:`.arrays`) and MultiDigit (:mod:`.multidigit`); the resizing, channel conversion and
-RandBits that apply to all of them (:mod:`.transforms`). :func:`build_dataset` turns the
-``ingest`` parameters (:data:`IngestSettings`) into an :class:`~crl_pipelines.data.ImageDataset`.
+RandBits that apply to all of them (:mod:`.transforms`); every file is opened through
+:mod:`.files`, which opens only regular files and names the file in every failure.
+:func:`build_dataset` turns the ``ingest`` parameters (:data:`IngestSettings`) into an
+:class:`~crl_pipelines.data.ImageDataset`.
 
 :mod:`crl_pipelines.data` (the canonical form) does not import this package.
 """

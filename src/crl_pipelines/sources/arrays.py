@@ -1,4 +1,6 @@
-"""Images from an ``.npz`` of arrays (``numpy.savez``), read without pickle.
+"""Images from an ``.npz`` of arrays (``numpy.savez``), read without pickle. Anything else (a
+lone ``.npy``, a damaged zip, an array that cannot be read, a zero-sized image) stops with a
+message naming the file.
 
 Arrays (any other array is ignored, and named in the log):
 
@@ -10,10 +12,10 @@ Arrays (any other array is ignored, and named in the log):
   lie in [0, 1] (×255, rounded) and as pixel values when the largest exceeds 1 (≤ 255,
   rounded); set ``value_range: unit`` or ``byte`` when an all-dark [0, 255] array would be
   mistaken for [0, 1].
-- ``labels`` (optional): N class labels, integers or strings. Without ``class_names`` the classes
-  are the distinct label values in sorted order, named by their values (labels 0..K−1 stay as
-  they are). With ``class_names`` the labels must be integers 0..K−1. Without ``labels`` (or
-  with all −1) the dataset is unlabelled.
+- ``labels`` (optional): N class labels, integers ≥ 0 or strings. Without ``class_names`` the
+  classes are the distinct label values in sorted order, named by their values (labels 0..K−1
+  stay as they are). With ``class_names`` the labels must be integers 0..K−1. Without
+  ``labels`` (or with all −1) the dataset is unlabelled; other negative labels are an error.
 - ``class_names`` (optional): K names, only with ``labels``.
 - ``extra__<name>``: per-image arrays (N rows) carried along as ``extra[<name>]``, so the
   project's own ``dataset.npz`` reads back unchanged.
@@ -22,14 +24,16 @@ Arrays (any other array is ignored, and named in the log):
 from __future__ import annotations
 
 import logging
-import zipfile
+import os
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from numpy.lib.npyio import NpzFile
 
 from crl_pipelines.data import EXTRA_PREFIX, DataError, ImageDataset
 from crl_pipelines.sources.base import IngestSettingsBase, Source
+from crl_pipelines.sources.files import describe, open_regular
 from crl_pipelines.validation import Settings, Text
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,7 @@ Layout = Literal["auto", "NHW", "NHWC", "NCHW"]
 ValueRange = Literal["auto", "unit", "byte"]
 _CHANNEL_COUNTS = (1, 3, 4)
 _KNOWN = {"images", "labels", "class_names"}
+_NPY_MAGIC = b"\x93NUMPY"  # a lone .npy file (numpy.save), not an archive
 
 
 class NpzSettings(Settings):
@@ -129,23 +134,14 @@ def _labels(
         labels = labels.astype(np.int64)
     if labels.dtype.kind in "iu" and (labels == -1).all():
         return labels.astype(np.int64), ()
-    if labels.dtype.kind in "iu" and (labels == -1).any():
+    if labels.dtype.kind in "iu" and (labels < 0).any():
+        first = int(np.argmax(labels < 0))
         raise DataError(
-            f"{path}: 'labels' marks some images -1 (unlabelled) and others with classes; "
-            "a dataset is either labelled or not"
+            f"{path}: 'labels' holds negative values (the first, {labels[first]}, at index "
+            f"{first}); labels are classes 0..K-1, or all -1 for unlabelled images"
         )
     if names is not None:
-        class_names = tuple(str(n) for n in np.asarray(names).ravel())
-        if len(set(class_names)) != len(class_names):
-            raise DataError(f"{path}: 'class_names' repeats a name: {list(class_names)}")
-        if labels.dtype.kind not in "iu":
-            raise DataError(f"{path}: with 'class_names', 'labels' must be integers 0..K-1")
-        if labels.min() < 0 or labels.max() >= len(class_names):
-            raise DataError(
-                f"{path}: 'labels' must lie in 0..{len(class_names) - 1} (one per class name), "
-                f"found {labels.min()}..{labels.max()}"
-            )
-        return labels.astype(np.int64), class_names
+        return labels.astype(np.int64), _class_names(labels, names, path)
     if labels.dtype.kind not in "iuUS":
         raise DataError(f"{path}: 'labels' must be integers or strings, got dtype {labels.dtype}")
     values, indices = np.unique(labels, return_inverse=True)
@@ -153,24 +149,72 @@ def _labels(
     return indices.astype(np.int64).ravel(), tuple(as_text)
 
 
+def _class_names(labels: np.ndarray, names: np.ndarray, path: Path) -> tuple[str, ...]:
+    """The archive's ``class_names``, which the (non-negative) integer ``labels`` index."""
+    class_names = tuple(str(n) for n in np.asarray(names).ravel())
+    if not class_names:
+        raise DataError(f"{path}: 'class_names' is empty; give one name per class, or leave it out")
+    if len(set(class_names)) != len(class_names):
+        raise DataError(f"{path}: 'class_names' repeats a name: {list(class_names)}")
+    if labels.dtype.kind not in "iu":
+        raise DataError(f"{path}: with 'class_names', 'labels' must be integers 0..K-1")
+    if labels.max() >= len(class_names):
+        raise DataError(
+            f"{path}: 'labels' must lie in 0..{len(class_names) - 1} (one per class name), "
+            f"found {labels.min()}..{labels.max()}"
+        )
+    return class_names
+
+
+def _read_archive(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` at ``path`` (a zip of ``.npy`` files), read without pickle."""
+    with open_regular(path, fix="set ingest.npz.path to an .npz file") as handle:
+        start = handle.read(len(_NPY_MAGIC))
+        handle.seek(0)
+        if start == _NPY_MAGIC:
+            raise DataError(
+                f"{path} holds a single .npy array, not an .npz archive of named arrays; save "
+                "it with numpy.savez(path, images=...)"
+            )
+        if not start.startswith(b"PK"):
+            opening = f"starts with {start!r}" if start else "is empty"
+            raise DataError(
+                f"{path} is not an .npz archive (numpy.savez writes a zip file; this one {opening})"
+            )
+        try:
+            archive = np.load(handle, allow_pickle=False)
+        except Exception as error:  # a damaged zip fails in many ways
+            raise DataError(f"{path} is not a readable .npz archive ({describe(error)})") from error
+        with archive:
+            return {key: _member(archive, key, path) for key in archive.files}
+
+
+def _member(archive: NpzFile, key: str, path: Path) -> np.ndarray:
+    try:
+        return archive[key]
+    except Exception as error:  # a damaged member (CRC, deflate, .npy header) or an object array
+        raise DataError(f"{path}: the array {key!r} cannot be read ({describe(error)})") from error
+
+
 def load_npz_dataset(
     path: str | Path, layout: Layout = "auto", value_range: ValueRange = "auto"
 ) -> ImageDataset:
     """An ``.npz`` of arrays (see the module docstring for the arrays and rules)."""
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise DataError(f"ingest.npz.path {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise DataError(f"{path} is not a readable .npz archive: {error}") from error
+    arrays = _read_archive(path)
     if "images" not in arrays:
         raise DataError(f"{path} has no 'images' array (it holds {sorted(arrays)})")
     images = arrays["images"]
     chosen = _layout(images, layout, path)
     if len(images) == 0:
         raise DataError(f"{path}: 'images' holds no images")
+    if images.size == 0:
+        raise DataError(
+            f"{path}: 'images' {images.shape} has an axis of length 0 (every image needs a "
+            "height, a width and a channel)"
+        )
     pixels, rule = _pixels(images, value_range, path)
     if chosen == "NHW":
         pixels = pixels[:, None]

@@ -11,6 +11,7 @@ byte strings) and refuses any other with a :class:`~crl_pipelines.data.DataError
 from __future__ import annotations
 
 import codecs
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 
 from crl_pipelines.data import DataError, ImageDataset
 from crl_pipelines.sources.base import DownloadSettings, IngestSettingsBase, Source, Split
+from crl_pipelines.sources.files import describe, open_regular
 
 try:  # numpy ≥ 2
     from numpy._core.multiarray import _reconstruct, scalar
@@ -60,6 +62,8 @@ class RestrictedUnpickler(pickle.Unpickler):
             ("numpy", "dtype"): np.dtype,
             ("_codecs", "encode"): self._latin1,
             ("builtins", "bytearray"): bytearray,
+            ("__builtin__", "bytes"): _empty_bytes,  # how protocol 2 pickles b""
+            ("builtins", "bytes"): _empty_bytes,
         }
         if (module, name) not in allowed:
             raise DataError(
@@ -67,6 +71,10 @@ class RestrictedUnpickler(pickle.Unpickler):
                 "needs only numpy arrays, lists and strings (is it really a CIFAR file?)"
             )
         return allowed[(module, name)]
+
+
+def _empty_bytes() -> bytes:
+    return b""
 
 
 def _get(entry: dict[Any, Any], key: str) -> Any:
@@ -80,17 +88,15 @@ def _get(entry: dict[Any, Any], key: str) -> Any:
 def unpickle(path: str | Path) -> Any:
     """A pickle read with :class:`RestrictedUnpickler`; unreadable files raise DataError."""
     path = Path(path)
-    try:
-        with open(path, "rb") as handle:
+    with open_regular(path, fix="put torchvision's CIFAR-10 file there") as handle:
+        try:
             return RestrictedUnpickler(handle, path).load()
-    except DataError:
-        raise
-    except FileNotFoundError:
-        raise
-    except Exception as error:  # a truncated or corrupt pickle fails in many ways
-        raise DataError(
-            f"cannot read {path} as a CIFAR python batch: {type(error).__name__}: {error}"
-        ) from error
+        except DataError:
+            raise
+        except Exception as error:  # a truncated or corrupt pickle fails in many ways
+            raise DataError(
+                f"cannot read {path} as a CIFAR python batch: {describe(error)}"
+            ) from error
 
 
 def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -116,6 +122,8 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     pixels = 3 * CIFAR10_SIZE * CIFAR10_SIZE
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != pixels:
         raise DataError(f"{path}: 'data' must be uint8 N×{pixels}, got {data.dtype} {data.shape}")
+    if len(data) == 0:
+        raise DataError(f"{path} holds no images")
     if labels.ndim != 1 or len(labels) != len(data) or labels.dtype.kind not in "iu":
         raise DataError(
             f"{path}: {len(data)} images but labels of shape {labels.shape} ({labels.dtype})"
@@ -132,9 +140,13 @@ def read_cifar_meta(path: str | Path) -> tuple[str, ...]:
         names = _get(entry, "label_names") if isinstance(entry, dict) else None
     except KeyError:
         names = None
-    if not names:
+    if names is None or (isinstance(names, list | tuple) and not names):
         raise DataError(f"{path} has no 'label_names' entry")
-    return tuple(n.decode("latin1") if isinstance(n, bytes) else str(n) for n in names)
+    kinds = {type(n).__name__ for n in names} if isinstance(names, list | tuple) else set()
+    if not kinds or not kinds <= {"str", "bytes"}:
+        got = f"a list of {', '.join(sorted(kinds))}" if kinds else type(names).__name__
+        raise DataError(f"{path}: 'label_names' must be a list of class names (text), got {got}")
+    return tuple(n.decode("latin1") if isinstance(n, bytes) else n for n in names)
 
 
 def load_cifar10_dataset(
@@ -151,13 +163,13 @@ def load_cifar10_dataset(
     """
     folder = Path(root) / CIFAR10_FOLDER
     needed = [CIFAR10_META, *(name for split in splits for name in CIFAR10_FILES[split])]
-    if download and any(not (folder / name).is_file() for name in needed):
+    if download and any(not os.path.lexists(folder / name) for name in needed):
         from torchvision.datasets import CIFAR10
 
         for split in splits:
             CIFAR10(str(root), train=split == "train", download=True)
     for name in needed:
-        if not (folder / name).is_file():
+        if not os.path.lexists(folder / name):  # there but unreadable: reading it says why
             raise DataError(
                 f"CIFAR-10 file {folder / name} is missing: put torchvision's {CIFAR10_FOLDER} "
                 "folder there, or set ingest.cifar10.download: true"
@@ -167,9 +179,7 @@ def load_cifar10_dataset(
     for split in splits:
         for name in CIFAR10_FILES[split]:
             batch_images, batch_labels = read_cifar_batch(folder / name)
-            if len(batch_labels) and (
-                batch_labels.min() < 0 or batch_labels.max() >= len(class_names)
-            ):
+            if batch_labels.min() < 0 or batch_labels.max() >= len(class_names):
                 raise DataError(
                     f"{folder / name}: labels must lie in 0..{len(class_names) - 1} (the classes "
                     f"of {CIFAR10_META}), found {batch_labels.min()}..{batch_labels.max()}"

@@ -8,12 +8,22 @@
 
 Every file whose name does not start with a dot is expected to be an image in a format Pillow
 reads (PNG, JPEG, BMP, GIF (first frame), WebP, TIFF, PPM/PGM, …); hidden files and folders
-(``.DS_Store``, ``.ipynb_checkpoints``) are skipped. A file Pillow cannot identify, or one it
-cannot decode (unreadable, truncated), stops the run with a message naming it, or is skipped and
-counted when ``ingest.on_bad_file: skip``.
+(``.DS_Store``, ``.ipynb_checkpoints``) are skipped; links are followed. A bad file stops the
+run with one message naming it, or is skipped, counted and named in the provenance when
+``ingest.on_bad_file: skip``: one Pillow cannot identify or decode (unreadable, truncated,
+damaged), one over Pillow's pixel limit (``PIL.Image.MAX_IMAGE_PIXELS``, a guard against
+decompression bombs; Pillow's warning between one and two times the limit is refused like its
+error above), one that is not a regular file (a named pipe, socket or device is never opened, as
+reading it would block or never end; a folder link back to a folder it is in; a broken or
+looping link), one without read permission or deleted meanwhile, and one whose pixel values 8
+bits cannot show (below). Pillow's other warnings are logged with the file's name. A sub-folder
+that cannot be listed stops the run whatever ``on_bad_file`` says: skipping it would silently
+drop a whole part of the data.
 
 Modes: grayscale modes (1, L, LA, I, I;16, F) become one channel (16-bit values are scaled by
-1/257, not clipped), everything else (RGB, RGBA, P, CMYK, …) three (alpha is dropped). With
+1/257; 32-bit ``I`` values must lie in 0..65535 and are scaled alike; floating-point ``F``
+values must be finite, lie in 0..255 and not be fractions of 1, and are converted by Pillow),
+everything else (RGB, RGBA, P, CMYK, …) three (alpha is dropped). With
 ``channels`` set, Pillow's ``convert("L")`` or ``convert("RGB")`` makes every image that many
 channels; without it, a folder mixing grayscale and colour images is an error. With
 ``image_size`` set, each image is resized to image_size × image_size with Pillow's bilinear
@@ -24,20 +34,27 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from crl_pipelines.data import DataError, ImageDataset
 from crl_pipelines.sources.base import IngestSettingsBase, OnBadFile, Source
+from crl_pipelines.sources.files import UnreadableFile, describe, one_line, open_regular, shown
 from crl_pipelines.validation import Settings, Text
 
 log = logging.getLogger(__name__)
 
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "F"})
 SKIPPED_LISTED = 50  # at most this many skipped files are named in the provenance
+_BOMBS = (Image.DecompressionBombError, Image.DecompressionBombWarning)  # over the pixel limit
 
 
 class FolderSettings(Settings):
@@ -47,8 +64,8 @@ class FolderSettings(Settings):
     root: Text = "data/01_raw/images"
 
 
-class BadImageFile(DataError):
-    """A file that is not a readable image (the message names it)."""
+class BadImageFile(UnreadableFile):
+    """A file that is there but is not a readable image (the message names it)."""
 
 
 @dataclass
@@ -61,66 +78,167 @@ def _is_grey(mode: str) -> bool:
     return mode in GREY_MODES or mode.startswith("I;16")
 
 
-def _eight_bit(image: Image.Image) -> Image.Image:
-    """An 'L' or 'RGB' image: grayscale modes to 'L' (16-bit scaled), the rest to 'RGB'."""
+def _eight_bit(path: Path, image: Image.Image) -> Image.Image:
+    """An 'L' or 'RGB' image: grayscale modes to 'L' (16-bit scaled), the rest to 'RGB'; pixel
+    values that 8 bits cannot show faithfully are a BadImageFile."""
     mode = image.mode
     if mode.startswith("I;16") or mode == "I":  # 16-bit grayscale (PNG opens as I;16 or I)
-        values = np.asarray(image, dtype=np.float64) / 257.0
-        return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
+        values = np.asarray(image, dtype=np.float64)
+        low, high = values.min(), values.max()
+        if low < 0 or high > 65535:
+            raise BadImageFile(
+                f"{shown(path)} holds pixel values {low:g}..{high:g} (mode {mode}), outside "
+                "0..65535, the 16-bit range that is scaled to 8 bits"
+            )
+        return Image.fromarray(np.rint(values / 257.0).astype(np.uint8), mode="L")
+    if mode == "F":
+        _check_floats(path, np.asarray(image))
     return image.convert("L" if _is_grey(mode) else "RGB")
+
+
+def _check_floats(path: Path, values: np.ndarray) -> None:
+    """Floating-point pixels (mode F) become 8-bit by Pillow's conversion (truncated): they
+    must be finite and in 0..255, and not fractions of 1 (which would all become 0)."""
+    if not np.isfinite(values).all():
+        raise BadImageFile(f"{shown(path)} holds NaN or infinite pixel values (mode F)")
+    low, high = float(values.min()), float(values.max())
+    if low < 0 or high > 255:
+        raise BadImageFile(
+            f"{shown(path)} holds floating-point pixels {low:g}..{high:g}, outside 0..255"
+        )
+    if high <= 1 and (values != np.round(values)).any():
+        raise BadImageFile(
+            f"{shown(path)} holds floating-point pixels in 0..1 (mode F), which read as 0..255 "
+            "values would all be black"
+        )
+
+
+@contextmanager
+def _pillow_warnings(path: Path) -> Iterator[None]:
+    """While one file is decoded, Pillow's decompression-bomb warning (an image over
+    MAX_IMAGE_PIXELS) is raised, so it is refused like one over twice the limit (Pillow's own
+    error), and any other warning is logged with the file's name. Only the warning filters
+    change, and only inside."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+    for warning in caught:
+        log.warning("%s: %s", shown(path), warning.message)
+
+
+def _too_large(path: Path, error: Exception) -> BadImageFile:
+    found = re.search(r"\((\d+) pixels\)", str(error))  # Pillow's message holds the count
+    count = f"{int(found[1]):,} pixels, over" if found else "more pixels than"
+    return BadImageFile(
+        f"{shown(path)} is too large to decode safely: {count} the limit of "
+        f"{Image.MAX_IMAGE_PIXELS:,} pixels (Pillow's MAX_IMAGE_PIXELS, a guard against "
+        "decompression bombs)"
+    )
+
+
+def _identify(path: Path, handle: BinaryIO) -> Image.Image:
+    """The image in ``handle``, identified (not yet decoded)."""
+    try:
+        return Image.open(handle)
+    except UnidentifiedImageError:
+        raise BadImageFile(
+            f"{shown(path)} is not an image file Pillow can read (an unknown format, or a "
+            "damaged or zero-sized header)"
+        ) from None
+    except _BOMBS as error:
+        raise _too_large(path, error) from None
+    except Exception as error:  # a damaged header fails in many ways
+        raise BadImageFile(
+            f"{shown(path)} is an unreadable or truncated image ({describe(error)})"
+        ) from error
+
+
+def _planes(
+    path: Path, image: Image.Image, image_size: int | None, channels: int | None
+) -> np.ndarray:
+    """``image`` decoded, converted and resized, as uint8 C×H×W."""
+    try:
+        image.load()
+        converted = _eight_bit(path, image)
+        if channels is not None:
+            converted = converted.convert("L" if channels == 1 else "RGB")
+        if image_size is not None:
+            converted = converted.resize((image_size, image_size), Image.BILINEAR)
+        pixels = np.asarray(converted)
+    except BadImageFile:
+        raise
+    except _BOMBS as error:  # some formats size their frames only when decoded
+        raise _too_large(path, error) from None
+    except Exception as error:  # Pillow's decoders fail with many exception types
+        raise BadImageFile(
+            f"{shown(path)} is an unreadable or truncated image ({describe(error)})"
+        ) from error
+    pixels = pixels[None] if pixels.ndim == 2 else np.moveaxis(pixels, -1, 0)
+    return np.ascontiguousarray(pixels, dtype=np.uint8)
 
 
 def decode_image(
     path: str | Path, image_size: int | None = None, channels: int | None = None
 ) -> _Decoded:
-    """One image file as uint8 C×H×W (see the module docstring); BadImageFile if it cannot be."""
+    """One image file as uint8 C×H×W (see the module docstring); an UnreadableFile (a
+    BadImageFile when the file is there but is no readable image) names it if it cannot be."""
     path = Path(path)
-    try:
-        image = Image.open(path)
-    except UnidentifiedImageError:
-        raise BadImageFile(
-            f"{path} is not an image file (Pillow cannot identify its format)"
-        ) from None
-    except OSError as error:
-        raise BadImageFile(f"{path} cannot be opened: {error}") from error
-    with image:
+    with open_regular(path) as handle, _pillow_warnings(path), _identify(path, handle) as image:
         mode = image.mode
-        try:
-            image.load()
-            converted = _eight_bit(image)
-            if channels is not None:
-                converted = converted.convert("L" if channels == 1 else "RGB")
-            if image_size is not None:
-                converted = converted.resize((image_size, image_size), Image.BILINEAR)
-            pixels = np.asarray(converted)
-        except Exception as error:  # Pillow's decoders fail with many exception types
-            raise BadImageFile(
-                f"{path} is an unreadable or truncated image ({type(error).__name__}: {error})"
-            ) from error
-    pixels = pixels[None] if pixels.ndim == 2 else np.moveaxis(pixels, -1, 0)
-    return _Decoded(np.ascontiguousarray(pixels, dtype=np.uint8), mode)
+        pixels = _planes(path, image, image_size, channels)
+    return _Decoded(pixels, mode)
 
 
-def _visible_files(folder: Path) -> list[Path]:
-    """Every file under ``folder`` (nested too), in sorted order, hidden files and folders
-    excepted."""
-    found = []
-    for current, dirs, files in os.walk(folder, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [Path(current) / f for f in sorted(files) if not f.startswith(".")]
+def _listing(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The visible (not hidden) entries of ``folder``, each sorted by name: the sub-folders
+    (links followed) and everything else, which is expected to be an image file."""
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted((e for e in scan if not e.name.startswith(".")), key=lambda e: e.name)
+    except OSError as error:
+        raise DataError(
+            f"cannot list the folder {shown(folder)} ({one_line(error.strerror or str(error))}); "
+            "fix its permissions or remove it"
+        ) from error
+    folders: list[Path] = []
+    files: list[Path] = []
+    for entry in entries:
+        (folders if _is_folder(entry) else files).append(Path(entry.path))
+    return folders, files
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # a link loop: listed as a file, and reported when it is read
+        return False
+
+
+def _visible_files(folder: Path, _inside: tuple[str, ...] = ()) -> list[Path]:
+    """Every file under ``folder`` (nested too, links followed), in sorted order (a folder's own
+    files before its sub-folders'), hidden files and folders excepted. A link back to a folder
+    it is in is listed as a file, so it is reported (or skipped) like any bad file."""
+    inside = (*_inside, os.path.realpath(folder))
+    folders, found = _listing(folder)
+    for sub in folders:
+        if os.path.realpath(sub) in inside:
+            found.append(sub)
+        else:
+            found += _visible_files(sub, inside)
     return found
 
 
 def _decode_all(
     files: list[Path], image_size: int | None, channels: int | None, on_bad_file: OnBadFile
 ) -> tuple[list[_Decoded | None], list[str]]:
-    """Decoded images (None where a bad file was skipped) and the skipped files' messages."""
+    """Decoded images (None where a bad file was skipped) and the files skipped."""
     decoded: list[_Decoded | None] = []
     skipped: list[str] = []
     for path in files:
         try:
             decoded.append(decode_image(path, image_size, channels))
-        except BadImageFile as error:
+        except UnreadableFile as error:
             if on_bad_file == "error":
                 raise BadImageFile(
                     f"{error}; remove it, or set ingest.on_bad_file: skip to skip such files"
@@ -144,8 +262,8 @@ def _check_uniform(
     if channels is None and grey and colour:
         grey_mode = next(d.mode for d in decoded if _is_grey(d.mode))
         raise DataError(
-            f"images under {root} mix grayscale and colour: {grey[0]} is grayscale "
-            f"({grey_mode!r}), {colour[0][0]} is colour ({colour[0][1]!r}); "
+            f"images under {shown(root)} mix grayscale and colour: {shown(grey[0])} is grayscale "
+            f"({grey_mode!r}), {shown(colour[0][0])} is colour ({colour[0][1]!r}); "
             "set ingest.channels to 1 or 3"
         )
     if image_size is not None:
@@ -154,8 +272,9 @@ def _check_uniform(
     for path, image in zip(files, decoded, strict=True):
         if image.pixels.shape[1:] != shape:
             raise DataError(
-                f"images under {root} have different sizes: {files[0]} is {shape[0]}×{shape[1]} "
-                f"(H×W), {path} is {image.pixels.shape[1]}×{image.pixels.shape[2]}; "
+                f"images under {shown(root)} have different sizes: {shown(files[0])} is "
+                f"{shape[0]}×{shape[1]} (H×W), {shown(path)} is "
+                f"{image.pixels.shape[1]}×{image.pixels.shape[2]}; "
                 "set ingest.image_size to resize them all to one size"
             )
 
@@ -168,8 +287,8 @@ def _report_skipped(root: Path, skipped: list[str], total: int) -> dict[str, obj
         "skip): %s",
         len(skipped),
         total,
-        root,
-        ", ".join(skipped[:5]) + (" …" if len(skipped) > 5 else ""),
+        shown(root),
+        ", ".join(shown(name) for name in skipped[:5]) + (" …" if len(skipped) > 5 else ""),
     )
     return {"skipped_files": len(skipped), "skipped": skipped[:SKIPPED_LISTED]}
 
@@ -177,7 +296,7 @@ def _report_skipped(root: Path, skipped: list[str], total: int) -> dict[str, obj
 def _root(root: str | Path, parameter: str) -> Path:
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"{parameter} {root} is not a folder")
+        raise DataError(f"{parameter} {shown(root)} is not a folder")
     return root
 
 
@@ -187,23 +306,21 @@ def _relative(files: list[Path], root: Path) -> np.ndarray:
 
 def _class_folders(root: Path) -> list[Path]:
     """The class sub-folders of a labelled folder, sorted by name (stray files warned about)."""
-    class_dirs = sorted(
-        (entry for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith(".")),
-        key=lambda entry: entry.name,
-    )
-    stray = [e for e in root.iterdir() if e.is_file() and not e.name.startswith(".")]
+    class_dirs, stray = _listing(root)
     if not class_dirs:
         if stray:
             raise DataError(
-                f"image folder {root} has no class sub-folders, only {len(stray)} file(s): a "
-                "labelled folder holds one sub-folder of images per class (for images without "
-                "classes use ingest.source: unlabelled_folder)"
+                f"image folder {shown(root)} has no class sub-folders, only {len(stray)} "
+                "file(s): a labelled folder holds one sub-folder of images per class (for images "
+                "without classes use ingest.source: unlabelled_folder)"
             )
         raise DataError(
-            f"image folder {root} is empty: it needs one sub-folder of images per class"
+            f"image folder {shown(root)} is empty: it needs one sub-folder of images per class"
         )
     if stray:
-        log.warning("ignoring %d files directly in %s (not in a class folder)", len(stray), root)
+        log.warning(
+            "ignoring %d files directly in %s (not in a class folder)", len(stray), shown(root)
+        )
     return class_dirs
 
 
@@ -213,17 +330,18 @@ def _read_class(
     """A class folder's readable images (at least two) and the files skipped."""
     files = _visible_files(folder)
     if not files:
-        raise DataError(f"class folder {folder} (class '{folder.name}') holds no images")
+        raise DataError(f"class folder {shown(folder)} (class {folder.name!r}) holds no images")
     decoded, skipped = _decode_all(files, image_size, channels, on_bad_file)
     kept = [(f, d) for f, d in zip(files, decoded, strict=True) if d is not None]
     if not kept:
         raise DataError(
-            f"class folder {folder} (class '{folder.name}') holds no readable images "
+            f"class folder {shown(folder)} (class {folder.name!r}) holds no readable images "
             f"({len(skipped)} skipped)"
         )
     if len(kept) == 1:
         raise DataError(
-            f"class '{folder.name}' ({folder}) holds a single image, {kept[0][0].name}; "
+            f"class {folder.name!r} ({shown(folder)}) holds a single image, "
+            f"{shown(kept[0][0].name)}; "
             "class-pair sampling and the stratified split need at least 2 images per class"
             + (f" ({len(skipped)} other files skipped)" if skipped else "")
         )
@@ -275,12 +393,12 @@ def load_unlabelled_folder(
     root = _root(root, "ingest.unlabelled_folder.root")
     files = _visible_files(root)
     if not files:
-        raise DataError(f"unlabelled folder {root} holds no images")
+        raise DataError(f"unlabelled folder {shown(root)} holds no images")
     decoded, skipped = _decode_all(files, image_size, channels, on_bad_file)
     kept = [(f, d) for f, d in zip(files, decoded, strict=True) if d is not None]
     if not kept:
         raise DataError(
-            f"unlabelled folder {root} holds no readable images ({len(skipped)} skipped)"
+            f"unlabelled folder {shown(root)} holds no readable images ({len(skipped)} skipped)"
         )
     kept_files, kept_decoded = [f for f, _ in kept], [d for _, d in kept]
     _check_uniform(root, kept_files, kept_decoded, image_size, channels)

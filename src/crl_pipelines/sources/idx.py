@@ -5,6 +5,9 @@ download missing files, and only when ``ingest.<name>.download`` says so."""
 from __future__ import annotations
 
 import gzip
+import math
+import os
+import zlib
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -13,6 +16,7 @@ import numpy as np
 
 from crl_pipelines.data import DataError, ImageDataset
 from crl_pipelines.sources.base import DownloadSettings, IngestSettingsBase, Source, Split
+from crl_pipelines.sources.files import one_line, open_regular
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
 _IDX_DTYPES = {
@@ -23,6 +27,8 @@ _IDX_DTYPES = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
+
+_GZIP = b"\x1f\x8b"  # the first bytes of every gzip file
 
 # torchvision's on-disk names for MNIST under <root>/MNIST/raw/ (Fashion-MNIST and KMNIST use the
 # same four names under <root>/FashionMNIST/raw/ and <root>/KMNIST/raw/).
@@ -64,21 +70,34 @@ IDX_SOURCES = {
 }
 
 
+def _idx_bytes(path: Path) -> bytes:
+    """The whole content of an IDX file, gunzipped when its name ends in ``.gz``."""
+    with open_regular(path, fix="replace it with the IDX file") as handle:
+        try:
+            if path.suffix == ".gz":
+                with gzip.GzipFile(fileobj=handle) as unzipped:
+                    return unzipped.read()
+            return handle.read()
+        except (OSError, EOFError, zlib.error) as error:
+            raise DataError(f"cannot read IDX file {path}: {one_line(str(error))}") from error
+
+
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file (MNIST's format), plain or gzip-compressed, into a numpy array."""
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as handle:
-            raw = handle.read()
-    except (OSError, EOFError) as error:
-        raise DataError(f"cannot read IDX file {path}: {error}") from error
+    raw = _idx_bytes(path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DataError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
+        hint = f"; it is gzip-compressed: name it {path.name}.gz" if raw[:2] == _GZIP else ""
+        raise DataError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()}){hint}")
     dtype, ndim = _IDX_DTYPES[raw[2]], raw[3]
     header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(
+            f"{path} is truncated: its header needs {header} bytes for {ndim} dimensions, the "
+            f"file holds {len(raw)}"
+        )
     shape = tuple(int(n) for n in np.frombuffer(raw[4:header], dtype=">u4"))
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize
     if len(raw) - header != expected:
         raise DataError(
             f"{path} is truncated or padded: header says {shape} ({expected} bytes of data), "
@@ -93,7 +112,7 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 def _find_idx(raw_dir: Path, name: str) -> Path | None:
     for candidate in (raw_dir / name, raw_dir / f"{name}.gz"):
-        if candidate.exists():
+        if os.path.lexists(candidate):  # there, even if not readable: reading it says why
             return candidate
     return None
 
@@ -141,16 +160,9 @@ def load_idx_dataset(
         images.append(split_images[:, None])
         labels.append(split_labels.astype(np.int64))
         files += split_files
-    all_labels = np.concatenate(labels)
-    top = len(spec.class_names) - 1
-    if all_labels.min() < 0 or all_labels.max() > top:
-        raise DataError(
-            f"{spec.title} labels must lie in 0..{top}, "
-            f"found {all_labels.min()}..{all_labels.max()}"
-        )
     return ImageDataset(
         images=np.concatenate(images),
-        labels=all_labels,
+        labels=np.concatenate(labels),
         class_names=spec.class_names,
         provenance={"source": name, "files": files},
     )
@@ -179,9 +191,24 @@ def _read_split(raw_dir: Path, name: str, split: Split) -> tuple[np.ndarray, np.
         )
     if len(images) == 0:
         raise DataError(f"{image_path} holds no images")
+    if images.size == 0:
+        raise DataError(f"{image_path} holds images of size {images.shape[1]}×{images.shape[2]}")
     if images.dtype != np.uint8:
         raise DataError(f"{image_path} must hold uint8 pixels, got {images.dtype}")
+    _check_labels(labels, label_path, IDX_SOURCES[name])
     return images, labels, [str(image_path), str(label_path)]
+
+
+def _check_labels(labels: np.ndarray, path: Path, spec: IdxSource) -> None:
+    """``labels`` must be integers, one of the dataset's classes each."""
+    if labels.dtype.kind not in "iu":
+        raise DataError(f"{path} must hold integer labels, got {labels.dtype}")
+    top = len(spec.class_names) - 1
+    if labels.min() < 0 or labels.max() > top:
+        raise DataError(
+            f"{path}: {spec.title} labels must lie in 0..{top}, "
+            f"found {labels.min()}..{labels.max()}"
+        )
 
 
 def read(name: str, settings: DownloadSettings, ingest: IngestSettingsBase) -> ImageDataset:
