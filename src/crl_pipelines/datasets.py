@@ -28,8 +28,21 @@ from kedro_datasets.pandas import CSVDataset
 from kedro_datasets.text import TextDataset
 from matplotlib.figure import Figure
 
+from crl_pipelines.errors import UserError
 from crl_pipelines.files import save_npz, write_atomically
 from crl_pipelines.models import Encoder, build_encoder
+
+
+class UnreadableArtifactError(UserError, DatasetError):
+    """An artifact on disk that cannot be read back (truncated, damaged or foreign); it is
+    never loaded unsafely."""
+
+    def __init__(self, path: Path, what: str, error: Exception) -> None:
+        reason = (str(error).strip().splitlines() or [""])[0][:160]
+        super().__init__(
+            f"{path} is not {what} that can be read safely ({type(error).__name__}: {reason}); "
+            "delete it and re-run the pipeline that makes it (`kedro run`, or `dvc repro`)"
+        )
 
 
 class NpzDataset(AbstractDataset[dict[str, np.ndarray], dict[str, np.ndarray]]):
@@ -49,13 +62,15 @@ class NpzDataset(AbstractDataset[dict[str, np.ndarray], dict[str, np.ndarray]]):
     def load(self) -> dict[str, np.ndarray]:
         try:
             with np.load(self._filepath, allow_pickle=False) as archive:
-                return {key: archive[key] for key in archive.files}
+                arrays = {key: archive[key] for key in archive.files}
+            foreign = [key for key, value in arrays.items() if not isinstance(value, np.ndarray)]
+            if foreign:  # np.load returns a member that is not an .npy array as raw bytes
+                raise ValueError(f"members {foreign} are not .npy arrays")
+            return arrays
         except FileNotFoundError:
             raise
-        except (OSError, ValueError) as error:
-            raise DatasetError(
-                f"{self._filepath} is not a readable .npz archive: {error}"
-            ) from error
+        except Exception as error:  # truncated, damaged, foreign: numpy and zipfile raise many
+            raise UnreadableArtifactError(self._filepath, "an .npz archive", error) from None
 
     def save(self, data: dict[str, np.ndarray]) -> None:
         arrays = {key: np.asarray(value) for key, value in data.items()}
@@ -102,10 +117,10 @@ class TorchModelDataset(AbstractDataset[Encoder, Encoder]):
             encoder.load_state_dict(checkpoint["state_dict"])
         except FileNotFoundError:
             raise
-        except (KeyError, RuntimeError, ValueError) as error:
-            raise DatasetError(
-                f"{self._filepath} is not an encoder this project saved: {error}"
-            ) from error
+        except Exception as error:  # truncated, damaged, unsafe pickle, other config: many kinds
+            raise UnreadableArtifactError(
+                self._filepath, "an encoder this project saved", error
+            ) from None
         return encoder.eval()
 
     def save(self, data: Encoder) -> None:

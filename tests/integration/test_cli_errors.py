@@ -72,7 +72,7 @@ def message(status: int, stdout: str, stderr: str) -> list[str]:
         ),
         pytest.param(
             [f"--params=ingest.source=npz,ingest.npz.path={BAD_ARCHIVE}"],
-            f"error: {BAD_ARCHIVE} is not a readable .npz archive",
+            f"error: {BAD_ARCHIVE} is not an .npz archive",
             id="bad data",
         ),
         pytest.param(

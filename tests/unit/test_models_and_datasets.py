@@ -28,8 +28,10 @@ from crl_pipelines.datasets import (
     FigureDataset,
     NpzDataset,
     TorchModelDataset,
+    UnreadableArtifactError,
 )
 from crl_pipelines.embed import embed_images
+from crl_pipelines.errors import UserError
 from crl_pipelines.files import write_atomically
 from crl_pipelines.models import build_encoder
 
@@ -380,3 +382,31 @@ def test_atomic_write_removes_what_killed_writers_left(tmp_path):
     running.write_bytes(b"still being written")
     write_atomically(tmp_path / "artifact", lambda temporary: temporary.write_text("new"))
     assert hidden_and_all(tmp_path) == sorted(["artifact", running.name])
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("touch code-ran",))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "unsafe pickle"])
+def test_unreadable_artifacts_are_named_never_loaded_unsafely(tmp_path, monkeypatch, damage):
+    """A damaged model or .npz on disk gives one message naming it and the fix (a user error,
+    shown without a traceback), and a pickle that would run code is never run."""
+    monkeypatch.chdir(tmp_path)
+    model = TorchModelDataset(filepath=str(tmp_path / "model.pt"))
+    model.save(build_encoder({"arch": "small_cnn", "embedding_dim": 4}, seed=0))
+    npz = NpzDataset(filepath=str(tmp_path / "arrays.npz"))
+    npz.save({"x": np.arange(3)})
+    for path in (tmp_path / "model.pt", tmp_path / "arrays.npz"):
+        if damage == "truncated":
+            path.write_bytes(path.read_bytes()[:200])
+        elif damage == "garbage":
+            path.write_bytes(b"hello")
+        else:
+            torch.save({"config": _RunsCode()}, path)
+    for dataset, path in ((model, "model.pt"), (npz, "arrays.npz")):
+        with pytest.raises(UnreadableArtifactError, match=rf"{tmp_path / path} is not .* safely"):
+            dataset.load()
+    assert not (tmp_path / "code-ran").exists()
+    assert issubclass(UnreadableArtifactError, UserError)
