@@ -32,6 +32,7 @@ from crl_pipelines.evaluation.report import (
     ranking,
 )
 from crl_pipelines.evaluation.scores import SCORES, Score
+from crl_pipelines.evaluation.uncertainty import Significance
 
 
 def png(colour):
@@ -539,3 +540,33 @@ def test_markdown_text_escapes_syntax_and_keeps_plain_names():
     assert markdown_text("<b>x</b>") == "\\<b\\>x\\</b\\>"
     assert markdown_text("$x^2$ *a*") == "\\$x^2\\$ \\*a\\*"
     assert markdown_text("line\nbreak") == "line break"
+
+
+def test_report_shows_intervals_tied_groups_and_only_significant_claims():
+    """With a significance assessment the table and ranking carry each score's interval, tied
+    experiments are joined by "=", and the headline says who cannot be told apart and who is
+    behind whom (with the Holm-adjusted p), and states what the intervals cover."""
+    report = small_report()
+    table = report.table.copy()
+    for name in ("class_separation", "probe_accuracy"):
+        table[f"{name}_low"], table[f"{name}_high"] = table[name] - 0.1, table[name] + 0.1
+    report.table = table
+    adjusted = {("ntxent", "tri<plet>"): 0.004}
+    report.significance = Significance(
+        groups={"class_separation": [["ntxent"], ["tri<plet>"]],
+                "probe_accuracy": [["ntxent", "tri<plet>"]]},
+        adjusted={"class_separation": adjusted, "probe_accuracy": {("ntxent", "tri<plet>"): 0.3}},
+        tests={"class_separation": "paired bootstrap", "probe_accuracy": "paired bootstrap"},
+        alpha=0.05,
+        note="Intervals: a note.",
+    )  # fmt: skip
+    text = report.markdown()
+    assert "| separation ↑ | ntxent (2.800 [2.700, 2.900]) | tri\\<plet\\> (1.500 [1.400, " in text
+    assert "| probe acc. ↑ | ntxent (0.850 [0.750, 0.950]) | = tri\\<plet\\> (0.350 " in text
+    assert (
+        "Class separation on this data: ntxent leads; tri\\<plet\\> is behind ntxent "
+        "(Holm-adjusted p ≤ 0.004 < 0.05)." in text
+    )
+    assert "Linear probe accuracy: ntxent and tri\\<plet\\> cannot be told apart and lead." in text
+    assert "Intervals: a note." in text
+    assert "| ntxent | 2 | 0.850 ± 0.071 [0.750, 0.950] |" in text

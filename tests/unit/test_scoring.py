@@ -406,7 +406,7 @@ def test_score_embeddings_keys_and_values():
     assert {f"probe_{depth}" for depth in (*STAGES, "embedding")} <= set(scores)
     assert result.labelled
     assert result.skipped == {}
-    assert set(result.seconds) == set(SCORES)
+    assert set(result.seconds) == {*SCORES, "bootstrap"}
     for name in SCORES:
         assert isinstance(scores[name], int if name == "silhouette_sample" else float), name
         assert np.isfinite(scores[name]), name
@@ -491,7 +491,8 @@ def test_score_embeddings_flags_collapse():
 def test_shared_computations_run_once_per_battery(monkeypatch):
     """Scores that share a computation (k-means → ARI/NMI/AMI/silhouette, retrieval → P@1/MAP@R,
     the class distances, the PCA, the VIF, the embedding probe behind probe_embedding and
-    probe_accuracy) trigger it once per run, not once per score."""
+    probe_accuracy) trigger it once per run (and once per bootstrap resample), not once per
+    score; what is fitted on the train embeddings is fitted once, resamples included."""
     calls: dict[str, int] = {}
 
     def counted(name):
@@ -503,20 +504,29 @@ def test_shared_computations_run_once_per_battery(monkeypatch):
 
         monkeypatch.setattr(metrics, name, wrapper)
 
-    shared = (
+    fitted = (  # fitted on the train embeddings or per test image: once, resamples included
+        "kmeans_clusters",
+        "retrieval_per_query",
+        "knn_predictions",
+        "linear_probe_predictions",
+        "tsne_projection",
+    )
+    recomputed = (  # on the test rows: once for the scores, once more per bootstrap resample
         "clustering_scores",
-        "retrieval_scores",
         "class_distance_matrix",
         "pca_summary",
         "variance_inflation_factors",  # (it calls correlation_matrix itself: not counted here)
-        "tsne_projection",
         "collapse_statistic",
-        "linear_probe",
     )
-    for name in shared:
+    for name in (*fitted, *recomputed):
         counted(name)
-    score_embeddings(embedding_set(seed=7, with_stages=False), CONFIG)
-    assert calls == {name: 1 for name in shared}  # one probe: the embedding (no stage features)
+    resamples = 3
+    config = CONFIG.model_copy(update={"bootstrap_resamples": resamples})
+    score_embeddings(embedding_set(seed=7, with_stages=False), config)
+    assert calls == {  # one probe: the embedding (no stage features)
+        **{name: 1 for name in fitted},
+        **{name: 1 + resamples for name in recomputed},
+    }
 
 
 def test_a_score_that_raises_skip_is_nan_with_its_reason(monkeypatch):

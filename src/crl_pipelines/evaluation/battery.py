@@ -15,9 +15,11 @@ import numpy as np
 from pydantic import Field, Strict
 
 from crl_pipelines.evaluation.scores import SCORES, RunContext, Skip
+from crl_pipelines.evaluation.uncertainty import bootstrap_rows, replicates
 from crl_pipelines.validation import (
     NonNegative,
     NonNegativeInt,
+    OpenFraction,
     Positive,
     PositiveInt,
     Settings,
@@ -36,7 +38,10 @@ class ScoringSettings(Settings):
     silhouette_sample: AtLeastTwo = 2000  # test rows the silhouette is computed on
     tsne_sample: AtLeastTwo = 1000  # test rows in the t-SNE scatter
     collapse_threshold: NonNegative = 0.1  # spread below which a run is flagged collapsed
-    seed: NonNegativeInt = 0  # k-means, silhouette and t-SNE sampling
+    seed: NonNegativeInt = 0  # k-means, silhouette, t-SNE and bootstrap sampling
+    bootstrap_resamples: NonNegativeInt = 500  # test-image resamples behind each interval; 0: none
+    confidence: OpenFraction = 0.95  # of the intervals
+    significance: OpenFraction = 0.05  # the Holm-adjusted p below which two experiments differ
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,8 @@ class BatteryResult:
     skipped: dict[str, str]  # name → why it was not scored
     seconds: dict[str, float]  # name → time taken, incl. shared work it was the first to need
     arrays: dict[str, np.ndarray]  # what the figures draw
+    replicates: dict[str, np.ndarray]  # shown score → its value on each bootstrap resample
+    outcomes: dict[str, np.ndarray]  # per-image score → each test image's value (for McNemar)
 
 
 def score_embeddings(embeddings: dict[str, np.ndarray], config: ScoringSettings) -> BatteryResult:
@@ -67,4 +74,12 @@ def score_embeddings(embeddings: dict[str, np.ndarray], config: ScoringSettings)
             scores[name], skipped[name] = math.nan, str(reason)
             continue
         seconds[name] = time.perf_counter() - started
-    return BatteryResult(run.labelled, scores, skipped, seconds, run.arrays())
+    started = time.perf_counter()
+    shown = [name for name, score in SCORES.items() if score.heading and name not in skipped]
+    rows = bootstrap_rows(len(run.test_x), config.bootstrap_resamples, config.seed)
+    resampled = replicates(run, shown, rows)
+    seconds["bootstrap"] = time.perf_counter() - started
+    outcomes = {
+        name: SCORES[name].per_image(run) for name in shown if SCORES[name].per_image is not None
+    }
+    return BatteryResult(run.labelled, scores, skipped, seconds, run.arrays(), resampled, outcomes)

@@ -6,20 +6,34 @@ computed in blocks and VIF in closed form, so large embeddings score in seconds.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
+def _copies(ids: np.ndarray | None, n: int) -> np.ndarray:
+    """Which image each row is (``ids``); by default every row is its own image."""
+    return np.arange(n) if ids is None else np.asarray(ids)
+
+
 def class_distance_matrix(
-    embeddings: np.ndarray, labels: np.ndarray, num_classes: int, block_size: int = 2048
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    block_size: int = 2048,
+    ids: np.ndarray | None = None,
 ) -> np.ndarray:
     """D[i, j] = mean Euclidean distance between embeddings of class i and of class j.
 
     On the diagonal the zero self-pairs are excluded (a class's mean distance between distinct
     members). Pairwise distances are formed a block of rows at a time and summed per class pair by
-    one-hot products, so memory stays at block_size × N.
+    one-hot products, so memory stays at block_size × N. ``ids`` names the image of each row
+    when rows repeat (a bootstrap resample): pairs of copies of one image are excluded like
+    self-pairs.
     """
     x = np.asarray(embeddings, dtype=np.float64)
     x = x - x.mean(axis=0)  # distances are shift-invariant; centring keeps the expansion precise
+    ids = _copies(ids, len(x))
     onehot = np.eye(num_classes)[labels]
     squared_norms = np.einsum("ij,ij->i", x, x)
     sums = np.zeros((num_classes, num_classes))
@@ -27,10 +41,12 @@ def class_distance_matrix(
         block = x[start : start + block_size]
         rows = np.arange(start, start + len(block))
         squared = squared_norms[rows, None] + squared_norms[None, :] - 2 * block @ x.T
-        squared[rows - start, rows] = 0.0  # exact zeros for self-pairs, not rounding noise
+        squared[ids[rows, None] == ids[None, :]] = 0.0  # exact zeros for self-pairs and copies
         sums += onehot[rows].T @ np.sqrt(np.clip(squared, 0, None)) @ onehot
     counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
-    pairs = np.outer(counts, counts) - np.diag(counts)  # self-pairs removed from the diagonal
+    _, first, multiplicity = np.unique(ids, return_index=True, return_counts=True)
+    copy_pairs = np.bincount(labels[first], weights=multiplicity**2, minlength=num_classes)
+    pairs = np.outer(counts, counts) - np.diag(copy_pairs)  # self-pairs removed from the diagonal
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(pairs > 0, sums / pairs, np.nan)
 
@@ -133,17 +149,30 @@ def linear_probe(
     regularization: float = 1.0,
 ) -> float:
     """Test accuracy of a standardized multinomial logistic regression fitted on train data."""
+    predicted = linear_probe_predictions(train_x, train_y, test_x, max_iter, regularization)
+    return float((predicted == test_y).mean())
+
+
+def linear_probe_predictions(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    max_iter: int = 2000,
+    regularization: float = 1.0,
+) -> np.ndarray:
+    """The class :func:`linear_probe`'s classifier predicts for each test row."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=regularization, max_iter=max_iter))
     probe.fit(train_x, train_y)
-    return float(probe.score(test_x, test_y))
+    return probe.predict(test_x)
 
 
-def pca_summary(train_x: np.ndarray, test_x: np.ndarray) -> dict[str, np.ndarray]:
-    """PCA fitted on the train embeddings, applied to the test embeddings.
+def pca_summary(train_x: np.ndarray, test_x: np.ndarray, pca: Any = None) -> dict[str, np.ndarray]:
+    """PCA fitted on the train embeddings (or ``pca``, already fitted on them), applied to the
+    test embeddings.
 
     Returns:
         ``explained``: for k = 1..min(N_train, D), the share of the test embeddings' variance
@@ -152,7 +181,7 @@ def pca_summary(train_x: np.ndarray, test_x: np.ndarray) -> dict[str, np.ndarray
     """
     from sklearn.decomposition import PCA
 
-    pca = PCA().fit(train_x)
+    pca = PCA().fit(train_x) if pca is None else pca
     centered = test_x - pca.mean_
     captured = (centered @ pca.components_.T).var(axis=0)
     total = centered.var(axis=0).sum()
@@ -167,39 +196,46 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
     return x / np.where(norms > 0, norms, 1.0)
 
 
-def alignment(x: np.ndarray, labels: np.ndarray) -> float:
+def alignment(x: np.ndarray, labels: np.ndarray, ids: np.ndarray | None = None) -> float:
     """Wang & Isola's alignment E‖f(x)−f(y)‖² over positive pairs, on L2-normalized embeddings.
 
     Held-out images have no augmented twin, so the positive pairs are all pairs of distinct
     images of the same class. Closed form per class c with n_c members:
-    Σ_{i≠j} ‖x_i − x_j‖² = 2·n_c·Σ‖x_i‖² − 2‖Σx_i‖².
+    Σ_{i≠j} ‖x_i − x_j‖² = 2·n_c·Σ‖x_i‖² − 2‖Σx_i‖². With ``ids`` (repeated rows of a
+    resample), pairs of copies of one image, at distance 0, are not counted as pairs.
     """
     z = l2_normalize(x)
+    ids = _copies(ids, len(z))
     total, pairs = 0.0, 0
     for k in np.unique(labels):  # a loop over classes, not samples
         members = z[labels == k]
         n = len(members)
         total += 2 * n * (members**2).sum() - 2 * (members.sum(axis=0) ** 2).sum()
-        pairs += n * (n - 1)
+        pairs += n * n - (np.unique(ids[labels == k], return_counts=True)[1] ** 2).sum()
     return float(total / pairs) if pairs else float("nan")
 
 
-def uniformity(x: np.ndarray, t: float = 2.0, block_size: int = 2048) -> float:
+def uniformity(
+    x: np.ndarray, t: float = 2.0, block_size: int = 2048, ids: np.ndarray | None = None
+) -> float:
     """Wang & Isola's uniformity log E exp(−t‖f(x)−f(y)‖²) over all pairs of distinct embeddings,
-    on L2-normalized embeddings (lower is more uniform). Blocked, with a running log-sum-exp."""
+    on L2-normalized embeddings (lower is more uniform). Blocked, with a running log-sum-exp.
+    With ``ids`` (repeated rows of a resample), pairs of copies of one image are excluded."""
     z = l2_normalize(x)
     n = len(z)
-    if n < 2:
+    ids = _copies(ids, n)
+    pairs = n * n - (np.unique(ids, return_counts=True)[1] ** 2).sum()
+    if pairs == 0:
         return float("nan")
     running = -np.inf
     for start in range(0, n, block_size):
         rows = np.arange(start, min(start + block_size, n))
         squared = np.clip(2.0 - 2.0 * z[rows] @ z.T, 0.0, None)  # ‖u−v‖² = 2 − 2u·v on the sphere
         exponent = -t * squared
-        exponent[rows - start, rows] = -np.inf  # exclude self-pairs
+        exponent[ids[rows, None] == ids[None, :]] = -np.inf  # exclude self-pairs and copies
         peak = exponent.max()
         running = np.logaddexp(running, peak + np.log(np.exp(exponent - peak).sum()))
-    return float(running - np.log(n * (n - 1)))
+    return float(running - np.log(pairs))
 
 
 def cosine_neighbours(
@@ -231,16 +267,29 @@ def knn_accuracy(
     """Accuracy of a k-nearest-neighbour vote (cosine similarity) of train labels for test rows.
 
     A tie between classes goes to the class whose nearest member is nearer."""
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    predicted = knn_predictions(train_x, train_y, test_x, k, block_size, num_classes)
+    return float((predicted == test_y).mean())
+
+
+def knn_predictions(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    k: int,
+    block_size: int,
+    num_classes: int,
+) -> np.ndarray:
+    """The class :func:`knn_accuracy`'s vote predicts for each test row."""
     neighbours = cosine_neighbours(test_x, train_x, k, block_size, exclude_self=False)
     queries, found = np.arange(len(test_x))[:, None], train_y[neighbours]
-    num_classes = int(max(train_y.max(), test_y.max())) + 1
     k = neighbours.shape[1]
     votes = np.zeros((len(test_x), num_classes), dtype=np.int64)
     np.add.at(votes, (queries, found), 1)
     first_rank = np.full((len(test_x), num_classes), k, dtype=np.int64)
     np.minimum.at(first_rank, (queries, found), np.broadcast_to(np.arange(k), found.shape))
     ranked = votes * (k + 1) + (k - first_rank)  # more votes first, then the nearer class
-    return float((ranked.argmax(axis=1) == test_y).mean())
+    return ranked.argmax(axis=1)
 
 
 def retrieval_scores(x: np.ndarray, labels: np.ndarray, block_size: int = 1024) -> dict[str, float]:
@@ -250,21 +299,31 @@ def retrieval_scores(x: np.ndarray, labels: np.ndarray, block_size: int = 1024) 
     ``map_at_r`` (Musgrave et al., "A Metric Learning Reality Check", 2020): with R the number of
     other items of the query's class, mean over queries of (1/R)·Σ_{i≤R} P@i·[item i relevant].
     """
+    per_query = retrieval_per_query(x, labels, block_size)
+    average_precision = per_query["average_precision"]
+    valid = ~np.isnan(average_precision)
+    return {
+        "precision_at_1": float(per_query["hit_at_1"].mean()),
+        "map_at_r": float(average_precision[valid].mean()) if valid.any() else float("nan"),
+    }
+
+
+def retrieval_per_query(
+    x: np.ndarray, labels: np.ndarray, block_size: int = 1024
+) -> dict[str, np.ndarray]:
+    """Each query's retrieval outcome: ``hit_at_1`` (its nearest other item has its class) and
+    ``average_precision`` at R (NaN for a query whose class has no other item)."""
     counts = np.bincount(labels)
     r = counts[labels] - 1  # relevant items per query
-    valid = r > 0
     neighbours = cosine_neighbours(x, x, max(int(r.max()), 1), block_size, exclude_self=True)
     relevant = labels[neighbours] == labels[:, None]
     ranks = np.arange(1, neighbours.shape[1] + 1)
     within_r = ranks[None, :] <= r[:, None]
     hits = np.cumsum(relevant & within_r, axis=1)
     precision_terms = np.where(relevant & within_r, hits / ranks[None, :], 0.0).sum(axis=1)
-    return {
-        "precision_at_1": float(relevant[:, 0].mean()),
-        "map_at_r": float((precision_terms[valid] / r[valid]).mean())
-        if valid.any()
-        else float("nan"),
-    }
+    with np.errstate(invalid="ignore", divide="ignore"):
+        average_precision = np.where(r > 0, precision_terms / r, np.nan)
+    return {"hit_at_1": relevant[:, 0], "average_precision": average_precision}
 
 
 def clustering_scores(
@@ -274,11 +333,12 @@ def clustering_scores(
     num_classes: int,
     seed: int = 0,
     silhouette_sample: int = 2000,
+    clusters: np.ndarray | None = None,
 ) -> dict[str, float]:
     """k-means (k = number of classes) fitted on train, test rows assigned to its clusters, scored
     against the true classes (ARI, NMI, AMI); silhouette of the true classes on the test rows,
-    on a seeded sample of at most ``silhouette_sample`` rows (the size used is reported)."""
-    from sklearn.cluster import KMeans
+    on a seeded sample of at most ``silhouette_sample`` rows (the size used is reported).
+    ``clusters``: the test rows' clusters, when :func:`kmeans_clusters` already assigned them."""
     from sklearn.metrics import (
         adjusted_mutual_info_score,
         adjusted_rand_score,
@@ -286,9 +346,8 @@ def clustering_scores(
         silhouette_score,
     )
 
-    clusters = (
-        KMeans(n_clusters=num_classes, n_init=4, random_state=seed).fit(train_x).predict(test_x)
-    )
+    if clusters is None:
+        clusters = kmeans_clusters(train_x, test_x, num_classes, seed)
     sample = min(silhouette_sample, len(test_x))
     present = len(np.unique(test_y)) > 1
     silhouette = (
@@ -303,6 +362,15 @@ def clustering_scores(
         "silhouette": silhouette,
         "silhouette_sample": sample,
     }
+
+
+def kmeans_clusters(
+    train_x: np.ndarray, test_x: np.ndarray, num_classes: int, seed: int = 0
+) -> np.ndarray:
+    """The cluster of each test row under k-means (k = number of classes) fitted on train."""
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=num_classes, n_init=4, random_state=seed).fit(train_x).predict(test_x)
 
 
 def effective_rank(x: np.ndarray) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import json
 import math
 import re
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from crl_pipelines.evaluation.scores import SCORES, Score, in_order
+from crl_pipelines.evaluation.uncertainty import Significance
 
 _UNREGISTERED = Score(compute=lambda run: math.nan, needs_labels=False)
 
@@ -66,9 +68,46 @@ def format_value(mean: float, std: float = math.nan, fmt: str = ".3f") -> str:
     return f"{text} ± {std:{fmt}}" if not math.isnan(std) else text
 
 
-def _value(row: pd.Series, name: str) -> str:
-    std = float(row.get(f"{name}_std", math.nan))
-    return format_value(float(row[name]), std, SCORES[name].fmt)
+def _value(row: pd.Series, name: str, with_std: bool = True) -> str:
+    """A table cell: the value, ± its std over seeds, and [its interval] when it has one."""
+    fmt = SCORES[name].fmt
+    std = float(row.get(f"{name}_std", math.nan)) if with_std else math.nan
+    text = format_value(float(row[name]), std, fmt)
+    low, high = float(row.get(f"{name}_low", math.nan)), float(row.get(f"{name}_high", math.nan))
+    if math.isfinite(low) and math.isfinite(high):
+        text += f" [{format_value(low, fmt=fmt)}, {format_value(high, fmt=fmt)}]"
+    return text
+
+
+def claims(
+    groups: list[list[str]],
+    adjusted: Mapping[tuple[str, str], float],
+    alpha: float,
+    name: Callable[[str], str] = str,
+) -> str:
+    """The ranking in words, claiming only significant differences: who cannot be told apart,
+    and who is behind whom (each later group is behind the previous group's first)."""
+
+    def together(group: list[str]) -> str:
+        names = [name(experiment) for experiment in group]
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+    def p_of(first: str, second: str) -> float:
+        return adjusted.get((first, second), adjusted.get((second, first), math.nan))
+
+    first = groups[0]
+    sentences = [
+        f"{together(first)} {'leads' if len(first) == 1 else 'cannot be told apart and lead'}"
+    ]
+    for previous, group in itertools.pairwise(groups):
+        worst = max(p_of(previous[0], experiment) for experiment in group)
+        verb = "is" if len(group) == 1 else "are"
+        tie = "" if len(group) == 1 else ", and cannot be told apart from each other"
+        sentences.append(
+            f"{together(group)} {verb} behind {name(previous[0])} "
+            f"(Holm-adjusted p ≤ {worst:.2g} < {alpha:g}){tie}"
+        )
+    return "; ".join(sentences) + "."
 
 
 def metrics_json(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -164,6 +203,7 @@ class Report:
     dataset: dict[str, Any]
     plans: dict[str, dict[str, Any]]  # sampling -> plan summary
     parameters: dict[str, Any]
+    significance: Significance | None = None  # tied groups and tests (without: plain order)
 
     # The rows and sentences take ``name``, how a run or experiment name is written in the
     # output: Markdown-escaped for Markdown, as it is for HTML (whose every cell is escaped).
@@ -173,15 +213,25 @@ class Report:
         depth = max((len(order) for order in ranks.values()), default=0)
         headings = ["score", *(f"#{i + 1}" for i in range(depth))]
         rows = []
+        values = self.table.set_index("experiment")
         for key, order in ranks.items():
             score = SCORES[key]
+            group_of = self._group_of(key)
             cells = [f"{score.heading} {'↑' if score.better > 0 else '↓'}"]
-            cells += [
-                f"{name(experiment)} ({format_value(value, fmt=score.fmt)})"
-                for experiment, value in order
-            ]
+            for place, (experiment, _) in enumerate(order):
+                before = order[place - 1][0] if place else None
+                tied = experiment in group_of and group_of[experiment] == group_of.get(before)
+                shown = _value(values.loc[experiment], key, with_std=False)
+                cells.append(f"{'= ' if tied else ''}{name(experiment)} ({shown})")
             rows.append(cells + [""] * (depth - len(order)))
         return headings, rows
+
+    def _group_of(self, key: str) -> dict[str, int]:
+        """Each experiment's tied group on score ``key`` (none without a significance test)."""
+        if self.significance is None:
+            return {}
+        groups = self.significance.groups.get(key, [])
+        return {experiment: index for index, group in enumerate(groups) for experiment in group}
 
     def _table_rows(self, name: Callable[[str], str]) -> tuple[list[str], list[list[str]]]:
         columns = [key for key, score in in_order() if score.in_table]
@@ -201,12 +251,12 @@ class Report:
         ranks = ranking(self.table, self.floor)
         lines = []
         if "class_separation" in ranks:
-            order = " > ".join(name(experiment) for experiment, _ in ranks["class_separation"])
             lines.append(
-                "Class separation on this data: "
-                f"{order}. The guide ranks NT-Xent > pairs (contrastive) > triplet > cross-entropy "
-                "on MNIST."
+                f"Class separation on this data: {self._claim('class_separation', ranks, name)} "
+                "The guide ranks NT-Xent > pairs (contrastive) > triplet > cross-entropy on MNIST."
             )
+        if "probe_accuracy" in ranks:
+            lines.append(f"Linear probe accuracy: {self._claim('probe_accuracy', ranks, name)}")
         if "probe_accuracy" in ranks and self.floor in set(self.table["experiment"]):
             floor_row = self.table[self.table["experiment"] == self.floor].iloc[0]
             floor_probe = float(floor_row["probe_accuracy"])
@@ -226,7 +276,20 @@ class Report:
         if len(collapsed):
             names = ", ".join(map(name, collapsed["experiment"]))
             lines.append(f"Collapsed representations: {names}.")
+        if self.significance is not None:
+            lines.append(self.significance.note)
         return lines
+
+    def _claim(self, key: str, ranks: dict[str, list], name: Callable[[str], str]) -> str:
+        """The order on ``key``, claiming only the differences the tests found."""
+        if self.significance is None or key not in self.significance.groups:
+            return " > ".join(name(experiment) for experiment, _ in ranks[key]) + "."
+        return claims(
+            self.significance.groups[key],
+            self.significance.adjusted[key],
+            self.significance.alpha,
+            name,
+        )
 
     def _context(self) -> list[tuple[str, str]]:
         return [

@@ -38,21 +38,47 @@ class RunContext:
     """One run's embeddings and settings, and the intermediates that several scores share.
 
     Each intermediate is computed on first use and kept, so scores that come from one computation
-    (k-means → ARI/NMI/AMI, retrieval → P@1/MAP@R) pay for it once.
+    (k-means → ARI/NMI/AMI, retrieval → P@1/MAP@R) pay for it once. :meth:`resampled` gives the
+    same run on a bootstrap resample of its test images (``rows``, repeats allowed): what was
+    fitted on the train embeddings (probes, kNN, k-means, PCA) and each test image's own outcome
+    are shared with the full run; everything else is recomputed on the resampled rows, pairs of
+    copies of one image excluded.
     """
 
-    def __init__(self, embeddings: dict[str, np.ndarray], config: ScoringSettings) -> None:
+    def __init__(
+        self,
+        embeddings: dict[str, np.ndarray],
+        config: ScoringSettings,
+        rows: np.ndarray | None = None,
+        root: RunContext | None = None,
+    ) -> None:
         self.embeddings, self.config = embeddings, config
-        self.train_x, self.test_x = embeddings["train_embedding"], embeddings["test_embedding"]
-        self.train_y, self.test_y = embeddings.get("train_labels"), embeddings.get("test_labels")
+        self.root, self.rows = root or self, rows
+        self.train_x, self.test_x = embeddings["train_embedding"], self.test("embedding")
+        self.train_y = embeddings.get("train_labels")
+        test_y = embeddings.get("test_labels")
+        self.test_y = test_y if test_y is None or rows is None else test_y[rows]
         self.labelled = bool(
-            self.train_y is not None and self.test_y is not None and (self.test_y >= 0).all()
+            self.train_y is not None and test_y is not None and (test_y >= 0).all()
         )
-        self._probes: dict[str, float] = {}
+        self._probes: dict[str, np.ndarray] = {}
+
+    def test(self, feature: str) -> np.ndarray:
+        """The test rows' ``feature`` (``embedding`` or a stage)."""
+        values = self.embeddings[f"test_{feature}"]
+        return values if self.rows is None else values[self.rows]
+
+    def resampled(self, rows: np.ndarray) -> RunContext:
+        """This run on the test rows ``rows`` of the full run (a bootstrap resample)."""
+        return RunContext(self.embeddings, self.config, rows, self.root)
+
+    def per_image(self, values: np.ndarray) -> np.ndarray:
+        """One value per test row, from one per test image of the full run."""
+        return values if self.rows is None else values[self.rows]
 
     @cached_property
     def num_classes(self) -> int:
-        return int(max(self.train_y.max(), self.test_y.max())) + 1
+        return int(max(self.train_y.max(), self.embeddings["test_labels"].max())) + 1
 
     @cached_property
     def correlation(self) -> np.ndarray:
@@ -63,8 +89,17 @@ class RunContext:
         return metrics.variance_inflation_factors(self.test_x)
 
     @cached_property
+    def pca_model(self) -> Any:
+        """PCA fitted on the train embeddings (once, for the full run and its resamples)."""
+        if self.root is not self:
+            return self.root.pca_model
+        from sklearn.decomposition import PCA
+
+        return PCA().fit(self.train_x)
+
+    @cached_property
     def pca(self) -> dict[str, np.ndarray]:
-        return metrics.pca_summary(self.train_x, self.test_x)
+        return metrics.pca_summary(self.train_x, self.test_x, self.pca_model)
 
     @cached_property
     def spread(self) -> float:
@@ -78,12 +113,34 @@ class RunContext:
     @cached_property
     def class_distances(self) -> np.ndarray:
         return metrics.class_distance_matrix(
-            self.test_x, self.test_y, self.num_classes, self.config.distance_block_size
+            self.test_x, self.test_y, self.num_classes, self.config.distance_block_size, self.rows
         )
 
     @cached_property
+    def retrieval_outcomes(self) -> dict[str, np.ndarray]:
+        """Each test image's retrieval outcome among the full run's test images."""
+        if self.root is not self:
+            return self.root.retrieval_outcomes
+        return metrics.retrieval_per_query(self.test_x, self.test_y)
+
+    @cached_property
     def retrieval(self) -> dict[str, float]:
-        return metrics.retrieval_scores(self.test_x, self.test_y)
+        hits = self.per_image(self.retrieval_outcomes["hit_at_1"])
+        average_precision = self.per_image(self.retrieval_outcomes["average_precision"])
+        valid = ~np.isnan(average_precision)
+        return {
+            "precision_at_1": float(hits.mean()),
+            "map_at_r": float(average_precision[valid].mean()) if valid.any() else math.nan,
+        }
+
+    @cached_property
+    def clusters(self) -> np.ndarray:
+        """Each test image's k-means cluster (k-means fitted on the train embeddings)."""
+        if self.root is not self:
+            return self.root.clusters
+        return metrics.kmeans_clusters(
+            self.train_x, self.test_x, self.num_classes, self.config.seed
+        )
 
     @cached_property
     def clustering(self) -> dict[str, float]:
@@ -94,19 +151,54 @@ class RunContext:
             self.num_classes,
             self.config.seed,
             self.config.silhouette_sample,
+            clusters=self.per_image(self.clusters),
         )
 
-    def probe(self, depth: str) -> float:
-        """Linear-probe test accuracy of the pooled features after ``depth`` (once per depth)."""
+    @cached_property
+    def silhouette_values(self) -> np.ndarray:
+        """Each test image's silhouette within the seeded sample the silhouette score uses (NaN
+        outside it): the score's resamples average these, as the score averages them."""
+        if self.root is not self:
+            return self.root.silhouette_values
+        from sklearn.metrics import silhouette_samples
+
+        sample = min(self.config.silhouette_sample, len(self.test_x))
+        chosen = np.random.RandomState(self.config.seed).permutation(len(self.test_x))[:sample]
+        values = np.full(len(self.test_x), math.nan)
+        if len(np.unique(self.test_y[chosen])) > 1:
+            values[chosen] = silhouette_samples(self.test_x[chosen], self.test_y[chosen])
+        return values
+
+    @cached_property
+    def knn_correct(self) -> np.ndarray:
+        """Whether the kNN vote is right, per test image of the full run."""
+        if self.root is not self:
+            return self.root.knn_correct
+        config = self.config
+        predicted = metrics.knn_predictions(
+            self.train_x, self.train_y, self.test_x, config.knn_k,
+            config.distance_block_size, self.num_classes,
+        )  # fmt: skip
+        return predicted == self.test_y
+
+    def probe_correct(self, depth: str) -> np.ndarray:
+        """Whether the linear probe after ``depth`` is right, per test image of the full run
+        (fitted once per depth)."""
+        if self.root is not self:
+            return self.root.probe_correct(depth)
         if depth not in self._probes:
             train = self.embeddings.get(f"train_{depth}")
             if train is None:
                 raise Skip("features not extracted")
-            test = self.embeddings[f"test_{depth}"]
-            self._probes[depth] = metrics.linear_probe(
-                train, self.train_y, test, self.test_y, self.config.probe_max_iter
+            predicted = metrics.linear_probe_predictions(
+                train, self.train_y, self.test(depth), self.config.probe_max_iter
             )
+            self._probes[depth] = predicted == self.test_y
         return self._probes[depth]
+
+    def probe(self, depth: str) -> float:
+        """Linear-probe test accuracy of the pooled features after ``depth``."""
+        return float(self.per_image(self.probe_correct(depth)).mean())
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What the figures draw (the class distances only when there are labels)."""
@@ -141,6 +233,9 @@ class Score:
     in_table: bool = False  # a column of the comparison table
     order: int = 1000  # place in the ranking and the table, ascending (ties: registry order)
     fmt: str = ".3f"  # format spec of its values below 1000 (larger ones show no decimals)
+    # the score as a mean of one value per test image (right/wrong, or NaN where undefined), for
+    # exact bootstrap resamples and McNemar's test (crl_pipelines.evaluation.uncertainty)
+    per_image: Callable[[RunContext], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if (self.better or self.in_table) and not self.heading:
@@ -230,7 +325,8 @@ def _mean_abs_correlation(run: RunContext) -> float:
     order=110,
 )
 def _uniformity(run: RunContext) -> float:
-    return metrics.uniformity(run.test_x, run.config.uniformity_t, run.config.distance_block_size)
+    config = run.config
+    return metrics.uniformity(run.test_x, config.uniformity_t, config.distance_block_size, run.rows)
 
 
 @register(
@@ -302,7 +398,7 @@ def _class_separation(run: RunContext) -> float:
     order=100,
 )
 def _alignment(run: RunContext) -> float:
-    return metrics.alignment(run.test_x, run.test_y)
+    return metrics.alignment(run.test_x, run.test_y, run.rows)
 
 
 @register(
@@ -313,12 +409,10 @@ def _alignment(run: RunContext) -> float:
     meaning="k-nearest-neighbour (cosine) test accuracy",
     in_table=True,
     order=20,
+    per_image=lambda run: run.knn_correct,
 )
 def _knn_accuracy(run: RunContext) -> float:
-    config = run.config
-    return metrics.knn_accuracy(
-        run.train_x, run.train_y, run.test_x, run.test_y, config.knn_k, config.distance_block_size
-    )
+    return float(run.per_image(run.knn_correct).mean())
 
 
 @register(
@@ -328,6 +422,7 @@ def _knn_accuracy(run: RunContext) -> float:
     better=1,
     meaning="retrieval precision at 1 within the test set",
     order=30,
+    per_image=lambda run: run.retrieval_outcomes["hit_at_1"],
 )
 def _precision_at_1(run: RunContext) -> float:
     return run.retrieval["precision_at_1"]
@@ -341,6 +436,7 @@ def _precision_at_1(run: RunContext) -> float:
     meaning="retrieval mean average precision at R",
     in_table=True,
     order=40,
+    per_image=lambda run: run.retrieval_outcomes["average_precision"],
 )
 def _map_at_r(run: RunContext) -> float:
     return run.retrieval["map_at_r"]
@@ -391,6 +487,7 @@ def _kmeans_ami(run: RunContext) -> float:
     meaning="silhouette of the true classes",
     in_table=True,
     order=90,
+    per_image=lambda run: run.silhouette_values,
 )
 def _silhouette(run: RunContext) -> float:
     return run.clustering["silhouette"]
@@ -414,6 +511,7 @@ for _depth in DEPTHS:
     meaning="linear probe (logistic regression) test accuracy",
     in_table=True,
     order=10,
+    per_image=lambda run: run.probe_correct("embedding"),
 )
 def _probe_accuracy(run: RunContext) -> float:
     return run.probe("embedding")

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from pydantic import BaseModel
 
 from crl_pipelines import lineage
+from crl_pipelines.evaluation.battery import ScoringSettings
 from crl_pipelines.evaluation.figures import COMPARISON_FIGURES, RUN_FIGURES, comparison_figures
 from crl_pipelines.evaluation.report import (
     FigureFile,
@@ -24,9 +25,11 @@ from crl_pipelines.evaluation.report import (
     metrics_json,
     plan_summary,
 )
+from crl_pipelines.evaluation.uncertainty import assess, with_intervals
 from crl_pipelines.experiments import settings_fingerprint
 from crl_pipelines.runs import FLOOR, Run
 from crl_pipelines.spec import build_spec
+from crl_pipelines.validation import parse
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ def check_lineage(
             "the dataset summary was made by an older version, without lineage; rebuild it: "
             "`kedro run --pipelines=ingest`"
         )
-    spec = build_spec(_plain(parameters))
+    spec = build_spec(parameters)
     for run in runs:
         experiment = spec.experiment(run.experiment) if run.trained else None
         expected = {
@@ -81,11 +84,13 @@ def compare_runs(
     plans = {sampling: next(parts) for sampling in samplings}
     records = {run.name: next(parts) for run in runs}
     histories = {run.name: next(parts) for run in runs if run.trained}
-    check_lineage(records, dataset_summary, parameters, plans, runs)
+    check_lineage(records, dataset_summary, _plain(parameters), plans, runs)
+    settings = _scoring(parameters)
     table = comparison_table(
         {run: _scalars(record) for run, record in records.items()},
         {run: record["experiment"] for run, record in records.items()},
     )
+    table = with_intervals(table, records, settings.confidence, settings.seed)
     first_of = {}
     for run, record in records.items():
         first_of.setdefault(record["experiment"], run)
@@ -128,8 +133,11 @@ def write_report(
         for run in runs
     }
     comparison = {figure: FigureFile(next(parts), f"{figure}.png") for figure in COMPARISON_FIGURES}
+    trained = list(dict.fromkeys(run.experiment for run in runs if run.trained))
+    significance = assess(comparison_table, records, trained, _scoring(parameters))
     report = Report(
         table=comparison_table,
+        significance=significance,
         floor=FLOOR,
         runs={
             run: {
@@ -146,6 +154,11 @@ def write_report(
     for line in report.summary():
         log.info("%s", line)
     return report.html(), report.markdown()
+
+
+def _scoring(parameters: dict[str, Any]) -> ScoringSettings:
+    """The scoring settings of these parameters (intervals, significance)."""
+    return parse(ScoringSettings, _plain(parameters).get("evaluate"), "evaluate")
 
 
 def _plain(value: Any) -> Any:

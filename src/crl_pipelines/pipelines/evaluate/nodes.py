@@ -67,6 +67,9 @@ def score_run(
         "skipped": result.skipped,
         "seconds": result.seconds,
         lineage.KEY: made_from,
+        "test_images": len(embeddings["test_embedding"]),
+        "replicates": result.replicates,
+        "outcomes": result.outcomes,
         "probe_by_depth": {depth: scores[f"probe_{depth}"] for depth in DEPTHS},
         **{
             key: arrays[key]

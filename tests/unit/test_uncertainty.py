@@ -1,0 +1,146 @@
+"""Intervals and significance against independent references: a direct resampling loop,
+statsmodels' McNemar and Holm, and brute-force pair loops for the resampled pairwise scores."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.multitest import multipletests
+
+from crl_pipelines.evaluation import metrics
+from crl_pipelines.evaluation.battery import ScoringSettings, score_embeddings
+from crl_pipelines.evaluation.report import claims
+from crl_pipelines.evaluation.scores import SCORES
+from crl_pipelines.evaluation.uncertainty import (
+    bootstrap_rows,
+    experiment_replicates,
+    holm,
+    interval,
+    mcnemar_p,
+    paired_bootstrap_p,
+    tied_groups,
+)
+
+
+def embeddings(seed=0, train=80, test=40, dim=6, classes=4):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=2.0, size=(classes, dim))
+    train_y, test_y = rng.integers(0, classes, train), np.arange(test) % classes
+    return {
+        "train_embedding": centres[train_y] + rng.normal(size=(train, dim)),
+        "test_embedding": centres[test_y] + rng.normal(size=(test, dim)),
+        "train_labels": train_y,
+        "test_labels": test_y,
+    }
+
+
+SETTINGS = ScoringSettings(bootstrap_resamples=30, tsne_sample=10, silhouette_sample=40, knn_k=5)
+
+
+def test_replicates_equal_a_direct_resampling_loop():
+    """Each shown score's bootstrap replicates equal the score computed from scratch on the
+    resampled test rows (the same rows, drawn from the seed), pairs of copies excluded."""
+    data = embeddings()
+    result = score_embeddings(data, SETTINGS)
+    rows = bootstrap_rows(40, 30, SETTINGS.seed)
+    train_x, train_y = data["train_embedding"], data["train_labels"]
+    knn = metrics.knn_predictions(train_x, train_y, data["test_embedding"], 5, 64, 4)
+    for b in (0, 7, 29):
+        resample = rows[b]
+        x, y = data["test_embedding"][resample], data["test_labels"][resample]
+        direct = {
+            "alignment": _alignment_by_pairs(x, y, resample),
+            "class_separation": metrics.class_separation(_distances_by_pairs(x, y, resample, 4)),
+            "knn_accuracy": float((knn[resample] == y).mean()),
+            "effective_rank": metrics.effective_rank(x),
+            "mean_abs_correlation": metrics.mean_abs_correlation(metrics.correlation_matrix(x)),
+        }
+        for name, value in direct.items():
+            assert result.replicates[name][b] == pytest.approx(value, rel=1e-9), (name, b)
+    low, high = interval(result.replicates["knn_accuracy"], 0.95)
+    assert low <= result.scores["knn_accuracy"] <= high
+
+
+def _distances_by_pairs(x, y, ids, classes):
+    sums, counts = np.zeros((classes, classes)), np.zeros((classes, classes))
+    for i, j in itertools.product(range(len(x)), repeat=2):
+        if ids[i] != ids[j]:
+            sums[y[i], y[j]] += np.linalg.norm(x[i] - x[j])
+            counts[y[i], y[j]] += 1
+    return sums / counts
+
+
+def _alignment_by_pairs(x, y, ids):
+    z = metrics.l2_normalize(x)
+    pairs = [
+        ((z[i] - z[j]) ** 2).sum()
+        for i, j in itertools.product(range(len(z)), repeat=2)
+        if y[i] == y[j] and ids[i] != ids[j]
+    ]
+    return float(np.mean(pairs))
+
+
+def test_percentile_interval_and_paired_p_match_a_loop():
+    """The interval is the 2.5 and 97.5 percentiles; the paired p-value is the share of centred
+    resampled differences at least as large as the observed one, counted in a loop."""
+    rng = np.random.default_rng(1)
+    first, second = rng.normal(0.6, 0.05, 400), rng.normal(0.55, 0.05, 400)
+    assert interval(first, 0.95) == pytest.approx(tuple(np.percentile(first, [2.5, 97.5])))
+    observed = 0.05
+    differences = first - second
+    count = sum(abs(d - differences.mean()) >= observed for d in differences)
+    assert paired_bootstrap_p(first, second, observed) == pytest.approx((1 + count) / 401)
+
+
+@pytest.mark.parametrize(("only_first", "only_second"), [(3, 12), (10, 10), (0, 7), (25, 9)])
+def test_mcnemar_matches_statsmodels(only_first, only_second):
+    first = np.array([True] * only_first + [False] * only_second + [True] * 20 + [False] * 5)
+    second = np.array([False] * only_first + [True] * only_second + [True] * 20 + [False] * 5)
+    table = [[20, only_first], [only_second, 5]]
+    expected = mcnemar(table, exact=True).pvalue
+    assert mcnemar_p(first, second) == pytest.approx(expected)
+
+
+def test_holm_matches_a_hand_computed_example_and_statsmodels():
+    """p = 0.01, 0.04, 0.03, 0.005 → sorted 0.005·4, 0.01·3, 0.03·2, 0.04·1 = 0.02, 0.03,
+    0.06, 0.06 (monotone)."""
+    p = {("a", "b"): 0.01, ("a", "c"): 0.04, ("b", "c"): 0.03, ("a", "d"): 0.005}
+    adjusted = holm(p)
+    assert adjusted == pytest.approx(
+        {("a", "d"): 0.02, ("a", "b"): 0.03, ("b", "c"): 0.06, ("a", "c"): 0.06}
+    )
+    reference = multipletests(list(p.values()), method="holm")[1]
+    assert list(adjusted.values()) == pytest.approx(list(reference))
+    assert math.isnan(holm({("a", "b"): math.nan})[("a", "b")])
+
+
+def test_tied_groups_and_claims_say_only_significant_differences():
+    """Groups start at the best remaining experiment and keep those not different from it; the
+    sentence says who is tied and who is behind whom, with the adjusted p."""
+    adjusted = {("a", "b"): 0.4, ("a", "c"): 0.001, ("b", "c"): 0.2, ("a", "d"): 0.001,
+                ("b", "d"): 0.01, ("c", "d"): 0.03}  # fmt: skip
+    groups = tied_groups(["a", "b", "c", "d"], adjusted, 0.05)
+    assert groups == [["a", "b"], ["c"], ["d"]]
+    assert claims(groups, adjusted, 0.05) == (
+        "a and b cannot be told apart and lead; c is behind a (Holm-adjusted p ≤ 0.001 < 0.05); "
+        "d is behind c (Holm-adjusted p ≤ 0.03 < 0.05)."
+    )
+
+
+def test_several_seeds_resample_the_seeds_too():
+    """With seeds, each resample averages seeds drawn with replacement: identical seeds give
+    their own replicates back, and the spread grows with the seeds' disagreement."""
+    base = np.linspace(0.5, 0.7, 200)
+    assert np.allclose(experiment_replicates([base, base, base], seed=0), base)
+    apart = experiment_replicates([base - 0.2, base, base + 0.2], seed=0)
+    assert np.std(apart - base) > 0.05
+
+
+def test_every_shown_score_has_an_interval_on_labelled_data():
+    result = score_embeddings(embeddings(), SETTINGS)
+    shown = [name for name, score in SCORES.items() if score.heading]
+    assert set(result.replicates) == set(shown)
+    for name in shown:
+        assert np.isfinite(result.replicates[name]).sum() >= 25, name
