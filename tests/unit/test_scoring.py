@@ -405,9 +405,10 @@ def test_score_embeddings_keys_and_values():
     assert list(scores) == list(SCORES)
     assert {f"probe_{depth}" for depth in (*STAGES, "embedding")} <= set(scores)
     assert result.labelled
-    assert result.skipped == {}
-    assert set(result.seconds) == {*SCORES, "bootstrap"}
-    for name in SCORES:
+    digits = {f"probe_digit_{position}" for position in range(4)}  # MultiDigit data only
+    assert result.skipped == dict.fromkeys(digits, "no per-digit labels (not MultiDigit data)")
+    assert set(result.seconds) == {*SCORES, "bootstrap"} - digits
+    for name in set(SCORES) - digits:
         assert isinstance(scores[name], int if name == "silhouette_sample" else float), name
         assert np.isfinite(scores[name]), name
     assert scores["probe_accuracy"] == scores["probe_embedding"]
@@ -583,3 +584,35 @@ def test_knn_tie_with_equal_rank_sums_goes_to_the_nearest_neighbours_class():
     train_y = np.array([1, 0, 0, 1])
     test_x, test_y = np.array([[1.0, 0.0]]), np.array([1])
     assert metrics.knn_accuracy(train_x, train_y, test_x, test_y, k=4) == 1.0
+
+
+def test_digit_probes_score_each_position_of_multidigit_images():
+    """On MultiDigit data each digit position gets its own linear probe (against the same
+    standardized logistic regression fitted directly); positions beyond the digits are skipped."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from crl_pipelines.data import split_train_test
+    from crl_pipelines.sources import build_dataset
+
+    settings = {"num_images": 200, "num_digits": 2, "canvas_size": 16, "digit_size": 8}
+    train, test = split_train_test(
+        build_dataset({"source": "multidigit", "multidigit": settings}), 0.3, 0
+    )
+    pixels = {name: split.images.reshape(len(split.images), -1).astype(float)
+              for name, split in (("train", train), ("test", test))}  # fmt: skip
+    embeddings = {
+        "train_embedding": pixels["train"], "test_embedding": pixels["test"],
+        "train_labels": train.labels, "test_labels": test.labels,
+        "train_extra__digit_labels": train.extra["digit_labels"],
+        "test_extra__digit_labels": test.extra["digit_labels"],
+    }  # fmt: skip
+    config = ScoringSettings(bootstrap_resamples=5, tsne_sample=10, silhouette_sample=20)
+    result = score_embeddings(embeddings, config)
+    for position in (0, 1):
+        probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=config.probe_max_iter))
+        probe.fit(pixels["train"], train.extra["digit_labels"][:, position])
+        expected = probe.score(pixels["test"], test.extra["digit_labels"][:, position])
+        assert result.scores[f"probe_digit_{position}"] == pytest.approx(expected)
+    assert result.skipped["probe_digit_2"] == "the images have 2 digits"

@@ -196,6 +196,25 @@ class RunContext:
             self._probes[depth] = predicted == self.test_y
         return self._probes[depth]
 
+    def digit_probe_correct(self, position: int) -> np.ndarray:
+        """Whether a linear probe on the embedding gets the class of digit ``position`` right
+        (MultiDigit data: every image's digits are labelled), per test image of the full run."""
+        if self.root is not self:
+            return self.root.digit_probe_correct(position)
+        key = f"digit{position}"
+        if key not in self._probes:
+            train = self.embeddings.get("train_extra__digit_labels")
+            if train is None or train.ndim != 2:
+                raise Skip("no per-digit labels (not MultiDigit data)")
+            if position >= train.shape[1]:
+                raise Skip(f"the images have {train.shape[1]} digits")
+            test = self.embeddings["test_extra__digit_labels"][:, position]
+            predicted = metrics.linear_probe_predictions(
+                self.train_x, train[:, position], self.test_x, self.config.probe_max_iter
+            )
+            self._probes[key] = predicted == test
+        return self._probes[key]
+
     def probe(self, depth: str) -> float:
         """Linear-probe test accuracy of the pooled features after ``depth``."""
         return float(self.per_image(self.probe_correct(depth)).mean())
@@ -501,6 +520,26 @@ def _silhouette_sample(run: RunContext) -> float:
 # The probe after each stage: a depth profile, drawn in a figure rather than ranked.
 for _depth in DEPTHS:
     register(f"probe_{_depth}", needs_labels=True)(methodcaller("probe", _depth))
+
+
+def _digit_probe(position: int) -> ScoreFunction:
+    def compute(run: RunContext) -> float:
+        return float(run.per_image(run.digit_probe_correct(position)).mean())
+
+    return compute
+
+
+# The probe on each digit position's class (MultiDigit): a study draws it against digit size.
+for _position in range(4):
+    register(
+        f"probe_digit_{_position}",
+        needs_labels=True,
+        heading=f"digit {_position + 1} probe",
+        better=1,
+        meaning=f"linear probe accuracy on the class of digit {_position + 1} (MultiDigit)",
+        order=15,
+        per_image=lambda run, position=_position: run.digit_probe_correct(position),
+    )(_digit_probe(_position))
 
 
 @register(

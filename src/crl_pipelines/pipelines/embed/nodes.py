@@ -45,6 +45,8 @@ def embed_splits(
         )
         arrays.update({f"{split_name}_{name}": values for name, values in features.items()})
         arrays[f"{split_name}_labels"] = dataset.labels
+        # per-image extras (e.g. MultiDigit's digit_labels, scored per position)
+        arrays.update({f"{split_name}_extra__{k}": v for k, v in dataset.extra.items()})
         arrays["class_names"] = np.asarray(dataset.class_names, dtype=str)
     log.info(
         "%s: embedded %d train and %d test images (dimension %d)",
