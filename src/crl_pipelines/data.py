@@ -21,6 +21,9 @@ import numpy as np
 from crl_pipelines.errors import UserError
 
 EXTRA_PREFIX = "extra__"  # key prefix of the per-image arrays in ``ImageDataset.to_arrays``
+# The extra array naming each image's official split ("train" or "test"), present only when the
+# source's own split is kept (``ingest.test_split: official``).
+OFFICIAL_SPLIT = "official_split"
 
 
 class DataError(UserError, ValueError):
@@ -138,13 +141,17 @@ class ImageDataset:
         )
 
 
+def image_keys(images: np.ndarray) -> np.ndarray:
+    """One opaque key per image, equal exactly when the images are pixel-identical."""
+    rows = np.ascontiguousarray(images.reshape(len(images), -1))
+    return rows.view(np.dtype((np.void, rows.shape[1])))[:, 0]
+
+
 def drop_duplicate_images(dataset: ImageDataset) -> tuple[ImageDataset, int]:
     """Keep the first copy of every pixel-identical image, so no image can land in both halves."""
-    rows = np.ascontiguousarray(dataset.images.reshape(len(dataset.images), -1))
-    keys = rows.view(np.dtype((np.void, rows.shape[1])))[:, 0]
-    _, first = np.unique(keys, return_index=True)
+    _, first = np.unique(image_keys(dataset.images), return_index=True)
     first.sort()
-    dropped = len(rows) - len(first)
+    dropped = len(dataset.images) - len(first)
     if dropped == 0:
         return dataset, 0
     return dataset.subset(first, duplicates_dropped=dropped), dropped
@@ -277,3 +284,22 @@ def split_train_test(
     if dataset.labelled:
         return stratified_split(dataset, test_fraction, seed)
     return random_split(dataset, test_fraction, seed)
+
+
+def official_split(dataset: ImageDataset) -> tuple[ImageDataset, ImageDataset]:
+    """The train and test halves the source's own files define (``extra["official_split"]``,
+    written by ingest with ``test_split: official``), in the order they are stored."""
+    marks = dataset.extra.get(OFFICIAL_SPLIT)
+    if marks is None:
+        raise DataError(
+            f"the dataset from {dataset.provenance.get('source', '?')} does not record its images' "
+            "official split (ingest.test_split was random when it was made); re-run "
+            "`kedro run --pipelines=ingest`"
+        )
+    train_idx, test_idx = np.flatnonzero(marks == "train"), np.flatnonzero(marks == "test")
+    for name, indices in (("train", train_idx), ("test", test_idx)):
+        if len(indices) == 0:
+            raise DataError(
+                f"the official {name} split of {dataset.provenance.get('source', '?')} is empty"
+            )
+    return _halves(dataset, train_idx, test_idx, {"split_kind": "official"})

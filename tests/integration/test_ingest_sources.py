@@ -91,3 +91,36 @@ def test_png_folder_then_mnist_by_parameters_only(project):
     provenance = json.loads(str(load(project, "02_intermediate/dataset.npz")["provenance"]))
     assert provenance["skipped_files"] == 2
     assert [Path(name).name for name in provenance["skipped"]] == ["pipe.png", "2.png"]
+
+
+@pytest.mark.slow
+def test_official_mnist_test_split_through_kedro(project):
+    """`ingest.test_split: official` on MNIST-layout files: the whole t10k file is the test set,
+    the train file (less its copy of a test image) is subsampled, and the summary says so."""
+    train_images, train_labels = fake_mnist(50, 0)
+    test_images, test_labels = fake_mnist(20, 1)
+    test_images[3] = train_images[8]  # one image in both files: it leaves the train split
+    write_mnist(project / "data/01_raw", "train", train_images, train_labels)
+    write_mnist(project / "data/01_raw", "test", test_images, test_labels, compress=True)
+    run_ingest(
+        project,
+        {
+            "source": "mnist",
+            "mnist": {"root": "data/01_raw"},
+            "test_split": "official",
+            "subset_size": 30,
+            "seed": 1,
+        },
+    )
+    train, test = load(project, "03_primary/train.npz"), load(project, "03_primary/test.npz")
+    np.testing.assert_array_equal(test["images"][:, 0], test_images)
+    np.testing.assert_array_equal(test["labels"], test_labels)
+    assert len(train["labels"]) == 30 and np.bincount(train["labels"]).tolist() == [3] * 10
+    copied = train_images[8].tobytes()
+    assert all(image.tobytes() != copied for image in train["images"][:, 0])
+    summary = json.loads((project / "data/03_primary/summary.json").read_text())
+    assert summary["split_kind"] == "official" and summary["test_fraction"] is None
+    assert summary["provenance"]["train_copies_of_test_dropped"] == 1
+    assert (summary["train_images"], summary["test_images"]) == (30, 20)
+    assert json.loads(str(train["lineage"])) == summary["lineage"]
+    assert json.loads(str(test["lineage"])) == summary["lineage"]

@@ -655,8 +655,8 @@ def test_npz_nan_out_of_range_and_bad_layout_name_the_file(tmp_path):
 
 TOP_LEVEL_KEYS = (
     "source, image_size, channels, randbits, on_bad_file, drop_duplicates, subset_size, "
-    "test_fraction, seed, digits, mnist, fashion_mnist, kmnist, cifar10, image_folder, "
-    "unlabelled_folder, npz, multidigit"
+    "test_split, test_fraction, seed, digits, mnist, fashion_mnist, kmnist, cifar10, "
+    "image_folder, unlabelled_folder, npz, multidigit"
 )
 BAD_INGEST_PARAMETERS = [
     (

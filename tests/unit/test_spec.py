@@ -143,7 +143,7 @@ def test_label_losses_and_samplings_are_refused_on_a_source_without_labels(exper
     assert list(build_spec(parameters).experiments) == ["good"]
 
 
-@pytest.mark.parametrize("env", ["base", "test", "full"])
+@pytest.mark.parametrize("env", ["base", "test", "full", "guide_mnist"])
 def test_every_shipped_environment_is_a_valid_spec(env):
     """conf/base, and each environment's top-level blocks over it, make a valid specification."""
     parameters = {**BASE, **yaml.safe_load((CONF / env / "parameters.yml").read_text())}

@@ -2,8 +2,9 @@
 MNIST family's IDX files (:mod:`.idx`), CIFAR-10 read with a restricted unpickler
 (:mod:`.cifar`), labelled and unlabelled image folders (:mod:`.folders`), ``.npz`` arrays
 (:mod:`.arrays`) and MultiDigit (:mod:`.multidigit`); the resizing, channel conversion and
-RandBits that apply to all of them (:mod:`.transforms`); every file is opened through
-:mod:`.files`, which opens only regular files and names the file in every failure.
+RandBits that apply to all of them (:mod:`.transforms`); keeping a source's own test split
+(:mod:`.official`); every file is opened through :mod:`.files`, which opens only regular files
+and names the file in every failure.
 :func:`build_dataset` turns the ``ingest`` parameters (:data:`IngestSettings`) into an
 :class:`~crl_pipelines.data.ImageDataset`.
 
@@ -23,10 +24,12 @@ from crl_pipelines.sources.folders import (
     FolderSettings,
     decode_image,
     load_image_folder,
+    load_split_image_folder,
     load_unlabelled_folder,
 )
 from crl_pipelines.sources.idx import load_idx_dataset, load_mnist_dataset, read_idx
 from crl_pipelines.sources.multidigit import MultiDigitSettings, make_multidigit
+from crl_pipelines.sources.official import keep_official_test
 from crl_pipelines.sources.registry import (
     SOURCES,
     IngestSettings,
@@ -60,12 +63,14 @@ __all__ = [
     "conform",
     "convert_channels",
     "decode_image",
+    "keep_official_test",
     "load_cifar10_dataset",
     "load_digits_dataset",
     "load_idx_dataset",
     "load_image_folder",
     "load_mnist_dataset",
     "load_npz_dataset",
+    "load_split_image_folder",
     "load_unlabelled_folder",
     "luma",
     "make_multidigit",

@@ -1,6 +1,7 @@
-"""What every data source is: a settings model for its ``ingest.<name>`` block, a reader, and
-whether it yields labels; and the settings that every source shares (``image_size``,
-``channels``, ``randbits``, ...), which a reader receives beside its own block."""
+"""What every data source is: a settings model for its ``ingest.<name>`` block, a reader,
+whether it yields labels and whether it ships an official test split; and the settings that
+every source shares (``image_size``, ``channels``, ``randbits``, ``test_split``, ...), which a
+reader receives beside its own block."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from crl_pipelines.data import ImageDataset
@@ -27,6 +28,8 @@ from crl_pipelines.validation import (
 Split = Literal["train", "test"]
 SPLITS: tuple[Split, ...] = ("train", "test")
 OnBadFile = Literal["error", "skip"]
+# random: the project's own seeded split of the pooled images; official: the source's test split.
+TestSplit = Literal["random", "official"]
 
 
 def _splits(value: Any) -> tuple[str, ...]:
@@ -51,7 +54,7 @@ class DownloadSettings(Settings):
     """The block of a dataset distributed as official files (MNIST family, CIFAR-10)."""
 
     root: Text = "data/01_raw"
-    splits: Splits = ("train",)  # official files to pool
+    splits: Splits = ("train",)  # official files to pool (test_split: official reads both)
     download: Flag = False  # true lets torchvision fetch missing files
 
 
@@ -66,11 +69,15 @@ class Source:
             folders decode at ``image_size``/``channels``, MultiDigit reads another source).
         labelled: True when the source always yields labels, False when never, None when only
             the data can say (an ``.npz`` with or without ``labels``).
+        official_test: whether the source ships an official test split; its reader then reads
+            both splits when ``ingest.test_split`` is ``official`` and marks each image's split
+            in ``extra["official_split"]`` (:data:`crl_pipelines.data.OFFICIAL_SPLIT`).
     """
 
     settings: type[Settings]
     read: Callable[[Any, IngestSettingsBase], ImageDataset]
     labelled: bool | None
+    official_test: bool = False
 
 
 class IngestSettingsBase(Settings):
@@ -86,9 +93,46 @@ class IngestSettingsBase(Settings):
     randbits: RandBitsSettings = RandBitsSettings()
     on_bad_file: OnBadFile = "error"  # image folders: stop at, or skip, an unreadable file
     drop_duplicates: Flag = True
-    subset_size: PositiveInt | None = None
-    test_fraction: OpenFraction = 0.2
+    subset_size: PositiveInt | None = None  # with test_split: official, of the train split
+    test_split: TestSplit = "random"  # official: the source's own test split, kept whole
+    test_fraction: OpenFraction = 0.2  # test_split: random only (official ignores it)
     seed: NonNegativeInt = 0  # of the subset and of the train/test split
+
+    @field_validator("test_split")
+    @classmethod
+    def _source_has_a_test_split(cls, test_split: str, info: ValidationInfo) -> str:
+        """``official`` only for a source that ships a test split (the registry says which)."""
+        source = info.data.get("source")  # absent when it was itself invalid
+        if test_split != "official" or source not in cls.registry:
+            return test_split
+        if not cls.registry[source].official_test:
+            having = [name for name, entry in cls.registry.items() if entry.official_test]
+            raise PydanticCustomError(
+                "test_split",
+                "official needs a source that ships a test split ({having}; any other source "
+                "takes random), got source {source}",
+                {"having": ", ".join(having), "source": repr(source)},
+            )
+        return test_split
+
+    @field_validator("*")
+    @classmethod
+    def _splits_hold_the_train_file(cls, block: Any, info: ValidationInfo) -> Any:
+        """With ``test_split: official`` the chosen source's ``splits`` (what ``random`` pools)
+        must name ``train``: official trains on the train file, tests on the test file."""
+        chosen = info.field_name == info.data.get("source")
+        official = info.data.get("test_split") == "official"
+        if not (chosen and official and isinstance(block, DownloadSettings)):
+            return block
+        if "train" not in block.splits:
+            raise PydanticCustomError(
+                "test_split",
+                "splits should name train with ingest.test_split: official (which trains on the "
+                "official train file and tests on the whole test file; both are read), got "
+                "{splits}",
+                {"splits": list(block.splits)},
+            )
+        return block
 
     @property
     def block(self) -> Settings:

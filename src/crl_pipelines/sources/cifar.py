@@ -18,8 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from crl_pipelines.data import DataError, ImageDataset
-from crl_pipelines.sources.base import DownloadSettings, IngestSettingsBase, Source, Split
+from crl_pipelines.data import OFFICIAL_SPLIT, DataError, ImageDataset
+from crl_pipelines.sources.base import (
+    SPLITS,
+    DownloadSettings,
+    IngestSettingsBase,
+    Source,
+    Split,
+)
 from crl_pipelines.sources.files import describe, open_regular
 
 try:  # numpy ≥ 2
@@ -150,7 +156,10 @@ def read_cifar_meta(path: str | Path) -> tuple[str, ...]:
 
 
 def load_cifar10_dataset(
-    root: str | Path, splits: tuple[Split, ...] = ("train",), download: bool = False
+    root: str | Path,
+    splits: tuple[Split, ...] = ("train",),
+    download: bool = False,
+    mark_splits: bool = False,
 ) -> ImageDataset:
     """CIFAR-10 from ``<root>/cifar-10-batches-py/`` (torchvision's layout), RGB 32×32.
 
@@ -160,6 +169,8 @@ def load_cifar10_dataset(
             ``test`` (test_batch, 10 000).
         download: fetch missing files with ``torchvision.datasets.CIFAR10(root, download=True)``
             (which checks the archive's MD5 before it unpacks it).
+        mark_splits: record each image's split (``train`` or ``test``) in
+            ``extra["official_split"]``, so the official split can be kept.
     """
     folder = Path(root) / CIFAR10_FOLDER
     needed = [CIFAR10_META, *(name for split in splits for name in CIFAR10_FILES[split])]
@@ -175,7 +186,7 @@ def load_cifar10_dataset(
                 "folder there, or set ingest.cifar10.download: true"
             )
     class_names = read_cifar_meta(folder / CIFAR10_META)
-    images, labels, files = [], [], []
+    images, labels, files, marks = [], [], [], []
     for split in splits:
         for name in CIFAR10_FILES[split]:
             batch_images, batch_labels = read_cifar_batch(folder / name)
@@ -187,17 +198,22 @@ def load_cifar10_dataset(
             images.append(batch_images)
             labels.append(batch_labels)
             files.append(str(folder / name))
+            marks.append(np.full(len(batch_labels), split))
     return ImageDataset(
         images=np.concatenate(images),
         labels=np.concatenate(labels),
         class_names=class_names,
         provenance={"source": "cifar10", "files": files},
+        extra={OFFICIAL_SPLIT: np.concatenate(marks)} if mark_splits else {},
     )
 
 
 def read(settings: DownloadSettings, ingest: IngestSettingsBase) -> ImageDataset:
-    """The ``cifar10`` source from its validated block."""
-    return load_cifar10_dataset(settings.root, settings.splits, settings.download)
+    """The ``cifar10`` source from its validated block: the batches ``splits`` names, or all,
+    marked, with ``ingest.test_split: official``."""
+    official = ingest.test_split == "official"
+    splits = SPLITS if official else settings.splits
+    return load_cifar10_dataset(settings.root, splits, settings.download, mark_splits=official)
 
 
-SOURCE = Source(DownloadSettings, read, labelled=True)
+SOURCE = Source(DownloadSettings, read, labelled=True, official_test=True)

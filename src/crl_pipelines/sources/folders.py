@@ -2,7 +2,9 @@
 
 - **labelled** (``image_folder``): ``<root>/<class>/...``, one sub-folder per class, classes
   numbered in sorted name order (as torchvision's ImageFolder does); images may sit in nested
-  folders inside a class folder. Files directly in ``<root>`` are ignored (with a warning).
+  folders inside a class folder. Files directly in ``<root>`` are ignored (with a warning). With
+  ``ingest.test_split: official`` the folder ships its own split: ``<root>/train/<class>/...``
+  and ``<root>/test/<class>/...``, with the same class folders.
 - **unlabelled** (``unlabelled_folder``): every image under ``<root>``, nested or not; labels
   are all −1 and there are no class names.
 
@@ -45,8 +47,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from crl_pipelines.data import DataError, ImageDataset
-from crl_pipelines.sources.base import IngestSettingsBase, OnBadFile, Source
+from crl_pipelines.data import OFFICIAL_SPLIT, DataError, ImageDataset
+from crl_pipelines.sources.base import SPLITS, IngestSettingsBase, OnBadFile, Source
 from crl_pipelines.sources.files import UnreadableFile, describe, one_line, open_regular, shown
 from crl_pipelines.validation import Settings, Text
 
@@ -348,6 +350,53 @@ def _read_class(
     return kept, skipped
 
 
+@dataclass
+class _Classes:
+    """The readable images of some class folders, in order, and the files skipped."""
+
+    files: list[Path]
+    decoded: list[_Decoded]
+    labels: list[int]  # the index of the image's class folder
+    skipped: list[str]
+
+    def __add__(self, other: _Classes) -> _Classes:
+        return _Classes(
+            self.files + other.files,
+            self.decoded + other.decoded,
+            self.labels + other.labels,
+            self.skipped + other.skipped,
+        )
+
+
+def _read_classes(
+    class_dirs: list[Path], image_size: int | None, channels: int | None, on_bad_file: OnBadFile
+) -> _Classes:
+    """Every class folder's readable images, labelled by the folder's index."""
+    read = _Classes([], [], [], [])
+    for index, folder in enumerate(class_dirs):
+        kept, skipped = _read_class(folder, image_size, channels, on_bad_file)
+        files, decoded = [f for f, _ in kept], [d for _, d in kept]
+        read += _Classes(files, decoded, [index] * len(kept), skipped)
+    return read
+
+
+def _labelled(
+    root: Path, class_names: tuple[str, ...], read: _Classes, extra: dict[str, np.ndarray]
+) -> ImageDataset:
+    """The dataset of the images ``read`` (paths relative to ``root``), with ``extra``."""
+    return ImageDataset(
+        images=np.stack([d.pixels for d in read.decoded]),
+        labels=np.asarray(read.labels, dtype=np.int64),
+        class_names=class_names,
+        provenance={
+            "source": "image_folder",
+            "root": str(root),
+            **_report_skipped(root, read.skipped, len(read.files) + len(read.skipped)),
+        },
+        extra={"files": _relative(read.files, root), **extra},
+    )
+
+
 def load_image_folder(
     root: str | Path,
     image_size: int | None = None,
@@ -358,28 +407,54 @@ def load_image_folder(
     dataset's ``extra["files"]`` holds each image's path relative to ``root``."""
     root = _root(root, "ingest.image_folder.root")
     class_dirs = _class_folders(root)
-    all_files: list[Path] = []
-    all_decoded: list[_Decoded] = []
-    labels: list[int] = []
-    skipped: list[str] = []
-    for index, folder in enumerate(class_dirs):
-        kept, skipped_here = _read_class(folder, image_size, channels, on_bad_file)
-        skipped += skipped_here
-        all_files += [f for f, _ in kept]
-        all_decoded += [d for _, d in kept]
-        labels += [index] * len(kept)
-    _check_uniform(root, all_files, all_decoded, image_size, channels)
-    return ImageDataset(
-        images=np.stack([d.pixels for d in all_decoded]),
-        labels=np.asarray(labels, dtype=np.int64),
-        class_names=tuple(folder.name for folder in class_dirs),
-        provenance={
-            "source": "image_folder",
-            "root": str(root),
-            **_report_skipped(root, skipped, len(all_files) + len(skipped)),
-        },
-        extra={"files": _relative(all_files, root)},
-    )
+    read = _read_classes(class_dirs, image_size, channels, on_bad_file)
+    _check_uniform(root, read.files, read.decoded, image_size, channels)
+    return _labelled(root, tuple(folder.name for folder in class_dirs), read, {})
+
+
+def _split_folders(root: Path) -> dict[str, list[Path]]:
+    """The class folders of ``<root>/train`` and ``<root>/test``, which must name the same
+    classes."""
+    folders, files = _listing(root)
+    missing = [f"{split}/" for split in SPLITS if root / split not in folders]
+    if missing:
+        raise DataError(
+            f"image folder {shown(root)} has no {' and no '.join(missing)} sub-folder: "
+            "ingest.test_split: official reads <root>/train/<class>/… and "
+            "<root>/test/<class>/… (or set ingest.test_split: random)"
+        )
+    others = sorted(shown(path.name) for path in folders + files if path.name not in SPLITS)
+    if others:
+        log.warning("ignoring %s in %s (not train/ or test/)", ", ".join(others), shown(root))
+    halves = {split: _class_folders(root / split) for split in SPLITS}
+    names = {split: {folder.name for folder in dirs} for split, dirs in halves.items()}
+    if names["train"] != names["test"]:
+        only = {s: sorted(names[s] - names[o]) for s, o in (("train", "test"), ("test", "train"))}
+        raise DataError(
+            f"image folder {shown(root)}: train/ and test/ must hold the same class folders; "
+            + "; ".join(f"only in {s}/: {', '.join(map(shown, n))}" for s, n in only.items() if n)
+        )
+    return halves
+
+
+def load_split_image_folder(
+    root: str | Path,
+    image_size: int | None = None,
+    channels: int | None = None,
+    on_bad_file: OnBadFile = "error",
+) -> ImageDataset:
+    """A labelled image folder that ships its own split, ``<root>/train/<class>/<images>`` and
+    ``<root>/test/<class>/<images>`` with the same classes: train images first, each image's
+    half in ``extra["official_split"]``, its path relative to ``root`` in ``extra["files"]``."""
+    root = _root(root, "ingest.image_folder.root")
+    halves = _split_folders(root)
+    train = _read_classes(halves["train"], image_size, channels, on_bad_file)
+    test = _read_classes(halves["test"], image_size, channels, on_bad_file)
+    read = train + test
+    _check_uniform(root, read.files, read.decoded, image_size, channels)
+    marks = np.asarray(["train"] * len(train.files) + ["test"] * len(test.files))
+    class_names = tuple(folder.name for folder in halves["train"])
+    return _labelled(root, class_names, read, {OFFICIAL_SPLIT: marks})
 
 
 def load_unlabelled_folder(
@@ -416,8 +491,11 @@ def load_unlabelled_folder(
 
 
 def read_image_folder(settings: FolderSettings, ingest: IngestSettingsBase) -> ImageDataset:
-    """The ``image_folder`` source, decoded at ``ingest.image_size`` and ``ingest.channels``."""
-    return load_image_folder(settings.root, ingest.image_size, ingest.channels, ingest.on_bad_file)
+    """The ``image_folder`` source, decoded at ``ingest.image_size`` and ``ingest.channels``;
+    its ``train/`` and ``test/`` halves with ``ingest.test_split: official``."""
+    official = ingest.test_split == "official"
+    load = load_split_image_folder if official else load_image_folder
+    return load(settings.root, ingest.image_size, ingest.channels, ingest.on_bad_file)
 
 
 def read_unlabelled_folder(settings: FolderSettings, ingest: IngestSettingsBase) -> ImageDataset:
@@ -427,5 +505,5 @@ def read_unlabelled_folder(settings: FolderSettings, ingest: IngestSettingsBase)
     )
 
 
-IMAGE_FOLDER = Source(FolderSettings, read_image_folder, labelled=True)
+IMAGE_FOLDER = Source(FolderSettings, read_image_folder, labelled=True, official_test=True)
 UNLABELLED_FOLDER = Source(FolderSettings, read_unlabelled_folder, labelled=False)

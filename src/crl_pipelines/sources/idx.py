@@ -1,6 +1,8 @@
 """The MNIST family (MNIST, Fashion-MNIST, KMNIST) from its IDX files in torchvision's layout,
 ``<root>/<MNIST|FashionMNIST|KMNIST>/raw/`` (plain or ``.gz``); torchvision is used only to
-download missing files, and only when ``ingest.<name>.download`` says so."""
+download missing files, and only when ``ingest.<name>.download`` says so. With
+``ingest.test_split: official`` both official files are read (whatever ``splits`` says) and each
+image's file is marked (``extra["official_split"]``)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from crl_pipelines.data import DataError, ImageDataset
-from crl_pipelines.sources.base import DownloadSettings, IngestSettingsBase, Source, Split
+from crl_pipelines.data import OFFICIAL_SPLIT, DataError, ImageDataset
+from crl_pipelines.sources.base import (
+    SPLITS,
+    DownloadSettings,
+    IngestSettingsBase,
+    Source,
+    Split,
+)
 from crl_pipelines.sources.files import one_line, open_regular
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
@@ -133,7 +141,11 @@ def load_mnist_dataset(
 
 
 def load_idx_dataset(
-    root: str | Path, name: str, splits: tuple[Split, ...] = ("train",), download: bool = False
+    root: str | Path,
+    name: str,
+    splits: tuple[Split, ...] = ("train",),
+    download: bool = False,
+    mark_splits: bool = False,
 ) -> ImageDataset:
     """An MNIST-family dataset (``mnist``, ``fashion_mnist``, ``kmnist``) from its IDX files in
     torchvision's layout, ``<root>/<MNIST|FashionMNIST|KMNIST>/raw/`` (plain or ``.gz``).
@@ -144,6 +156,8 @@ def load_idx_dataset(
             messages point to.
         splits: which official files to pool: ``train`` and/or ``test``.
         download: fetch missing files with ``torchvision.datasets.<Folder>(root, download=True)``.
+        mark_splits: record each image's file (``train`` or ``test``) in
+            ``extra["official_split"]``, so the official split can be kept.
     """
     spec = IDX_SOURCES[name]
     raw_dir = Path(root) / spec.folder / "raw"
@@ -154,17 +168,19 @@ def load_idx_dataset(
         dataset_class = getattr(torchvision.datasets, spec.folder)
         for split in splits:
             dataset_class(str(root), train=split == "train", download=True)
-    images, labels, files = [], [], []
+    images, labels, files, marks = [], [], [], []
     for split in splits:
         split_images, split_labels, split_files = _read_split(raw_dir, name, split)
         images.append(split_images[:, None])
         labels.append(split_labels.astype(np.int64))
         files += split_files
+        marks.append(np.full(len(split_labels), split))
     return ImageDataset(
         images=np.concatenate(images),
         labels=np.concatenate(labels),
         class_names=spec.class_names,
         provenance={"source": name, "files": files},
+        extra={OFFICIAL_SPLIT: np.concatenate(marks)} if mark_splits else {},
     )
 
 
@@ -212,10 +228,15 @@ def _check_labels(labels: np.ndarray, path: Path, spec: IdxSource) -> None:
 
 
 def read(name: str, settings: DownloadSettings, ingest: IngestSettingsBase) -> ImageDataset:
-    """The source ``name`` (a key of :data:`IDX_SOURCES`) from its validated block."""
-    return load_idx_dataset(settings.root, name, settings.splits, settings.download)
+    """The source ``name`` (a key of :data:`IDX_SOURCES`) from its validated block: the files
+    ``splits`` names, or both, marked, with ``ingest.test_split: official``."""
+    official = ingest.test_split == "official"
+    splits = SPLITS if official else settings.splits
+    return load_idx_dataset(settings.root, name, splits, settings.download, mark_splits=official)
 
 
-MNIST = Source(DownloadSettings, partial(read, "mnist"), labelled=True)
-FASHION_MNIST = Source(DownloadSettings, partial(read, "fashion_mnist"), labelled=True)
-KMNIST = Source(DownloadSettings, partial(read, "kmnist"), labelled=True)
+MNIST = Source(DownloadSettings, partial(read, "mnist"), labelled=True, official_test=True)
+FASHION_MNIST = Source(
+    DownloadSettings, partial(read, "fashion_mnist"), labelled=True, official_test=True
+)
+KMNIST = Source(DownloadSettings, partial(read, "kmnist"), labelled=True, official_test=True)

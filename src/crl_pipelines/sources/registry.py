@@ -1,5 +1,6 @@
 """The registry of data sources and the ``ingest`` step: read the chosen source, bring it to one
-size and channel count, drop duplicates, subsample, append RandBits.
+size and channel count, drop duplicates, subsample (with ``test_split: official``: keep the
+official test split whole, and subsample the train split), append RandBits.
 
 A source is one module (its settings model, its reader, whether it yields labels: a
 :class:`~crl_pipelines.sources.base.Source`) and one entry in :data:`SOURCES`; the model of the
@@ -18,7 +19,7 @@ from typing import Any, Literal
 from pydantic import Field, create_model
 
 from crl_pipelines.data import ImageDataset, drop_duplicate_images, subsample
-from crl_pipelines.sources import arrays, cifar, digits, folders, idx, multidigit
+from crl_pipelines.sources import arrays, cifar, digits, folders, idx, multidigit, official
 from crl_pipelines.sources.base import IngestSettingsBase, Source
 from crl_pipelines.sources.transforms import add_randbits, conform
 from crl_pipelines.validation import parse
@@ -78,16 +79,24 @@ def build_dataset(settings: IngestSettingsBase | Mapping[str, Any]) -> ImageData
     """The whole ``ingest`` source step: read ``source``; resize to ``image_size`` and convert
     to ``channels``; drop pixel-identical duplicates (``drop_duplicates``); keep a seeded,
     stratified (or, unlabelled, random) subset (``subset_size``, ``seed``); append RandBits
-    channels (``randbits``). RandBits come last, so duplicates are found on the image itself and
-    never survive because their bits differ. Plain parameters are validated first."""
+    channels (``randbits``). With ``test_split: official`` the official test split is kept
+    whole and only the train split is deduplicated and subsampled, less its copies of test
+    images (:func:`~crl_pipelines.sources.official.keep_official_test`). RandBits come last, so
+    duplicates are found on the image itself and never survive because their bits differ. Plain
+    parameters are validated first."""
     if not isinstance(settings, IngestSettingsBase):
         settings = parse_ingest(settings)
     dataset = conform(settings.read_source(), settings.image_size, settings.channels)
-    if settings.drop_duplicates:
-        dataset, dropped = drop_duplicate_images(dataset)
-        if dropped:
-            log.info("dropped %d pixel-identical duplicate images", dropped)
-    if settings.subset_size:
-        dataset = subsample(dataset, settings.subset_size, settings.seed)
+    if settings.test_split == "official":
+        dataset = official.keep_official_test(
+            dataset, settings.drop_duplicates, settings.subset_size, settings.seed
+        )
+    else:
+        if settings.drop_duplicates:
+            dataset, dropped = drop_duplicate_images(dataset)
+            if dropped:
+                log.info("dropped %d pixel-identical duplicate images", dropped)
+        if settings.subset_size:
+            dataset = subsample(dataset, settings.subset_size, settings.seed)
     randbits = settings.randbits
     return add_randbits(dataset, randbits.bits, randbits.seed, randbits.spatial)

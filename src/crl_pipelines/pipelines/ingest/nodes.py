@@ -1,4 +1,5 @@
-"""Ingest: read the configured source into the canonical form, then split it train/test."""
+"""Ingest: read the configured source into the canonical form, then split it train/test (the
+project's own seeded split, or the source's official one: ``ingest.test_split``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from crl_pipelines import lineage
-from crl_pipelines.data import ImageDataset, split_train_test
+from crl_pipelines.data import ImageDataset, official_split, split_train_test
 from crl_pipelines.sources import IngestSettings, build_dataset
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ def load_source(settings: IngestSettings) -> dict[str, np.ndarray]:
     deduplicated, optionally subsampled, with any RandBits channels appended. The split is tried
     here too, so data that cannot be split stops before ``dataset.npz`` is replaced."""
     dataset = build_dataset(settings)
-    split_train_test(dataset, settings.test_fraction, settings.seed)
+    _split(dataset, settings)
     log.info(
         "ingested %d images of %s, %s, from %s",
         len(dataset.labels),
@@ -33,12 +34,19 @@ def load_source(settings: IngestSettings) -> dict[str, np.ndarray]:
 def split_dataset(
     dataset: dict[str, np.ndarray], settings: IngestSettings
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
-    """A seeded train/test split (stratified by class; random for unlabelled data) whose halves
-    share no image, and a summary of it. Both halves and the summary record the split's
-    fingerprint, which every later artifact carries."""
+    """A train/test split whose halves share no image, and a summary of it: seeded (stratified
+    by class; random for unlabelled data) with ``test_split: random``, the source's own with
+    ``official``. Both halves and the summary record the split's fingerprint, which every later
+    artifact carries."""
     whole = ImageDataset.from_arrays(dataset)
-    train, test = split_train_test(whole, settings.test_fraction, settings.seed)
-    log.info("split into %d train and %d test images", len(train.labels), len(test.labels))
+    train, test = _split(whole, settings)
+    log.info(
+        "split into %d train and %d test images (%s)",
+        len(train.labels),
+        len(test.labels),
+        train.provenance["split_kind"],
+    )
+    official = settings.test_split == "official"
     record = {"split": lineage.fingerprint(train.images, train.labels, test.images, test.labels)}
     summary = {
         "provenance": whole.provenance,
@@ -49,12 +57,20 @@ def split_dataset(
         "test_images": len(test.labels),
         "train_per_class": _per_class(train, whole.num_classes),
         "test_per_class": _per_class(test, whole.num_classes),
-        "test_fraction": settings.test_fraction,
-        "split_seed": settings.seed,
+        "split_kind": train.provenance["split_kind"],  # stratified, random or official
+        "test_fraction": None if official else settings.test_fraction,
+        "split_seed": None if official else settings.seed,
         lineage.KEY: record,
     }
     stamp = {lineage.KEY: lineage.as_array(record)}
     return {**train.to_arrays(), **stamp}, {**test.to_arrays(), **stamp}, summary
+
+
+def _split(dataset: ImageDataset, settings: IngestSettings) -> tuple[ImageDataset, ImageDataset]:
+    """The halves ``ingest.test_split`` asks for (``test_fraction`` is unused by ``official``)."""
+    if settings.test_split == "official":
+        return official_split(dataset)
+    return split_train_test(dataset, settings.test_fraction, settings.seed)
 
 
 def _per_class(split: ImageDataset, num_classes: int) -> list[int]:
