@@ -36,5 +36,5 @@ viz: install  ## kedro-viz on http://127.0.0.1:4141 (Ctrl-C stops it)
 pipeline-picture: install  ## re-render docs/pipeline.png for the README (needs Debian's chromium)
 	$(BIN)/python scripts/render_pipeline.py
 
-clean-data:  ## remove what the pipelines wrote (data/02_* … 08_*, checkpoints); raw data stays
+clean-data:  ## remove what the pipelines wrote (data/02_* … 09_*, checkpoints); raw data stays
 	rm -rf data/0[2-9]_* data/checkpoints

@@ -570,3 +570,20 @@ def test_report_shows_intervals_tied_groups_and_only_significant_claims():
     assert "Linear probe accuracy: ntxent and tri\\<plet\\> cannot be told apart and lead." in text
     assert "Intervals: a note." in text
     assert "| ntxent | 2 | 0.850 ± 0.071 [0.750, 0.950] |" in text
+
+
+def test_retrieval_figure_draws_images_with_randbits_channels():
+    """RandBits channels (after the image's own) are left out of the pictures, so a grey image
+    with 8 bit channels draws as grey."""
+    from crl_pipelines.data import ImageDataset
+    from crl_pipelines.evaluation.figures import retrieval_figure
+    from crl_pipelines.sources.transforms import add_randbits
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, size=(12, 1, 8, 8), dtype=np.uint8)
+    dataset = add_randbits(ImageDataset(images, np.arange(12) % 3, ("a", "b", "c")), bits=8)
+    assert dataset.images.shape[1] == 9
+    figure = retrieval_figure(dataset, rng.normal(size=(12, 4)), True, "bits")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    assert buffer.getvalue().startswith(b"\x89PNG")

@@ -87,4 +87,5 @@ def retrieval_figure(
     neighbours = np.array(
         [row[row != q][:RETRIEVAL_NEIGHBOURS] for row, q in zip(found, queries, strict=True)]
     )
-    return plots.retrieval_grid(test.images, test.labels, queries, neighbours, title)
+    pictures = test.images[:, : test.images.shape[1] - test.protected_channels]  # no RandBits
+    return plots.retrieval_grid(pictures, test.labels, queries, neighbours, title)
