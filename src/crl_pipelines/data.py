@@ -13,6 +13,7 @@ module does not import, so the stages that only read the canonical form do not d
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +114,14 @@ class ImageDataset:
             {**self.provenance, **provenance},
             {name: array[indices] for name, array in self.extra.items()},
         )
+
+    def empty_arrays(self) -> dict[str, np.ndarray]:
+        """:meth:`to_arrays` of no image (an empty part of a split, e.g. no validation)."""
+        arrays = self.subset(np.arange(1)).to_arrays()
+        return {
+            key: value[:0] if key in ("images", "labels") else value
+            for key, value in arrays.items()
+        }
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays (no pickled objects), as stored in an ``.npz``; ``extra`` arrays are
@@ -303,3 +312,34 @@ def official_split(dataset: ImageDataset) -> tuple[ImageDataset, ImageDataset]:
                 f"the official {name} split of {dataset.provenance.get('source', '?')} is empty"
             )
     return _halves(dataset, train_idx, test_idx, {"split_kind": "official"})
+
+
+def hold_out_validation(
+    train: ImageDataset, fraction: float, seed: int
+) -> tuple[ImageDataset, ImageDataset | None]:
+    """The train split less a validation part of ``fraction`` of its images (rounded up; at least
+    one per class; stratified by class for labelled data; seeded), and that part. The per-epoch
+    monitor and anything that chooses (the kept epoch) read it, so the test split is touched
+    only by the final scoring. A class with a single train image keeps it for training.
+    ``fraction`` 0: no validation part (None; no monitor)."""
+    from sklearn.model_selection import train_test_split
+
+    if fraction == 0:
+        return train, None
+    rows, labels = np.arange(len(train.labels)), train.labels
+    size, stratify = math.ceil(fraction * len(rows)), None
+    if train.labelled:
+        counts = np.bincount(labels)
+        rows = rows[counts[labels] >= 2]  # a class of one image cannot be in both parts
+        stratify = labels[rows]
+        size = min(max(size, len(np.unique(stratify))), len(rows) - len(np.unique(stratify)))
+    try:
+        _, held = train_test_split(rows, test_size=size, stratify=stratify, random_state=seed)
+    except ValueError as error:
+        raise DataError(
+            f"ingest.validation_fraction {fraction} of {len(train.labels)} train images leaves no "
+            f"room for every class in both parts ({error}); lower it, or set 0 for none"
+        ) from error
+    record = {"validation_fraction": fraction}
+    kept = np.setdiff1d(np.arange(len(train.labels)), held)
+    return train.subset(kept, **record), train.subset(np.sort(held), split="validation", **record)

@@ -55,6 +55,8 @@ class EncoderConfig(ModelSettings):
 
     extra_heads: NonNegativeInt = 0
     lineage: dict[str, str] = Field(default_factory=dict)  # what it was made from
+    # which epoch's weights these are: keep (last | best), kept_epoch, epochs, best_epoch
+    training: dict[str, str | int] = Field(default_factory=dict)
     in_channels: PositiveInt = 1
     input_mean: tuple[Number, ...] = (0.5,)
     input_std: tuple[Number, ...] = (0.5,)
@@ -135,6 +137,15 @@ class Encoder(nn.Module):
     @lineage.setter
     def lineage(self, record: dict[str, str]) -> None:
         self.config["lineage"] = dict(record)
+
+    @property
+    def training_record(self) -> dict[str, str | int]:
+        """Which epoch of its training these weights are (``training.keep``), saved with them."""
+        return self.config["training"]
+
+    @training_record.setter
+    def training_record(self, record: dict[str, str | int]) -> None:
+        self.config["training"] = dict(record)
 
     @property
     def embedding_dim(self) -> int:

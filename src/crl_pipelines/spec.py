@@ -76,5 +76,12 @@ def build_spec(parameters: Mapping[str, Any]) -> RunSpec:
     check_warmup(spec.training, spec.pairs.epochs, "training")
     for name in spec.experiments:
         check_name(name)
-        check_compatible(spec.experiment(name), spec.ingest.labelled, spec.pairs.epochs)
+        experiment = spec.experiment(name)
+        check_compatible(experiment, spec.ingest.labelled, spec.pairs.epochs)
+        if experiment.training.keep == "best" and spec.ingest.validation_fraction == 0:
+            raise ParameterError(
+                f"parameter `experiments.{name}.training.keep` (or `training.keep`) is best, "
+                "which chooses by the validation split, and ingest.validation_fraction is 0; "
+                "set it above 0 (e.g. 0.1) or keep: last"
+            )
     return spec

@@ -59,7 +59,9 @@ def test_png_folder_then_mnist_by_parameters_only(project):
     assert dataset["images"].shape == (18, 1, 8, 8)
     assert list(dataset["class_names"]) == ["circle", "square", "star"]
     summary = json.loads((project / "data/03_primary/summary.json").read_text())
-    assert summary["train_per_class"] == [3, 3, 3] and summary["test_per_class"] == [3, 3, 3]
+    assert summary["test_per_class"] == [3, 3, 3]
+    # validation_fraction 0.1 of 9 train images: one per class at least
+    assert summary["train_per_class"] == [2, 2, 2] and summary["validation_per_class"] == [1, 1, 1]
 
     images, labels = fake_mnist(40, 0)
     write_mnist(project / "data/01_raw", "train", images, labels)
@@ -115,12 +117,14 @@ def test_official_mnist_test_split_through_kedro(project):
     train, test = load(project, "03_primary/train.npz"), load(project, "03_primary/test.npz")
     np.testing.assert_array_equal(test["images"][:, 0], test_images)
     np.testing.assert_array_equal(test["labels"], test_labels)
-    assert len(train["labels"]) == 30 and np.bincount(train["labels"]).tolist() == [3] * 10
+    validation = load(project, "03_primary/validation.npz")
+    assert np.bincount(train["labels"]).tolist() == [2] * 10  # the subset of 30, less one per
+    assert np.bincount(validation["labels"]).tolist() == [1] * 10  # class held out (0.1 × 30 < 10)
     copied = train_images[8].tobytes()
     assert all(image.tobytes() != copied for image in train["images"][:, 0])
     summary = json.loads((project / "data/03_primary/summary.json").read_text())
     assert summary["split_kind"] == "official" and summary["test_fraction"] is None
     assert summary["provenance"]["train_copies_of_test_dropped"] == 1
-    assert (summary["train_images"], summary["test_images"]) == (30, 20)
+    assert (summary["train_images"], summary["test_images"]) == (20, 20)
     assert json.loads(str(train["lineage"])) == summary["lineage"]
     assert json.loads(str(test["lineage"])) == summary["lineage"]

@@ -143,9 +143,23 @@ WRITERS: dict[str, Callable[[Path], Official]] = {
 
 
 def ingest(params: dict) -> tuple[dict, dict, dict]:
-    """The ingest nodes' outputs (train, test, summary) for the ``ingest`` block ``params``."""
-    settings = parse_ingest(params)
-    return split_dataset(load_source(settings), settings)
+    """The ingest nodes' outputs (train, test, summary) for the ``ingest`` block ``params``, with
+    no validation part unless ``params`` asks for one (these tests are about the test split)."""
+    settings = parse_ingest({"validation_fraction": 0.0, **params})
+    train, validation, test, summary = split_dataset(load_source(settings), settings)
+    assert len(validation["labels"]) == summary["validation_images"]
+    return train, test, summary
+
+
+def test_official_with_a_validation_part_holds_it_out_of_train(tmp_path):
+    case = WRITERS["mnist"](tmp_path)
+    settings = parse_ingest({**case.params, "test_split": "official", "validation_fraction": 0.3})
+    parts = split_dataset(load_source(settings), settings)[:3]
+    train, validation, test = (ImageDataset.from_arrays(part) for part in parts)
+    np.testing.assert_array_equal(test.images, case.test[0])
+    together = sorted(keys(np.concatenate([train.images, validation.images])))
+    assert together == sorted(keys(case.train[0][case.kept_train()]))
+    assert len(validation.labels) >= len(np.unique(train.labels))  # one per class at least
 
 
 def keys(images: np.ndarray) -> list[bytes]:
@@ -177,7 +191,8 @@ def test_official_keeps_the_whole_test_split_and_the_rest_of_train(tmp_path, kin
     assert provenance["official_test_images"] == len(case.test[1])
     assert provenance["train_copies_of_test_dropped"] == 1
     assert provenance["duplicates_dropped"] == 1  # inside the train split
-    split = lineage.fingerprint(train.images, train.labels, test.images, test.labels)
+    empty = np.zeros((0, *train.images.shape[1:]), np.uint8), np.zeros(0, np.int64)
+    split = lineage.fingerprint(train.images, train.labels, *empty, test.images, test.labels)
     assert summary[lineage.KEY] == {"split": split}
     assert lineage.of_arrays(train_arrays) == lineage.of_arrays(test_arrays) == {"split": split}
 

@@ -468,7 +468,7 @@ def test_multidigit_is_seeded_and_wired_to_parameters(tmp_path):
     other = build_dataset({**params, "multidigit": {**params["multidigit"], "seed": 1}})
     assert not np.array_equal(first.images, other.images)
     settings = parse_ingest({**params, "test_fraction": 0.25, "seed": 0})
-    _, test, _ = split_dataset(load_source(settings), settings)
+    _, _, test, _ = split_dataset(load_source(settings), settings)
     assert ImageDataset.from_arrays(test).extra["digit_labels"].shape == (10, 2)
 
 
@@ -655,8 +655,8 @@ def test_npz_nan_out_of_range_and_bad_layout_name_the_file(tmp_path):
 
 TOP_LEVEL_KEYS = (
     "source, image_size, channels, randbits, on_bad_file, drop_duplicates, subset_size, "
-    "test_split, test_fraction, seed, digits, mnist, fashion_mnist, kmnist, cifar10, "
-    "image_folder, unlabelled_folder, npz, multidigit"
+    "test_split, test_fraction, validation_fraction, seed, digits, mnist, fashion_mnist, kmnist, "
+    "cifar10, image_folder, unlabelled_folder, npz, multidigit"
 )
 BAD_INGEST_PARAMETERS = [
     (

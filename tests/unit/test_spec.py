@@ -32,7 +32,8 @@ BAD = [
      "parameter `trainig` is unknown; did you mean 'training'? …"),
     ("training.learing_rate", 0.1,
      "parameter `training.learing_rate` is unknown; did you mean 'learning_rate'? (known here: "
-     "optimizer, learning_rate, weight_decay, scheduler, warmup_epochs, precision, device)"),
+     "optimizer, learning_rate, weight_decay, scheduler, warmup_epochs, precision, device, "
+     "clip_grad_norm, keep, spike_factor, spike_window, degrade_tolerance)"),
     ("training.learning_rate", -1,
      "parameter `training.learning_rate` should be greater than 0, got -1"),
     ("training.learning_rate", float("nan"),
@@ -45,6 +46,13 @@ BAD = [
      "parameter `training.warmup_epochs` is 11.0, longer than the run (pairs.epochs = 10): the "
      "learning rate would never be reached"),
     ("training.seed", 3, "parameter `training.seed` is unknown (known here: …"),
+    ("training.keep", "first", "parameter `training.keep` should be 'last' or 'best', got 'first'"),
+    ("training.clip_grad_norm", 0,
+     "parameter `training.clip_grad_norm` should be greater than 0, got 0"),
+    ("training.spike_window", 0,
+     "parameter `training.spike_window` should be greater than or equal to 1, got 0"),
+    ("ingest.validation_fraction", 1.0,
+     "parameter `ingest.validation_fraction` should be less than 1, got 1.0"),
     ("pairs.epochs", 2.5, "parameter `pairs.epochs` should be a valid integer, got 2.5"),
     ("pairs.epochs", True, "parameter `pairs.epochs` should be a valid integer, got True"),
     ("pairs.pairs_per_class", 0,
@@ -192,3 +200,12 @@ def test_registration_validates_the_active_environment(tmp_path, monkeypatch):
     monkeypatch.delenv("KEDRO_ENV", raising=False)
     with pytest.raises(ParameterError, match=r"`pairs\.epoch` is unknown; did you mean 'epochs'"):
         register_pipelines()
+
+
+def test_keep_best_without_a_validation_split_is_refused_at_registration():
+    parameters = changed("training.keep", "best")
+    parameters["ingest"]["validation_fraction"] = 0
+    with pytest.raises(ParameterError, match=r"keep` \(or `training.keep`\) is best.*is 0"):
+        build_spec(parameters)
+    parameters["ingest"]["validation_fraction"] = 0.1
+    assert build_spec(parameters).training.keep == "best"

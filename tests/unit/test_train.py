@@ -11,6 +11,7 @@ import textwrap
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -57,9 +58,9 @@ def test_cosine_schedule_is_applied_per_step():
     """The history records each epoch's starting learning rate under the schedule."""
     train, _, plan = small_data(epochs=3)
     run = experiment(scheduler="cosine", warmup_epochs=1, learning_rate=0.01)
-    _, history = train_encoder(train, plan, run, seed=0)
+    _, progress = train_encoder(train, plan, run, seed=0)
     steps = plan["anchors"].shape[1]
-    rates = [row["learning_rate"] for row in history]
+    rates = [row["learning_rate"] for row in progress.history]
     assert rates[0] == pytest.approx(0.01 / steps)  # first warm-up step
     assert rates[1] == pytest.approx(0.01)  # warm-up done, cosine starts at the peak
     assert rates[2] == pytest.approx(
@@ -74,30 +75,33 @@ def test_same_seed_same_weights_and_history():
                         (ModelSettings(embedding_dim=8), "contrastive")]:  # fmt: skip
         runs = [train_encoder(train, plan, experiment(loss, model), seed=3) for _ in range(2)]
         assert torch.equal(weights(runs[0][0]), weights(runs[1][0])), loss
-        assert runs[0][1][0]["loss"] == runs[1][1][0]["loss"]
+        assert runs[0][1].history[0]["loss"] == runs[1][1].history[0]["loss"]
     other, _ = train_encoder(train, plan, experiment("contrastive"), seed=4)
     assert not torch.equal(weights(other), weights(runs[0][0]))
 
 
-def test_history_tracks_held_out_alignment_uniformity_and_spread():
-    train, test, plan = small_data(epochs=2)
-    _, history = train_encoder(train, plan, experiment(), seed=0, held_out=test)
-    assert [row["epoch"] for row in history] == [1, 2]
-    for row in history:
-        assert set(row) == {"epoch", "loss", "learning_rate", "alignment", "uniformity",
-                            "collapse_statistic", "seconds"}  # fmt: skip
-        assert 0 < row["alignment"] < 4 and -4 < row["uniformity"] < 0
-        assert row["collapse_statistic"] > 0.1
+def test_history_tracks_validation_knn_alignment_uniformity_and_spread():
+    train, validation, plan = small_data(epochs=2)
+    _, progress = train_encoder(train, plan, experiment(), seed=0, validation=validation)
+    assert [row["epoch"] for row in progress.history] == [1, 2]
+    for row in progress.history:
+        assert set(row) == {"epoch", "loss", "learning_rate", "max_grad_norm", "spikes",
+                            "spike_step", "spike_loss", "spike_median", "val_alignment",
+                            "val_uniformity", "val_collapse_statistic", "val_knn_accuracy",
+                            "degraded", "seconds", "kept"}  # fmt: skip
+        assert 0 < row["val_alignment"] < 4 and -4 < row["val_uniformity"] < 0
+        assert row["val_collapse_statistic"] > 0.1 and 0.1 < row["val_knn_accuracy"] <= 1
+    assert [row["kept"] for row in progress.history] == [0, 1]  # keep: last
 
 
 def test_collapse_warning_uses_the_threshold_it_is_given(caplog):
     """The end-of-training collapse warning follows `evaluate.collapse_threshold`, not a constant:
     the same run is flagged under a threshold above its spread and not under one below it."""
-    train, test, plan = small_data(epochs=1)
+    train, validation, plan = small_data(epochs=1)
     for threshold, flagged in ((10.0, True), (0.0, False)):
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="crl_pipelines.training.monitor"):
-            train_encoder(train, plan, experiment(), seed=0, held_out=test,
+            train_encoder(train, plan, experiment(), seed=0, validation=validation,
                           collapse_threshold=threshold)  # fmt: skip
         assert ("looks collapsed" in caplog.text) is flagged, threshold
 
@@ -215,22 +219,28 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     resumed, resumed_history = train_encoder(train, plan, run, seed=0, checkpoint_path=checkpoint)
     straight, straight_history = train_encoder(train, plan, run, seed=0)
     assert torch.equal(weights(resumed), weights(straight))
-    strip = [{k: v for k, v in row.items() if k != "seconds"} for row in resumed_history]
-    assert strip == [{k: v for k, v in row.items() if k != "seconds"} for row in straight_history]
+    for part in ("history", "steps"):  # NaN where no spike: compared as frames
+        resumed_rows = pd.DataFrame(getattr(resumed_history, part)).drop(
+            columns="seconds", errors="ignore"
+        )
+        straight_rows = pd.DataFrame(getattr(straight_history, part)).drop(
+            columns="seconds", errors="ignore"
+        )
+        pd.testing.assert_frame_equal(resumed_rows, straight_rows)
 
 
 def test_bf16_precision_trains_with_finite_loss_on_the_cpu():
     train, _, plan = small_data(epochs=1)
-    _, history = train_encoder(train, plan, experiment(precision="bf16"), seed=0)
-    assert np.isfinite(history[0]["loss"])
+    _, progress = train_encoder(train, plan, experiment(precision="bf16"), seed=0)
+    assert np.isfinite(progress.history[0]["loss"])
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_training_uses_bf16_autocast_and_returns_a_cpu_encoder():
     train, _, plan = small_data(epochs=1)
-    encoder, history = train_encoder(train, plan, experiment(device="cuda"), seed=0)
-    assert np.isfinite(history[0]["loss"])
+    encoder, progress = train_encoder(train, plan, experiment(device="cuda"), seed=0)
+    assert np.isfinite(progress.history[0]["loss"])
     assert next(encoder.parameters()).device.type == "cpu"
 
 
@@ -256,7 +266,7 @@ def test_every_sampling_has_one_step_behind_the_same_interface():
     for sampling, step_class in STEPS.items():
         assert issubclass(step_class, Step)
         plan = SAMPLINGS[sampling].make_plan(train, pairs, None)
-        _, history = train_encoder(
+        _, progress = train_encoder(
             train, plan, experiment(losses[sampling], sampling=sampling), seed=0
         )
-        assert len(history) == 1 and np.isfinite(history[0]["loss"]), sampling
+        assert len(progress.history) == 1 and np.isfinite(progress.history[0]["loss"]), sampling

@@ -123,11 +123,15 @@ def test_augmented_views_train_without_labels():
     train, test = small_split()
     plan = view_plan(len(train.labels), 2, 32, 0, "augmented_views", default_params(1))
     run = experiment("ntxent", "augmented_views")
-    labelled, history = train_encoder(train, plan, run, seed=0, held_out=test)
-    without, _ = train_encoder(unlabelled(train), plan, run, seed=0)
+    labelled, progress = train_encoder(train, plan, run, seed=0, validation=test)
+    without, unwatched = train_encoder(unlabelled(train), plan, run, seed=0, validation=test)
     for a, b in zip(labelled.state_dict().values(), without.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+    history = progress.history
     assert history[-1]["loss"] < history[0]["loss"]
+    # without labels the monitor aligns two fixed augmented views of each validation image
+    assert "val_knn_accuracy" in history[0] and "val_knn_accuracy" not in unwatched.history[0]
+    assert 0 < unwatched.history[0]["val_alignment"] < 4
 
 
 def test_label_losses_on_unlabelled_data_stop_before_training():
@@ -144,9 +148,9 @@ def test_looc_trains_one_head_per_augmentation_and_scores_looc_plus_plus():
     plan = view_plan(len(train.labels), 1, 32, 0, "looc_views", params)
     looc_plus_plus = SMALL.model_copy(update={"representation": "all_heads"})
     run = experiment("looc", "looc_views", looc_plus_plus)
-    encoder, history = train_encoder(train, plan, run, seed=0)
+    encoder, progress = train_encoder(train, plan, run, seed=0)
     assert encoder.config["extra_heads"] == len(params)
-    assert np.isfinite(history[0]["loss"])
+    assert np.isfinite(progress.history[0]["loss"])
     stages = encoder.stages(torch.from_numpy(train.images[:3]))
     assert stages["embedding"].shape == (3, 8 * (1 + len(params)))
     with pytest.raises(ValueError, match="ntxent loss takes pairs views"):

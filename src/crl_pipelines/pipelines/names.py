@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from crl_pipelines.runs import Run
 
-TRAIN_SET, TEST_SET, DATASET_SUMMARY = "train_set", "test_set", "dataset_summary"
+TRAIN_SET, VALIDATION_SET, TEST_SET = "train_set", "validation_set", "test_set"
+DATASET_SUMMARY = "dataset_summary"
 
 
 def plan(sampling: str) -> str:

@@ -17,6 +17,7 @@ from crl_pipelines.data import ImageDataset
 from crl_pipelines.sources.transforms import RandBitsSettings
 from crl_pipelines.validation import (
     Flag,
+    Fraction,
     Integer,
     NonNegativeInt,
     OpenFraction,
@@ -96,6 +97,7 @@ class IngestSettingsBase(Settings):
     subset_size: PositiveInt | None = None  # with test_split: official, of the train split
     test_split: TestSplit = "random"  # official: the source's own test split, kept whole
     test_fraction: OpenFraction = 0.2  # test_split: random only (official ignores it)
+    validation_fraction: Fraction = 0.1  # of the train split, held out for the monitor; 0: none
     seed: NonNegativeInt = 0  # of the subset and of the train/test split
 
     @field_validator("test_split")

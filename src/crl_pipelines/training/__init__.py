@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from crl_pipelines.augment import augment, make_generator
 from crl_pipelines.data import ImageDataset
 from crl_pipelines.devices import resolve_device, use_bf16
 from crl_pipelines.lineage import fingerprint
@@ -24,8 +25,8 @@ from crl_pipelines.models import EncoderConfig, ModelSettings, build_encoder, ch
 from crl_pipelines.sampling import plan_kind
 from crl_pipelines.training import checkpoint, loop
 from crl_pipelines.training.experiment import Experiment
-from crl_pipelines.training.loop import Trainable, TrainingError
-from crl_pipelines.training.monitor import MONITOR_BATCH, Monitor, warn_if_collapsed
+from crl_pipelines.training.loop import Progress, Trainable, TrainingError
+from crl_pipelines.training.monitor import Monitor, warn_if_collapsed
 from crl_pipelines.training.optim import build_optimizer
 from crl_pipelines.training.settings import TrainingSettings
 from crl_pipelines.training.steps import STEPS, DeviceData, Step
@@ -93,54 +94,85 @@ def train_encoder(
     seed: int,
     *,
     name: str | None = None,
-    held_out: ImageDataset | None = None,
+    validation: ImageDataset | None = None,
     checkpoint_path: str | Path | None = None,
     collapse_threshold: float = 0.1,
-) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+) -> tuple[torch.nn.Module, Progress]:
     """Train one encoder of ``experiment`` from the initial weights of ``seed`` on the batches
-    of ``plan`` (whose indices point into ``train``); returns it (on the CPU, in eval mode) and
-    one history row per epoch.
+    of ``plan`` (whose indices point into ``train``); returns it (on the CPU, in eval mode, at the
+    epoch ``training.keep`` chooses, recorded as ``encoder.training_record``) and the run's
+    :class:`~crl_pipelines.training.loop.Progress` (history, step trace, best epoch).
 
-    ``name`` names the run in progress and errors; up to ``MONITOR_BATCH`` ``held_out`` images
-    are embedded after every epoch (alignment, uniformity, collapse, judged against
-    ``collapse_threshold``); ``checkpoint_path`` keeps the last epoch, resumed from when it was
-    made by the same settings, plan and data.
+    ``name`` names the run in progress and errors; the ``validation`` images are scored after
+    every epoch (:class:`~crl_pipelines.training.monitor.Monitor`; collapse judged against
+    ``collapse_threshold``); ``checkpoint_path`` keeps the last epoch, resumed
+    from when it was made by the same settings, plan and data.
     """
     name = name or experiment.name
-    device = resolve_device(experiment.training.device)
+    settings = experiment.training
+    watched = validation is not None
+    if settings.keep == "best" and not watched:
+        raise ValueError(
+            f"experiment {name!r}: training.keep: best chooses by the validation split, which "
+            "is empty; set ingest.validation_fraction above 0 or keep: last"
+        )
+    device = resolve_device(settings.device)
     step_class = _step_class(experiment, plan, train)
     encoder, loss_fn = _build(train, plan, experiment, seed, step_class)
     encoder.to(device).train()
     loss_fn.to(device).train()
     epochs, steps, batch = plan["anchors"].shape
     parameters = list(encoder.parameters()) + list(loss_fn.parameters())
-    optimizer = build_optimizer(parameters, experiment.training, epochs, steps)
-    trainable = Trainable(encoder, loss_fn, *optimizer)
-    bf16 = use_bf16(experiment.training.precision, device)
+    trainable = Trainable(encoder, loss_fn, *build_optimizer(parameters, settings, epochs, steps))
+    bf16 = use_bf16(settings.precision, device)
     fingerprint = _fingerprint(train, plan, experiment, seed, encoder.config)
     step = step_class(encoder, loss_fn, DeviceData.of(train, device, bf16), plan)
+    monitor = Monitor(validation, train, device, _views(step)) if watched else None
     path = Path(checkpoint_path) if checkpoint_path else None
     # The run's own random stream (losses such as SWD draw from it); the caller's is restored.
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed + 2)
-        history = _resume(trainable, path, device, fingerprint, name)
+        progress = _resume(trainable, path, device, fingerprint, name)
         log.info(
             "%s: training %s loss on %s%s: %d epochs × %d steps of %d (%s)",
             name, experiment.loss, device, " (bf16)" if bf16 else "", epochs, steps, batch,
             plan_kind(plan),
         )  # fmt: skip
-        history = loop.train(
-            trainable,
-            step,
-            (epochs, steps),
-            history,
-            Monitor(held_out, device) if held_out is not None else None,
+        progress = loop.train(
+            trainable, step, (epochs, steps), progress, monitor,
             _saver(trainable, path, fingerprint) if path else None,
-            name,
-            experiment.loss,
-        )
-        warn_if_collapsed(name, history, collapse_threshold)
-    return encoder.cpu().eval(), history
+            settings, (name, experiment.loss),
+        )  # fmt: skip
+        warn_if_collapsed(name, progress.history, collapse_threshold)
+    encoder.training_record = _keep(encoder, progress, settings.keep, name)
+    return encoder.cpu().eval(), progress
+
+
+def _views(step: Step):
+    """Two fixed augmented views of a batch, as the step makes them (for unlabelled validation
+    images), or None for a step without augmentations."""
+    augmentations = getattr(step, "augmentations", None)
+    if augmentations is None:
+        return None
+
+    def pair(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        generator = make_generator(images.device, int(step.seed), 0, 0, 1)  # not a training step's
+        protected = step.data.protected_channels
+        return tuple(augment(images, augmentations, generator, protected) for _ in range(2))
+
+    return pair
+
+
+def _keep(encoder: torch.nn.Module, progress: Progress, keep: str, name: str) -> dict[str, Any]:
+    """Put the kept epoch's weights in place; what was kept, for the model file and the report."""
+    epochs = len(progress.history)
+    kept = progress.best_epoch if keep == "best" and progress.best_weights else epochs
+    if kept != epochs:
+        encoder.load_state_dict(progress.best_weights)
+        log.info("%s: keeping epoch %d of %d (training.keep: best)", name, kept, epochs)
+    for row in progress.history:
+        row["kept"] = int(row["epoch"] == kept)
+    return {"keep": keep, "kept_epoch": kept, "epochs": epochs, "best_epoch": progress.best_epoch}
 
 
 def _fingerprint(train, plan, experiment: Experiment, seed: int, config: dict) -> str:
@@ -152,30 +184,31 @@ def _fingerprint(train, plan, experiment: Experiment, seed: int, config: dict) -
     )  # fmt: skip
 
 
-def _resume(trainable: Trainable, path, device, fingerprint: str, name: str) -> list[dict]:
-    """The history so far, with the trainable restored, when a matching checkpoint exists."""
+def _resume(trainable: Trainable, path, device, fingerprint: str, name: str) -> Progress:
+    """The progress so far, with the trainable restored, when a matching checkpoint exists."""
     state = checkpoint.load(path, device, fingerprint)
     if state is None:
         if path is not None and path.is_file():
             log.info("%s: ignoring %s, made with other settings", name, path)
-        return []
+        return Progress()
     trainable.load_state_dict(state)
     torch.set_rng_state(state["rng"].cpu())
     log.info("%s: resuming after epoch %d from %s", name, int(state["epoch"]), path)
-    return state["history"]
+    return Progress.of(state["progress"])
 
 
 def _saver(trainable: Trainable, path: Path, fingerprint: str):
-    def save(epoch: int, history: list[dict[str, float]]) -> None:
+    def save(epoch: int, progress: Progress) -> None:
         state = {"fingerprint": fingerprint, "epoch": epoch, **trainable.state_dict()}
-        checkpoint.save(path, {**state, "rng": torch.get_rng_state(), "history": history})
+        state["progress"] = progress.state_dict()
+        checkpoint.save(path, {**state, "rng": torch.get_rng_state()})
 
     return save
 
 
 __all__ = [
-    "MONITOR_BATCH",
     "Experiment",
+    "Progress",
     "TrainingError",
     "TrainingSettings",
     "encoder_config",

@@ -1,8 +1,12 @@
-"""The training loop: epochs of steps, backward, update; history, monitor and checkpoints.
+"""The training loop: epochs of steps, backward, update; history, monitor, instability, checkpoints.
 
 Nothing here knows how a batch is made (that is the step's job), so one loop serves every
-sampling. Per-step losses stay on the device until the epoch ends; a loss that turns NaN or
-infinite stops the run naming the epoch and step, and the last good checkpoint stays in place.
+sampling. Per-step losses, learning rates and gradient norms stay on the device until the epoch
+ends (one read per epoch); a loss that turns NaN or infinite stops the run naming the epoch and
+step, and the last good checkpoint stays in place. After each epoch the step losses are searched
+for spikes and the validation scores for a fall (:mod:`~crl_pipelines.training.instability`);
+both are logged and written to the history, and the best epoch so far is remembered for
+``training.keep: best``.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -19,6 +23,9 @@ import torch
 from crl_pipelines.errors import UserError
 from crl_pipelines.losses import Loss
 from crl_pipelines.models import Encoder
+from crl_pipelines.training import instability
+from crl_pipelines.training.monitor import selection_score
+from crl_pipelines.training.settings import TrainingSettings
 from crl_pipelines.training.steps import Step
 
 log = logging.getLogger(__name__)
@@ -51,19 +58,60 @@ class Trainable:
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
 
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
 
-def run_epoch(trainable: Trainable, step: Step, epoch: int, steps: int) -> torch.Tensor:
-    """One epoch of updates; the per-step losses, read back once at the end."""
+
+@dataclass
+class Progress:
+    """What a run has recorded so far (checkpointed, so a resumed run goes on from it): the
+    per-epoch history, the per-step trace, and the best epoch's weights for ``keep: best``."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    steps: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0  # 1-based; 0: none yet
+    best_weights: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "history": self.history,
+            "steps": self.steps,
+            "best_epoch": self.best_epoch,
+            "best_weights": self.best_weights,
+        }
+
+    @classmethod
+    def of(cls, state: dict[str, Any]) -> Progress:
+        return cls(state["history"], state["steps"], state["best_epoch"], state["best_weights"])
+
+    def best_so_far(self) -> dict[str, float]:
+        best: dict[str, float] = {}
+        for row in self.history:
+            instability.update_best(row, best)
+        return best
+
+
+def run_epoch(
+    trainable: Trainable, step: Step, epoch: int, steps: int, clip: float | None
+) -> dict[str, torch.Tensor]:
+    """One epoch of updates; per-step losses, learning rates and gradient norms (before
+    clipping), read back once at the end."""
     device = next(trainable.encoder.parameters()).device
-    losses = torch.empty(steps, device=device)
+    losses, norms = torch.empty(steps, device=device), torch.empty(steps, device=device)
+    rates = torch.empty(steps, dtype=torch.float64)
+    parameters = trainable.parameters()
     for index in range(steps):
+        rates[index] = trainable.optimizer.param_groups[0]["lr"]
         loss = step(epoch, index)
         trainable.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        norm = torch.nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None])
+        if clip is not None:
+            torch.nn.utils.clip_grads_with_norm_(parameters, clip, norm)
         trainable.optimizer.step()
         trainable.schedule.step()
-        losses[index] = loss.detach()
-    return losses.cpu()
+        losses[index], norms[index] = loss.detach(), norm
+    return {"loss": losses.cpu(), "learning_rate": rates, "grad_norm": norms.cpu()}
 
 
 def check_finite(losses: torch.Tensor, epoch: int, name: str, loss_name: str, kept: bool) -> None:
@@ -78,33 +126,101 @@ def check_finite(losses: torch.Tensor, epoch: int, name: str, loss_name: str, ke
         )
 
 
+def _trace(epoch: int, trace: dict[str, torch.Tensor], flags: torch.Tensor) -> list[dict]:
+    """The epoch's per-step rows of the run's step trace."""
+    columns = {key: values.tolist() for key, values in trace.items()}
+    return [
+        {"epoch": epoch + 1, "step": index + 1, **{k: v[index] for k, v in columns.items()},
+         "spike": bool(flags[index])}
+        for index in range(len(flags))
+    ]  # fmt: skip
+
+
+def _epoch_row(
+    epoch: int, trace: dict[str, torch.Tensor], spikes: list[instability.Spike]
+) -> dict[str, float]:
+    """The history row of an epoch before its validation scores: the mean loss, the learning
+    rate it started with, the largest gradient norm, and its spikes (the first one's place)."""
+    first = spikes[0] if spikes else None
+    return {
+        "epoch": epoch + 1,
+        "loss": float(trace["loss"].mean()),
+        "learning_rate": float(trace["learning_rate"][0]),
+        "max_grad_norm": float(trace["grad_norm"].max()),
+        "spikes": len(spikes),
+        "spike_step": first.step if first else math.nan,
+        "spike_loss": first.loss if first else math.nan,
+        "spike_median": first.median if first else math.nan,
+    }
+
+
 def train(
     trainable: Trainable,
     step: Step,
     shape: tuple[int, int],
-    history: list[dict[str, float]],
+    progress: Progress,
     monitor: Callable[[Encoder], dict[str, float]] | None,
-    save: Callable[[int, list[dict[str, float]]], None] | None,
-    name: str,
-    loss_name: str,
-) -> list[dict[str, float]]:
-    """Train the epochs after ``len(history)`` of the plan's ``shape`` (epochs, steps)."""
-    epochs, steps = shape
-    for epoch in range(len(history), epochs):
+    save: Callable[[int, Progress], None] | None,
+    settings: TrainingSettings,
+    names: tuple[str, str],
+) -> Progress:
+    """Train the epochs after ``len(progress.history)`` of the plan's ``shape`` (epochs, steps);
+    ``names`` are the run's and the loss's, for the log and errors."""
+    (epochs, steps), (name, loss_name) = shape, names
+    window = settings.spike_window
+    previous = torch.tensor([row["loss"] for row in progress.steps[-window:]], dtype=torch.float64)
+    for epoch in range(len(progress.history), epochs):
         started = time.perf_counter()
-        learning_rate = trainable.optimizer.param_groups[0]["lr"]
-        losses = run_epoch(trainable, step, epoch, steps)
-        check_finite(losses, epoch, name, loss_name, kept=save is not None)
-        row = {"epoch": epoch + 1, "loss": float(losses.mean()), "learning_rate": learning_rate}
+        trace = run_epoch(trainable, step, epoch, steps, settings.clip_grad_norm)
+        check_finite(trace["loss"], epoch, name, loss_name, kept=save is not None)
+        flags, medians = instability.spike_flags(
+            previous, trace["loss"], settings.spike_factor, window
+        )
+        spikes = instability.spikes_of_epoch(epoch, trace["loss"], flags, medians)
+        row = _epoch_row(epoch, trace, spikes)
         if monitor is not None:
             row.update(monitor(trainable.encoder))
+            _judge(row, progress, trainable.encoder, settings, name)
         row["seconds"] = time.perf_counter() - started
-        history.append(row)
-        log.info(
-            "%s: epoch %d/%d  loss %.4f  lr %.2g  uniformity %.3f  (%.1f s)",
-            name, epoch + 1, epochs, row["loss"], learning_rate,
-            row.get("uniformity", math.nan), row["seconds"],
-        )  # fmt: skip
+        progress.history.append(row)
+        progress.steps += _trace(epoch, trace, flags)
+        previous = torch.cat([previous, trace["loss"].double()])[-window:]
+        _log_epoch(name, epochs, row, spikes)
         if save is not None:
-            save(epoch + 1, history)
-    return history
+            save(epoch + 1, progress)
+    return progress
+
+
+def _judge(
+    row: dict[str, float],
+    progress: Progress,
+    encoder: Encoder,
+    settings: TrainingSettings,
+    name: str,
+) -> None:
+    """Flag the epoch when its validation scores fell from their best; remember it when it is
+    the best epoch so far (its weights too, for ``keep: best``)."""
+    problems = instability.degraded(row, progress.best_so_far(), settings.degrade_tolerance)
+    row["degraded"] = int(bool(problems))
+    for problem in problems:
+        log.warning("%s: epoch %d got worse on validation: %s", name, row["epoch"], problem)
+    best = progress.history[progress.best_epoch - 1] if progress.best_epoch else None
+    if best is None or selection_score(row) > selection_score(best):
+        progress.best_epoch = int(row["epoch"])
+        if settings.keep == "best":
+            weights = encoder.state_dict()
+            progress.best_weights = {key: value.detach().clone() for key, value in weights.items()}
+
+
+def _log_epoch(
+    name: str, epochs: int, row: dict[str, float], spikes: list[instability.Spike]
+) -> None:
+    log.info(
+        "%s: epoch %d/%d  loss %.4f  lr %.2g  val kNN %.3f  val uniformity %.3f  (%.1f s)",
+        name, row["epoch"], epochs, row["loss"], row["learning_rate"],
+        row.get("val_knn_accuracy", math.nan), row.get("val_uniformity", math.nan),
+        row["seconds"],
+    )  # fmt: skip
+    if spikes:
+        more = f" (and {len(spikes) - 1} more steps of the epoch)" if len(spikes) > 1 else ""
+        log.warning("%s: loss spike at %s%s", name, spikes[0].describe(), more)

@@ -1,4 +1,4 @@
-"""Ingest pipeline: source → canonical dataset → stratified train/test split."""
+"""Ingest pipeline: source → canonical dataset → stratified train/validation/test split."""
 
 from kedro.pipeline import Pipeline, node
 
@@ -12,7 +12,7 @@ def create_pipeline() -> Pipeline:
             node(
                 split_dataset,
                 ["dataset", "params:ingest"],
-                ["train_set", "test_set", "dataset_summary"],
+                ["train_set", "validation_set", "test_set", "dataset_summary"],
                 name="split_dataset",
             ),
         ]

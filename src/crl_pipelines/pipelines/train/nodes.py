@@ -18,7 +18,7 @@ from crl_pipelines.training import TrainingSettings, initial_encoder, train_enco
 
 def train_run(
     train_set: dict[str, np.ndarray],
-    test_set: dict[str, np.ndarray],
+    validation_set: dict[str, np.ndarray],
     plan: dict[str, np.ndarray],
     experiment: ExperimentSettings,
     model: ModelSettings,
@@ -27,20 +27,20 @@ def train_run(
     checkpoint_dir: str,
     *,
     run: Run,
-) -> tuple[Encoder, pd.DataFrame]:
-    """Train ``run``; returns the encoder (recording its lineage) and its per-epoch history.
+) -> tuple[Encoder, pd.DataFrame, pd.DataFrame]:
+    """Train ``run``; returns the encoder (recording its lineage and kept epoch), its per-epoch
+    history and its per-step trace.
 
-    The test split is never trained on: a fixed batch of it is embedded after every epoch to
-    track alignment, uniformity and collapse. ``<checkpoint_dir>/<experiment>/seed<seed>/
-    checkpoint.pt`` holds the last finished epoch, so an interrupted run picks up where it stopped.
+    The test split is not read here: the validation split is scored after every epoch
+    (collapse judged against ``collapse_threshold``), and ``training.keep: best`` chooses by it.
+    ``<checkpoint_dir>/<experiment>/seed<seed>/checkpoint.pt`` holds the last finished epoch, so
+    an interrupted run picks up where it stopped.
     """
     split = lineage.split_of(train_set, "train")
     lineage.require(
-        lineage.of_arrays(test_set),
-        {"split": split},
-        "the test split",
+        lineage.of_arrays(validation_set), {"split": split}, "the validation split",
         "`kedro run --pipelines=ingest`",
-    )
+    )  # fmt: skip
     lineage.require(
         lineage.of_arrays(plan), {"split": split}, f"the {run.sampling} plan",
         "`kedro run --pipelines=pairs`",
@@ -48,13 +48,13 @@ def train_run(
     train = ImageDataset.from_arrays(train_set)
     check_plan_matches(plan, train.labels)
     resolved = resolve_experiment(run.experiment, experiment, model, training)
-    encoder, history = train_encoder(
+    encoder, progress = train_encoder(
         train,
         plan,
         resolved,
         run.seed,
         name=run.name,
-        held_out=ImageDataset.from_arrays(test_set),
+        validation=_validation(validation_set),
         checkpoint_path=Path(checkpoint_dir) / run.folder / "checkpoint.pt",
         collapse_threshold=collapse_threshold,
     )
@@ -66,7 +66,13 @@ def train_run(
     encoder.lineage = {**record, "encoder": lineage.fingerprint(record)}
     # the history keeps what training computed; its timings go to the log, so that retraining
     # with unchanged inputs writes byte-identical files
-    return encoder, pd.DataFrame(history).drop(columns="seconds")
+    history = pd.DataFrame(progress.history).drop(columns="seconds")
+    return encoder, history, pd.DataFrame(progress.steps)
+
+
+def _validation(arrays: dict[str, np.ndarray]) -> ImageDataset | None:
+    """The validation images, or None when ``ingest.validation_fraction`` is 0."""
+    return ImageDataset.from_arrays(arrays) if len(arrays["labels"]) else None
 
 
 def init_floor(train_set: dict[str, np.ndarray], model: ModelSettings, *, run: Run) -> Encoder:

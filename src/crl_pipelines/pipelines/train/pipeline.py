@@ -23,13 +23,13 @@ def _trained(run: Run) -> Pipeline:
     train = update_wrapper(partial(train_run, run=run), train_run)
     plan = names.plan(run.sampling)
     inputs = [
-        names.TRAIN_SET, names.TEST_SET, plan, "params:experiment", "params:model",
+        names.TRAIN_SET, names.VALIDATION_SET, plan, "params:experiment", "params:model",
         "params:training", "params:collapse_threshold", "params:checkpoint_dir",
     ]  # fmt: skip
     return Pipeline(
-        [node(train, inputs, ["model", "history"], name="train_encoder")],
+        [node(train, inputs, ["model", "history", "steps"], name="train_encoder")],
         namespace=run.name,
-        inputs={names.TRAIN_SET, names.TEST_SET, plan},
+        inputs={names.TRAIN_SET, names.VALIDATION_SET, plan},
         parameters={
             "params:experiment": f"params:experiments.{run.experiment}",
             "params:collapse_threshold": "params:evaluate.collapse_threshold",
