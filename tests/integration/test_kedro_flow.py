@@ -51,6 +51,7 @@ def test_default_run_writes_every_artifact(finished_run):
     for path in [
         "02_intermediate/dataset.npz",
         "03_primary/train.npz",
+        "03_primary/validation.npz",
         "03_primary/test.npz",
         "03_primary/summary.json",
         "04_feature/class_pairs_plan.npz",
@@ -71,7 +72,10 @@ def test_default_run_writes_every_artifact(finished_run):
         if name != "random_init":
             history = pd.read_csv(data / "06_models" / name / "seed0" / "history.csv")
             assert history["epoch"].tolist() == [1, 2]
-            assert history["loss"].notna().all()
+            assert history["loss"].notna().all() and history["val_knn_accuracy"].notna().all()
+            assert history["kept"].tolist() == [0, 1]  # keep: last
+            steps = pd.read_csv(data / "06_models" / name / "seed0" / "steps.csv")
+            assert set(steps["epoch"]) == {1, 2} and steps["grad_norm"].gt(0).all()
 
 
 @pytest.mark.slow
@@ -97,6 +101,7 @@ def test_comparison_lists_every_encoder_and_beats_the_floor(finished_run):
     )
     markdown = (finished_run / "data" / "08_reporting" / "report.md").read_text()
     assert "random_init (untrained floor)" in markdown and "## ntxent.seed0" in markdown
+    assert "Training: the weights of epoch 2 of 2 are kept (training.keep: last)" in markdown
     for name in ENCODERS:
         for figure in FIGURES:
             assert f"](runs/{name}/seed0/{figure}.png)" in markdown
@@ -195,7 +200,7 @@ def test_several_seeds_give_mean_and_std(project):
         json.loads((reporting / seed / "scores.json").read_text()) for seed in ("seed0", "seed1")
     ]
     accuracies = [record["scores"]["probe_accuracy"] for record in runs]
-    assert accuracies[0] != accuracies[1]  # different initial weights
+    assert runs[0]["scores"]["uniformity"] != runs[1]["scores"]["uniformity"]  # other weights
     row = table.set_index("experiment").loc["ntxent"]
     assert row["probe_accuracy"] == pytest.approx(sum(accuracies) / 2)
     assert row["probe_accuracy_std"] == pytest.approx(abs(accuracies[0] - accuracies[1]) / 2**0.5)

@@ -412,6 +412,18 @@ def test_score_embeddings_keys_and_values():
         assert isinstance(scores[name], int if name == "silhouette_sample" else float), name
         assert np.isfinite(scores[name]), name
     assert scores["probe_accuracy"] == scores["probe_embedding"]
+    # the probe's accuracy on the train embeddings it was fitted on, and the gap to the test's
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    fitted = StandardScaler().fit(embeddings["train_embedding"])
+    probe = LogisticRegression(max_iter=CONFIG.probe_max_iter)
+    probe.fit(fitted.transform(embeddings["train_embedding"]), embeddings["train_labels"])
+    on_train = probe.score(
+        fitted.transform(embeddings["train_embedding"]), embeddings["train_labels"]
+    )
+    assert scores["probe_train_accuracy"] == pytest.approx(on_train, abs=1e-12)
+    assert scores["probe_gap"] == pytest.approx(on_train - scores["probe_accuracy"], abs=1e-12)
     train_x, test_x = embeddings["train_embedding"], embeddings["test_embedding"]
     train_y, test_y = embeddings["train_labels"], embeddings["test_labels"]
     for stage in STAGES:
@@ -509,7 +521,7 @@ def test_shared_computations_run_once_per_battery(monkeypatch):
         "kmeans_clusters",
         "retrieval_per_query",
         "knn_predictions",
-        "linear_probe_predictions",
+        "fit_linear_probe",
         "tsne_projection",
     )
     recomputed = (  # on the test rows: once for the scores, once more per bootstrap resample

@@ -161,13 +161,19 @@ def linear_probe_predictions(
     regularization: float = 1.0,
 ) -> np.ndarray:
     """The class :func:`linear_probe`'s classifier predicts for each test row."""
+    return fit_linear_probe(train_x, train_y, max_iter, regularization).predict(test_x)
+
+
+def fit_linear_probe(
+    train_x: np.ndarray, train_y: np.ndarray, max_iter: int = 2000, regularization: float = 1.0
+) -> Any:
+    """The linear probe: a standardized multinomial logistic regression fitted on ``train_x``."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=regularization, max_iter=max_iter))
-    probe.fit(train_x, train_y)
-    return probe.predict(test_x)
+    return probe.fit(train_x, train_y)
 
 
 def pca_summary(train_x: np.ndarray, test_x: np.ndarray, pca: Any = None) -> dict[str, np.ndarray]:

@@ -186,14 +186,38 @@ def probe_by_depth(accuracies: Mapping[str, Mapping[str, float]]) -> Figure:
 
 
 def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure:
-    """Loss per epoch of every experiment (each on its own scale: losses are not comparable)."""
+    """Per run: the training loss per epoch (its own scale: losses are not comparable) beside the
+    validation score training chooses by (kNN accuracy, or alignment without labels) on a second
+    axis, with the epochs that had loss spikes (red ×) and the kept epoch (dashed line)."""
     count = max(len(histories), 1)
-    fig = Figure(figsize=(3.2 * count, 3), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, count, squeeze=False)[0])
+    columns = min(count, 3)
+    rows = -(-count // columns)
+    fig = Figure(figsize=(4.6 * columns, 3.4 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False).ravel())
     for ax, (name, history) in zip(axes, histories.items(), strict=False):
-        ax.plot(history["epoch"], history["loss"], marker="o")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(plain(name))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("training loss")
+        _training_panel(ax, name, history)
+    for ax in axes[len(histories) :]:
+        ax.set_visible(False)
     return fig
+
+
+def _training_panel(ax: Axes, name: str, history: Mapping[str, Sequence[float]]) -> None:
+    epochs = np.asarray(history["epoch"])
+    loss = np.asarray(history["loss"], dtype=float)
+    ax.plot(epochs, loss, marker="o", color="C0", label="training loss")
+    spiked = np.asarray(history.get("spikes", np.zeros(len(epochs))), dtype=float) > 0
+    ax.plot(epochs[spiked], loss[spiked], "x", color="red", markersize=10, label="loss spike")
+    kept = np.asarray(history.get("kept", np.zeros(len(epochs))), dtype=float) == 1
+    for epoch in epochs[kept]:
+        ax.axvline(epoch, color="grey", linestyle="--", linewidth=1, label="kept epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(plain(name))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss", color="C0")
+    key, label = ("val_knn_accuracy", "validation kNN acc.")
+    if key not in history:
+        key, label = ("val_alignment", "validation alignment")
+    if key in history and np.isfinite(np.asarray(history[key], dtype=float)).any():
+        other = ax.twinx()
+        other.plot(epochs, history[key], marker="s", color="C1", label=label)
+        other.set_ylabel(label, color="C1")

@@ -13,8 +13,8 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -204,6 +204,7 @@ class Report:
     plans: dict[str, dict[str, Any]]  # sampling -> plan summary
     parameters: dict[str, Any]
     significance: Significance | None = None  # tied groups and tests (without: plain order)
+    training: dict[str, TrainingNote] = field(default_factory=dict)  # trained run -> its note
 
     # The rows and sentences take ``name``, how a run or experiment name is written in the
     # output: Markdown-escaped for Markdown, as it is for HTML (whose every cell is escaped).
@@ -276,6 +277,11 @@ class Report:
         if len(collapsed):
             names = ", ".join(map(name, collapsed["experiment"]))
             lines.append(f"Collapsed representations: {names}.")
+        unstable = [
+            f"{name(run)} ({note.problems})" for run, note in self.training.items() if note.problems
+        ]
+        if unstable:
+            lines.append(f"Training instability: {'; '.join(unstable)}.")
         if self.significance is not None:
             lines.append(self.significance.note)
         return lines
@@ -321,6 +327,8 @@ class Report:
         for run, record in self.runs.items():
             experiment, seed = _markdown_code(record["experiment"]), name(str(record["seed"]))
             parts += ["", f"## {name(run)}", "", f"Experiment {experiment}, seed {seed}.", ""]
+            if run in self.training:
+                parts += [f"Training: {self.training[run].text}", ""]
             parts += [_markdown_table(["score", "value", "meaning"], self._run_rows(run)), ""]
             parts += [_markdown_image(t, f) for t, f in self.run_figures[run].items()]
         for title, text in self._context():
@@ -348,6 +356,11 @@ class Report:
                 f'<section id="{html.escape(_html_id(run))}"><h2>{html.escape(run)}</h2>',
                 f"<p>Experiment <code>{html.escape(record['experiment'])}</code>, "
                 f"seed {html.escape(str(record['seed']))}.</p>",
+                *(
+                    [f"<p>Training: {html.escape(self.training[run].text)}</p>"]
+                    if run in self.training
+                    else []
+                ),
                 _html_table(["score", "value", "meaning"], self._run_rows(run)),
                 *(image(title, figure) for title, figure in self.run_figures[run].items()),
                 "</section>",
@@ -380,6 +393,45 @@ window.addEventListener("load", () => {{
 </script>
 </body></html>
 """
+
+
+@dataclass(frozen=True)
+class TrainingNote:
+    """What the report says about how a run trained: which epoch's weights it kept, and its
+    loss spikes and validation falls (``problems``, empty when there were none)."""
+
+    text: str
+    problems: str
+
+    @classmethod
+    def of(cls, history: Mapping[str, Sequence[float]], keep: str) -> TrainingNote:
+        """The note of a run's history (the columns the training loop writes)."""
+        rows = pd.DataFrame(dict(history))
+        kept_rows = rows[rows["kept"] == 1] if "kept" in rows else rows.tail(1)
+        kept = kept_rows.iloc[0]
+        text = f"the weights of epoch {int(kept['epoch'])} of {len(rows)} are kept"
+        text += f" (training.keep: {keep})"
+        if not math.isnan(kept.get("val_knn_accuracy", math.nan)):
+            text += f"; validation kNN accuracy there {kept['val_knn_accuracy']:.3f}"
+        problems = _training_problems(rows)
+        return cls(f"{text}; {'; '.join(problems) or 'no loss spike, no validation fall'}.",
+                   "; ".join(problems))  # fmt: skip
+
+
+def _training_problems(rows: pd.DataFrame) -> list[str]:
+    """A history's loss spikes (the first step of each epoch that had any) and its epochs whose
+    validation scores fell well below their best."""
+    problems = []
+    for _, row in rows[rows["spikes"] > 0].iterrows() if "spikes" in rows else []:
+        problems.append(
+            f"loss spike at epoch {int(row['epoch'])}, step {int(row['spike_step'])}: "
+            f"{row['spike_loss']:.3g} against a median of {row['spike_median']:.3g}"
+            + (f" ({int(row['spikes'])} steps of the epoch flagged)" if row["spikes"] > 1 else "")
+        )
+    if "degraded" in rows and (rows["degraded"] == 1).any():
+        fell = ", ".join(str(int(epoch)) for epoch in rows["epoch"][rows["degraded"] == 1])
+        problems.append(f"validation scores fell well below their best at epoch(s) {fell}")
+    return problems
 
 
 def plan_summary(plan: Mapping[str, np.ndarray]) -> dict[str, Any]:

@@ -62,6 +62,7 @@ class RunContext:
             self.train_y is not None and test_y is not None and (test_y >= 0).all()
         )
         self._probes: dict[str, np.ndarray] = {}
+        self._probe_train_accuracy: dict[str, float] = {}
 
     def test(self, feature: str) -> np.ndarray:
         """The test rows' ``feature`` (``embedding`` or a stage)."""
@@ -190,11 +191,18 @@ class RunContext:
             train = self.embeddings.get(f"train_{depth}")
             if train is None:
                 raise Skip("features not extracted")
-            predicted = metrics.linear_probe_predictions(
-                train, self.train_y, self.test(depth), self.config.probe_max_iter
-            )
-            self._probes[depth] = predicted == self.test_y
+            probe = metrics.fit_linear_probe(train, self.train_y, self.config.probe_max_iter)
+            self._probes[depth] = probe.predict(self.test(depth)) == self.test_y
+            fitted = probe.predict(train) == self.train_y
+            self._probe_train_accuracy[depth] = float(fitted.mean())
         return self._probes[depth]
+
+    def probe_train_accuracy(self, depth: str) -> float:
+        """Accuracy of the linear probe after ``depth`` on the train embeddings it was fitted on."""
+        if self.root is not self:
+            return self.root.probe_train_accuracy(depth)
+        self.probe_correct(depth)
+        return self._probe_train_accuracy[depth]
 
     def digit_probe_correct(self, position: int) -> np.ndarray:
         """Whether a linear probe on the embedding gets the class of digit ``position`` right
@@ -554,3 +562,31 @@ for _position in range(4):
 )
 def _probe_accuracy(run: RunContext) -> float:
     return run.probe("embedding")
+
+
+@register(
+    "probe_train_accuracy",
+    needs_labels=True,
+    heading="probe train acc.",
+    meaning="the linear probe's accuracy on the train embeddings it was fitted on",
+    order=11,
+)
+def _probe_train_accuracy(run: RunContext) -> float:
+    return run.probe_train_accuracy("embedding")
+
+
+def _probe_gap_per_image(run: RunContext) -> np.ndarray:
+    return run.probe_train_accuracy("embedding") - run.probe_correct("embedding")
+
+
+@register(
+    "probe_gap",
+    needs_labels=True,
+    heading="probe gap",
+    meaning="probe train − test accuracy: the fit that does not carry to new images",
+    in_table=True,
+    order=12,
+    per_image=_probe_gap_per_image,
+)
+def _probe_gap(run: RunContext) -> float:
+    return float(run.per_image(_probe_gap_per_image(run)).mean())

@@ -21,6 +21,7 @@ from crl_pipelines.evaluation.figures import COMPARISON_FIGURES, RUN_FIGURES, co
 from crl_pipelines.evaluation.report import (
     FigureFile,
     Report,
+    TrainingNote,
     comparison_table,
     metrics_json,
     plan_summary,
@@ -120,7 +121,7 @@ def write_report(
     """The report as self-contained HTML (figures embedded) and as Markdown (figures linked).
 
     Inputs, in this order: the plan of each of ``samplings``; every run's scores; every run's
-    :data:`RUN_FIGURES`; the :data:`COMPARISON_FIGURES` (PNG bytes).
+    :data:`RUN_FIGURES`; the :data:`COMPARISON_FIGURES` (PNG bytes); every trained run's history.
     """
     parts = iter(inputs)
     plans = {sampling: plan_summary(next(parts)) for sampling in samplings}
@@ -133,6 +134,12 @@ def write_report(
         for run in runs
     }
     comparison = {figure: FigureFile(next(parts), f"{figure}.png") for figure in COMPARISON_FIGURES}
+    plain = _plain(parameters)
+    notes = {
+        run.name: TrainingNote.of(next(parts).to_dict("list"), _keep(plain, run.experiment))
+        for run in runs
+        if run.trained
+    }
     trained = list(dict.fromkeys(run.experiment for run in runs if run.trained))
     significance = assess(comparison_table, records, trained, _scoring(parameters))
     report = Report(
@@ -149,11 +156,18 @@ def write_report(
         run_figures=run_figures,
         dataset=dataset_summary,
         plans=plans,
-        parameters=_plain(parameters),
+        parameters=plain,
+        training=notes,
     )
     for line in report.summary():
         log.info("%s", line)
     return report.html(), report.markdown()
+
+
+def _keep(parameters: dict[str, Any], experiment: str) -> str:
+    """``training.keep`` of ``experiment`` (its own override, else the shared setting)."""
+    own = (parameters["experiments"][experiment] or {}).get("training") or {}
+    return own.get("keep", (parameters.get("training") or {}).get("keep", "last"))
 
 
 def _scoring(parameters: dict[str, Any]) -> ScoringSettings:

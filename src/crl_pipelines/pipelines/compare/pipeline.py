@@ -21,6 +21,7 @@ def create_pipeline(runs: list[Run]) -> Pipeline:
     samplings = tuple(sorted({run.sampling for run in trained}))
     plans = [names.plan(sampling) for sampling in samplings]
     scores = [names.of_run(run, "scores") for run in runs]
+    histories = [names.of_run(run, "history") for run in trained]
     figures = [names.of_run(run, names.figure(f)) for run in runs for f in RUN_FIGURES]
     comparison_figures = [names.figure(figure) for figure in COMPARISON_FIGURES]
     bound = {"runs": tuple(runs), "samplings": samplings}
@@ -33,7 +34,7 @@ def create_pipeline(runs: list[Run]) -> Pipeline:
                 "parameters",
                 *plans,
                 *scores,
-                *(names.of_run(run, "history") for run in trained),
+                *histories,
             ],
             ["comparison_table", "metrics", *comparison_figures],
             name="compare_runs",
@@ -48,6 +49,7 @@ def create_pipeline(runs: list[Run]) -> Pipeline:
                 *scores,
                 *figures,
                 *comparison_figures,
+                *histories,
             ],
             ["report_html", "report_markdown"],
             name="write_report",

@@ -1,0 +1,218 @@
+"""Instability caught: the spike rule against a direct computation, a run built to spike (a
+learning-rate burst at a known step) flagged at that step in the log and the history, `keep: best`
+returning the epoch before it, clipping that changes nothing below its threshold, and the
+validation split the monitor reads instead of the test split."""
+
+import dataclasses
+import html
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from crl_pipelines import training
+from crl_pipelines.data import hold_out_validation, stratified_split, stratified_subsample
+from crl_pipelines.evaluation.report import TrainingNote
+from crl_pipelines.models import ModelSettings
+from crl_pipelines.sampling.class_pairs import class_pair_plan
+from crl_pipelines.sources.digits import load_digits_dataset
+from crl_pipelines.training import (
+    Experiment,
+    TrainingSettings,
+    instability,
+    monitor,
+    optim,
+    train_encoder,
+)
+from tests.unit.test_report import small_report
+
+MODEL = ModelSettings(arch="small_cnn", embedding_dim=8)
+EPOCHS, BURST_EPOCH, BURST_STEP = 4, 3, 4  # the loss of this step follows the burst
+
+
+def parts(size=300):
+    digits = stratified_subsample(load_digits_dataset(), size, seed=0)
+    rest, test = stratified_split(digits, 0.2, seed=0)
+    train, validation = hold_out_validation(rest, 0.2, seed=0)
+    return train, validation, test
+
+
+def experiment(**training):
+    return Experiment("burst", "contrastive", {"margin": 1.0}, "class_pairs", MODEL,
+                      TrainingSettings(**training))  # fmt: skip
+
+
+def direct_flags(losses, factor, window):
+    """The documented rule, one step at a time with numpy."""
+    flags = []
+    for i, loss in enumerate(losses):
+        before = np.asarray(losses[max(0, i - window) : i])
+        if len(before) < min(instability.MIN_WINDOW, window):
+            flags.append(False)
+            continue
+        median = np.median(before)
+        scale = max(1.4826 * np.median(np.abs(before - median)), 0.5 * abs(median))
+        flags.append(loss > median + factor * scale)
+    return flags
+
+
+def test_spike_rule_matches_a_direct_computation_across_epochs():
+    rng = np.random.default_rng(0)
+    losses = list(np.exp(-np.linspace(0, 3, 120)) + rng.normal(0, 0.01, 120))
+    losses[70] *= 8  # a jump
+    losses[30] = -5.0  # a dip is not a spike
+    expected = direct_flags(losses, 10.0, 20)
+    found, previous = [], torch.zeros(0, dtype=torch.float64)
+    for start in range(0, 120, 25):  # epochs of 25 steps: the window runs across them
+        epoch = torch.tensor(losses[start : start + 25])
+        flags, _ = instability.spike_flags(previous, epoch, 10.0, 20)
+        found += flags.tolist()
+        previous = torch.cat([previous, epoch.double()])
+    assert found == expected and found[70] and sum(found) == 1
+
+
+def test_degraded_compares_with_the_best_so_far():
+    best = {}
+    instability.update_best({"val_knn_accuracy": 0.9, "val_alignment": 0.5}, best)
+    assert instability.degraded({"val_knn_accuracy": 0.85, "val_alignment": 0.55}, best, 0.2) == []
+    found = instability.degraded({"val_knn_accuracy": 0.5, "val_alignment": 0.7}, best, 0.2)
+    assert len(found) == 2 and "0.500 < best 0.900" in found[0]
+
+
+def burst_at(monkeypatch, global_step):
+    """A learning rate ×3000 at one step of the schedule."""
+    factor = optim.learning_rate_factor
+    monkeypatch.setattr(
+        optim, "learning_rate_factor",
+        lambda step, *rest: factor(step, *rest) * (3000.0 if step == global_step else 1.0),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def data():
+    train, validation, test = parts()
+    plan = class_pair_plan(train.labels, train.class_names, EPOCHS, 2, seed=0)
+    return train, validation, test, plan
+
+
+def test_a_learning_rate_burst_is_flagged_at_its_step_and_keep_best_skips_it(
+    data, monkeypatch, caplog
+):
+    train, validation, _, plan = data
+    steps = plan["anchors"].shape[1]
+    burst_at(monkeypatch, (BURST_EPOCH - 1) * steps + BURST_STEP - 2)  # the update before it
+    with caplog.at_level(logging.WARNING, logger="crl_pipelines.training.loop"):
+        _, last = train_encoder(train, plan, experiment(), 0, validation=validation)
+        best_encoder, best = train_encoder(
+            train, plan, experiment(keep="best"), 0, validation=validation
+        )
+    spiked = [row for row in last.history if row["spikes"]]
+    assert spiked[0]["epoch"] == BURST_EPOCH and spiked[0]["spike_step"] == BURST_STEP
+    assert spiked[0]["spike_loss"] > 10 * spiked[0]["spike_median"]
+    flagged = [row for row in last.steps if row["spike"]]
+    assert (flagged[0]["epoch"], flagged[0]["step"]) == (BURST_EPOCH, BURST_STEP)
+    assert f"loss spike at epoch {BURST_EPOCH}, step {BURST_STEP}:" in caplog.text
+    assert last.history[BURST_EPOCH - 1]["degraded"] == 1
+    assert "got worse on validation" in caplog.text
+    assert best.best_epoch == BURST_EPOCH - 1
+    assert best_encoder.training_record == {
+        "keep": "best", "kept_epoch": BURST_EPOCH - 1, "epochs": EPOCHS,
+        "best_epoch": BURST_EPOCH - 1,
+    }  # fmt: skip
+    assert [row["kept"] for row in best.history] == [
+        int(epoch == BURST_EPOCH - 1) for epoch in range(1, EPOCHS + 1)
+    ]
+    # the report: the note beside the run, and the summary line at the top
+    history = pd.DataFrame(best.history).drop(columns="seconds").to_dict("list")
+    note = TrainingNote.of(history, "best")
+    assert note.text.startswith(f"the weights of epoch {BURST_EPOCH - 1} of {EPOCHS} are kept")
+    assert f"loss spike at epoch {BURST_EPOCH}, step {BURST_STEP}:" in note.problems
+    report = small_report()
+    report = dataclasses.replace(report, training={"ntxent_s0": note})
+    markdown, page = report.markdown(), report.html()
+    assert f"Training: {note.text}" in markdown and html.escape(note.text) in page
+    assert f"Training instability: ntxent_s0 ({note.problems})." in markdown
+
+
+def test_keep_best_resumes_to_the_same_kept_weights(data, tmp_path, monkeypatch):
+    """A keep-best run stopped after epoch 2 resumes from its checkpoint (the best weights so
+    far included) to the weights and record of an uninterrupted run."""
+    train, validation, _, plan = data
+    checkpoint, run = tmp_path / "checkpoint.pt", experiment(keep="best")
+    straight, _ = train_encoder(train, plan, run, 0, validation=validation)
+    original = training._saver
+
+    def stopping_saver(*args):
+        save = original(*args)
+
+        def save_then_stop(epoch, progress):
+            save(epoch, progress)
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+        return save_then_stop
+
+    monkeypatch.setattr(training, "_saver", stopping_saver)
+    with pytest.raises(KeyboardInterrupt):
+        train_encoder(train, plan, run, 0, validation=validation, checkpoint_path=checkpoint)
+    monkeypatch.setattr(training, "_saver", original)
+    resumed, _ = train_encoder(
+        train, plan, run, 0, validation=validation, checkpoint_path=checkpoint
+    )
+    for a, b in zip(resumed.state_dict().values(), straight.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert resumed.training_record == straight.training_record
+
+
+def test_clipping_above_every_gradient_norm_changes_nothing(data):
+    train, _, _, plan = data
+    plain, progress = train_encoder(train, plan, experiment(), 0)
+    largest = max(row["grad_norm"] for row in progress.steps)
+    clipped, _ = train_encoder(train, plan, experiment(clip_grad_norm=largest * 2), 0)
+    for a, b in zip(plain.state_dict().values(), clipped.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    tight, traced = train_encoder(train, plan, experiment(clip_grad_norm=largest / 100), 0)
+    assert not torch.equal(
+        next(iter(tight.state_dict().values())), next(iter(plain.state_dict().values()))
+    )
+    assert {"epoch", "step", "loss", "learning_rate", "grad_norm", "spike"} == set(traced.steps[0])
+
+
+def test_validation_part_is_stratified_and_disjoint():
+    train, validation, test = parts(600)
+    rows = [{tuple(image.ravel()) for image in part.images} for part in (train, validation, test)]
+    assert not (rows[0] & rows[1]) and not (rows[1] & rows[2]) and not (rows[0] & rows[2])
+    shares = [
+        np.bincount(part.labels, minlength=10) / len(part.labels) for part in (train, validation)
+    ]
+    assert np.abs(shares[0] - shares[1]).max() < 0.05
+    assert validation.provenance["split"] == "validation"
+    kept, none = hold_out_validation(train, 0.0, seed=0)
+    assert kept is train and none is None
+
+
+def test_the_monitor_reads_validation_images_never_test_images(data, monkeypatch):
+    train, validation, test, plan = data
+    seen = []
+    original = monitor.Monitor.__init__
+
+    def spy(self, held, bank, *args, **kwargs):
+        seen.append((held.images, bank.images))
+        original(self, held, bank, *args, **kwargs)
+
+    monkeypatch.setattr(monitor.Monitor, "__init__", spy)
+    one_epoch = {**plan, "anchors": plan["anchors"][:1], "positives": plan["positives"][:1]}
+    train_encoder(train, one_epoch, experiment(), 0, validation=validation)
+    (held, bank), test_rows = seen[0], {tuple(image.ravel()) for image in test.images}
+    assert held is validation.images and bank is train.images
+    assert not any(tuple(image.ravel()) in test_rows for image in np.concatenate([held, bank]))
+
+
+def test_keep_best_without_validation_images_is_refused(data):
+    train, _, _, plan = data
+    with pytest.raises(ValueError, match="validation_fraction above 0"):
+        train_encoder(train, plan, experiment(keep="best"), 0)
+    assert math.isnan(monitor.selection_score({"val_alignment": math.nan}))
