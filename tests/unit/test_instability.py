@@ -74,12 +74,21 @@ def test_spike_rule_matches_a_direct_computation_across_epochs():
     assert found == expected and found[70] and sum(found) == 1
 
 
-def test_degraded_compares_with_the_best_so_far():
-    best = {}
-    instability.update_best({"val_knn_accuracy": 0.9, "val_alignment": 0.5}, best)
-    assert instability.degraded({"val_knn_accuracy": 0.85, "val_alignment": 0.55}, best, 0.2) == []
-    found = instability.degraded({"val_knn_accuracy": 0.5, "val_alignment": 0.7}, best, 0.2)
-    assert len(found) == 2 and "0.500 < best 0.900" in found[0]
+def test_a_validation_fall_is_judged_against_the_best_so_far():
+    assert instability.degraded(0.85, 0.9, 0.1, "kNN accuracy") is None  # within 10 % of best
+    assert instability.degraded(0.5, 0.9, 0.1, "kNN accuracy") == (
+        "validation kNN accuracy 0.500 < best 0.900"
+    )
+    assert instability.degraded(0.5, None, 0.1, "kNN accuracy") is None  # the first epoch
+    # without labels: −(alignment + uniformity), which collapse drives towards 0
+    good, collapsed = (
+        {"val_alignment": 0.5, "val_uniformity": -3.5},
+        {"val_alignment": 0.01, "val_uniformity": -0.02},
+    )
+    (best, what), (score, _) = monitor.selection_score(good), monitor.selection_score(collapsed)
+    assert best == 3.0 and instability.degraded(score, best, 0.2, what).startswith(
+        "validation −(alignment + uniformity) 0.010"
+    )
 
 
 def burst_at(monkeypatch, global_step):
@@ -215,4 +224,4 @@ def test_keep_best_without_validation_images_is_refused(data):
     train, _, _, plan = data
     with pytest.raises(ValueError, match="validation_fraction above 0"):
         train_encoder(train, plan, experiment(keep="best"), 0)
-    assert math.isnan(monitor.selection_score({"val_alignment": math.nan}))
+    assert math.isnan(monitor.selection_score({"val_alignment": math.nan})[0])

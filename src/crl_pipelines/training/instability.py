@@ -8,9 +8,11 @@ The rules (documented in ``conf/base/parameters.yml`` and the README):
   deviation (the standard deviation, for normal noise), floored at half the median's magnitude so
   that a loss that has gone flat (cross-entropy near 0) does not flag noise. The first
   ``MIN_WINDOW`` steps of a run are never judged: there is no level yet to jump from.
-- **Degraded epoch.** An epoch whose validation kNN accuracy falls below its best so far by more
-  than ``degrade_tolerance`` of that best, or whose validation alignment (lower is better) rises
-  above its best so far by more than that fraction.
+- **Validation fall.** An epoch whose validation score, the one ``training.keep: best`` chooses
+  by (:func:`crl_pipelines.training.monitor.selection_score`: kNN accuracy with labels, else
+  −(alignment + uniformity) of two views), falls below its best so far by more than
+  ``degrade_tolerance`` × that best's magnitude. (Alignment alone is no judge: a collapsing
+  encoder has the best alignment of all.)
 """
 
 from __future__ import annotations
@@ -73,23 +75,10 @@ def spikes_of_epoch(
     ]
 
 
-def degraded(row: dict[str, float], best: dict[str, float], tolerance: float) -> list[str]:
-    """What got worse in this epoch's validation ``row`` than the ``best`` so far, beyond
-    ``tolerance`` (a fraction of the best): e.g. ``["kNN accuracy 0.41 < best 0.93"]``."""
-    found = []
-    accuracy, best_accuracy = row.get("val_knn_accuracy", math.nan), best.get("val_knn_accuracy")
-    if best_accuracy is not None and accuracy < best_accuracy * (1 - tolerance):
-        found.append(f"validation kNN accuracy {accuracy:.3f} < best {best_accuracy:.3f}")
-    alignment, best_alignment = row.get("val_alignment", math.nan), best.get("val_alignment")
-    if best_alignment is not None and alignment > best_alignment * (1 + tolerance):
-        found.append(f"validation alignment {alignment:.3f} > best {best_alignment:.3f}")
-    return found
-
-
-def update_best(row: dict[str, float], best: dict[str, float]) -> None:
-    """Fold this epoch's validation kNN accuracy (higher is better) and alignment (lower) into
-    the bests so far; NaN scores are ignored."""
-    for key, better in (("val_knn_accuracy", max), ("val_alignment", min)):
-        value = row.get(key, math.nan)
-        if not math.isnan(value):
-            best[key] = better(best.get(key, value), value)
+def degraded(score: float, best: float | None, tolerance: float, what: str) -> str | None:
+    """How this epoch's validation ``score`` (higher is better) fell from the ``best`` so far,
+    when it fell by more than ``tolerance`` × |best|: e.g. ``"validation kNN accuracy 0.412 <
+    best 0.930"``; None when it did not (or there is no best yet)."""
+    if best is None or math.isnan(score) or score >= best - tolerance * abs(best):
+        return None
+    return f"validation {what} {score:.3f} < best {best:.3f}"

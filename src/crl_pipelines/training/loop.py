@@ -84,11 +84,9 @@ class Progress:
     def of(cls, state: dict[str, Any]) -> Progress:
         return cls(state["history"], state["steps"], state["best_epoch"], state["best_weights"])
 
-    def best_so_far(self) -> dict[str, float]:
-        best: dict[str, float] = {}
-        for row in self.history:
-            instability.update_best(row, best)
-        return best
+    def best_score(self) -> float | None:
+        """The best epoch's validation score so far (None before the first)."""
+        return selection_score(self.history[self.best_epoch - 1])[0] if self.best_epoch else None
 
 
 def run_epoch(
@@ -200,12 +198,13 @@ def _judge(
 ) -> None:
     """Flag the epoch when its validation scores fell from their best; remember it when it is
     the best epoch so far (its weights too, for ``keep: best``)."""
-    problems = instability.degraded(row, progress.best_so_far(), settings.degrade_tolerance)
-    row["degraded"] = int(bool(problems))
-    for problem in problems:
-        log.warning("%s: epoch %d got worse on validation: %s", name, row["epoch"], problem)
-    best = progress.history[progress.best_epoch - 1] if progress.best_epoch else None
-    if best is None or selection_score(row) > selection_score(best):
+    score, what = selection_score(row)
+    best = progress.best_score()
+    fall = instability.degraded(score, best, settings.degrade_tolerance, what)
+    row["degraded"] = int(fall is not None)
+    if fall:
+        log.warning("%s: epoch %d got worse on validation: %s", name, row["epoch"], fall)
+    if best is None or score > best:
         progress.best_epoch = int(row["epoch"])
         if settings.keep == "best":
             weights = encoder.state_dict()

@@ -77,13 +77,15 @@ def _embed(encoder: Encoder, images: torch.Tensor, batch: int = 512) -> np.ndarr
     return torch.cat(parts).cpu().numpy()
 
 
-def selection_score(row: dict[str, float]) -> float:
-    """What ``training.keep: best`` maximizes: the validation kNN accuracy when there are labels,
-    else −(alignment + uniformity) of the validation views (Wang & Isola: both lower is better)."""
+def selection_score(row: dict[str, float]) -> tuple[float, str]:
+    """What ``training.keep: best`` maximizes, and its name: the validation kNN accuracy when
+    there are labels, else −(alignment + uniformity) of the validation views (Wang & Isola: both
+    lower is better)."""
     accuracy = row.get("val_knn_accuracy", math.nan)
     if not math.isnan(accuracy):
-        return accuracy
-    return -(row.get("val_alignment", math.nan) + row.get("val_uniformity", math.nan))
+        return accuracy, "kNN accuracy"
+    alignment, uniformity = row.get("val_alignment", math.nan), row.get("val_uniformity", math.nan)
+    return -(alignment + uniformity), "−(alignment + uniformity)"
 
 
 def warn_if_collapsed(name: str, history: list[dict[str, float]], threshold: float) -> None:
