@@ -54,7 +54,8 @@ def direct_flags(losses, factor, window):
             flags.append(False)
             continue
         median = np.median(before)
-        scale = max(1.4826 * np.median(np.abs(before - median)), 0.5 * abs(median))
+        start = abs(np.median(losses[:window]))
+        scale = max(1.4826 * np.median(np.abs(before - median)), 0.5 * abs(median), 0.01 * start)
         flags.append(loss > median + factor * scale)
     return flags
 
@@ -68,10 +69,15 @@ def test_spike_rule_matches_a_direct_computation_across_epochs():
     found, previous = [], torch.zeros(0, dtype=torch.float64)
     for start in range(0, 120, 25):  # epochs of 25 steps: the window runs across them
         epoch = torch.tensor(losses[start : start + 25])
-        flags, _ = instability.spike_flags(previous, epoch, 10.0, 20)
+        start = instability.starting_level(torch.tensor(losses[:20]))
+        flags, _ = instability.spike_flags(previous, epoch, 10.0, 20, start)
         found += flags.tolist()
         previous = torch.cat([previous, epoch.double()])
     assert found == expected and found[70] and sum(found) == 1
+    # a loss that has reached 0 (a satisfied hinge): its small noise is not a spike
+    flat = torch.tensor([1.0] * 5 + [0.0] * 40 + [0.0005, 0.0, 0.3])
+    flags, _ = instability.spike_flags(torch.zeros(0), flat, 10.0, 20, 1.0)
+    assert flags.tolist() == [False] * 47 + [True]
 
 
 def test_a_validation_fall_is_judged_against_the_best_so_far():

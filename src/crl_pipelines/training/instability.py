@@ -5,9 +5,11 @@ The rules (documented in ``conf/base/parameters.yml`` and the README):
 - **Spike.** A step's loss is a spike when it lies more than ``spike_factor`` robust deviations
   above the median of the ``spike_window`` step losses before it (across epochs, so the first
   steps of an epoch are judged too). The robust deviation is 1.4826 × the window's median absolute
-  deviation (the standard deviation, for normal noise), floored at half the median's magnitude so
-  that a loss that has gone flat (cross-entropy near 0) does not flag noise. The first
-  ``MIN_WINDOW`` steps of a run are never judged: there is no level yet to jump from.
+  deviation (the standard deviation, for normal noise), but at least half the median's magnitude
+  and at least a hundredth of the loss's starting level (the magnitude of the median of the run's
+  first ``spike_window`` steps): a loss that has gone flat, at or near 0 (cross-entropy, a hinge
+  that is satisfied), does not flag its noise. The first ``MIN_WINDOW`` steps of a run are never
+  judged: there is no level yet to jump from.
 - **Validation fall.** An epoch whose validation score, the one ``training.keep: best`` chooses
   by (:func:`crl_pipelines.training.monitor.selection_score`: kNN accuracy with labels, else
   −(alignment + uniformity) of two views), falls below its best so far by more than
@@ -25,6 +27,7 @@ import torch
 MIN_WINDOW = 5  # steps before the first one judged
 MAD_TO_STD = 1.4826  # median absolute deviation → standard deviation of normal noise
 FLOOR_OF_MEDIAN = 0.5  # the robust deviation is at least this share of |median|
+FLOOR_OF_START = 0.01  # ... and at least this share of the loss's starting level
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,11 @@ class Spike:
 
 
 def spike_flags(
-    previous: torch.Tensor, losses: torch.Tensor, factor: float, window: int
+    previous: torch.Tensor, losses: torch.Tensor, factor: float, window: int, start: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """For each of ``losses`` (one epoch, in step order, after the ``previous`` steps of the run):
     whether it is a spike, and the median of the window it was judged against (NaN when it was
-    not judged)."""
+    not judged). ``start``: the loss's starting level (:func:`starting_level`)."""
     history = torch.cat([previous[-window:].double(), losses.double()])
     offset = len(history) - len(losses)
     flags = torch.zeros(len(losses), dtype=torch.bool)
@@ -58,11 +61,16 @@ def spike_flags(
         if len(before) < min(MIN_WINDOW, window):
             continue
         median = before.median()
-        deviation = (before - median).abs().median() * MAD_TO_STD
-        scale = torch.maximum(deviation, FLOOR_OF_MEDIAN * median.abs())
+        deviation = float((before - median).abs().median()) * MAD_TO_STD
+        scale = max(deviation, FLOOR_OF_MEDIAN * abs(float(median)), FLOOR_OF_START * start)
         medians[index] = median
         flags[index] = bool(history[offset + index] > median + factor * scale)
     return flags, medians
+
+
+def starting_level(first_losses: torch.Tensor) -> float:
+    """The loss's starting level: the magnitude of the median of the run's first steps."""
+    return abs(float(first_losses.double().median()))
 
 
 def spikes_of_epoch(

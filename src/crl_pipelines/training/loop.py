@@ -171,8 +171,10 @@ def train(
         started = time.perf_counter()
         trace = run_epoch(trainable, step, epoch, steps, settings.clip_grad_norm)
         check_finite(trace["loss"], epoch, name, loss_name, kept=save is not None)
+        first = [row["loss"] for row in progress.steps[:window]] or trace["loss"][:window]
+        start = instability.starting_level(torch.as_tensor(first))
         flags, medians = instability.spike_flags(
-            previous, trace["loss"], settings.spike_factor, window
+            previous, trace["loss"], settings.spike_factor, window, start
         )
         spikes = instability.spikes_of_epoch(epoch, trace["loss"], flags, medians)
         row = _epoch_row(epoch, trace, spikes)
