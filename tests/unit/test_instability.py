@@ -144,7 +144,10 @@ def test_a_learning_rate_burst_is_flagged_at_its_step_and_keep_best_skips_it(
     history = pd.DataFrame(best.history).drop(columns="seconds").to_dict("list")
     note = TrainingNote.of(history, "best")
     assert note.text.startswith(f"the weights of epoch {BURST_EPOCH - 1} of {EPOCHS} are kept")
-    assert f"loss spike at epoch {BURST_EPOCH}, step {BURST_STEP}:" in note.problems
+    first = f"the first at epoch {BURST_EPOCH}, step {BURST_STEP}: loss"
+    assert f"in epoch(s) {BURST_EPOCH}, {BURST_EPOCH + 1}, {first}" in note.problems
+    assert f"epoch {BURST_EPOCH}, step {BURST_STEP}: loss" in note.text
+    assert f"validation score fell well below its best at epoch(s) {BURST_EPOCH}" in note.text
     report = small_report()
     report = dataclasses.replace(report, training={"ntxent_s0": note})
     markdown, page = report.markdown(), report.html()

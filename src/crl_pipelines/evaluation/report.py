@@ -397,8 +397,9 @@ window.addEventListener("load", () => {{
 
 @dataclass(frozen=True)
 class TrainingNote:
-    """What the report says about how a run trained: which epoch's weights it kept, and its
-    loss spikes and validation falls (``problems``, empty when there were none)."""
+    """What the report says about how a run trained: beside the run (``text``), which epoch's
+    weights it kept and each epoch's loss spikes and validation fall; in the summary
+    (``problems``, empty when there were none), one line of them."""
 
     text: str
     problems: str
@@ -413,25 +414,33 @@ class TrainingNote:
         text += f" (training.keep: {keep})"
         if not math.isnan(kept.get("val_knn_accuracy", math.nan)):
             text += f"; validation kNN accuracy there {kept['val_knn_accuracy']:.3f}"
-        problems = _training_problems(rows)
-        return cls(f"{text}; {'; '.join(problems) or 'no loss spike, no validation fall'}.",
-                   "; ".join(problems))  # fmt: skip
+        spiked = rows[rows["spikes"] > 0] if "spikes" in rows else rows.iloc[:0]
+        fell = rows["epoch"][rows["degraded"] == 1] if "degraded" in rows else rows["epoch"][:0]
+        details = [f"loss spike at {_spike(row)}" for _, row in spiked.iterrows()]
+        summary = []
+        if len(spiked):
+            epochs = ", ".join(str(int(epoch)) for epoch in spiked["epoch"])
+            summary.append(
+                f"{int(spiked['spikes'].sum())} loss-spike step(s) in epoch(s) {epochs}, the "
+                f"first at {_spike(spiked.iloc[0])}"
+            )
+        if len(fell):
+            summary.append(
+                "validation score fell well below its best at epoch(s) "
+                + ", ".join(str(int(epoch)) for epoch in fell)
+            )
+        details += summary[len(spiked) > 0 :]
+        text += "; " + ("; ".join(details) if details else "no loss spike, no validation fall")
+        return cls(text + ".", "; ".join(summary))
 
 
-def _training_problems(rows: pd.DataFrame) -> list[str]:
-    """A history's loss spikes (the first step of each epoch that had any) and its epochs whose
-    validation scores fell well below their best."""
-    problems = []
-    for _, row in rows[rows["spikes"] > 0].iterrows() if "spikes" in rows else []:
-        problems.append(
-            f"loss spike at epoch {int(row['epoch'])}, step {int(row['spike_step'])}: "
-            f"{row['spike_loss']:.3g} against a median of {row['spike_median']:.3g}"
-            + (f" ({int(row['spikes'])} steps of the epoch flagged)" if row["spikes"] > 1 else "")
-        )
-    if "degraded" in rows and (rows["degraded"] == 1).any():
-        fell = ", ".join(str(int(epoch)) for epoch in rows["epoch"][rows["degraded"] == 1])
-        problems.append(f"validation scores fell well below their best at epoch(s) {fell}")
-    return problems
+def _spike(row: pd.Series) -> str:
+    """One epoch's first spike: ``epoch 9, step 264: loss 0.189 against a median of 0.001``."""
+    more = f" ({int(row['spikes'])} steps of the epoch flagged)" if row["spikes"] > 1 else ""
+    return (
+        f"epoch {int(row['epoch'])}, step {int(row['spike_step'])}: loss {row['spike_loss']:.3g} "
+        f"against a median of {row['spike_median']:.3g}{more}"
+    )
 
 
 def plan_summary(plan: Mapping[str, np.ndarray]) -> dict[str, Any]:
