@@ -317,11 +317,12 @@ def official_split(dataset: ImageDataset) -> tuple[ImageDataset, ImageDataset]:
 def hold_out_validation(
     train: ImageDataset, fraction: float, seed: int
 ) -> tuple[ImageDataset, ImageDataset | None]:
-    """The train split less a validation part of ``fraction`` of its images (rounded up; at least
-    one per class; stratified by class for labelled data; seeded), and that part. The per-epoch
-    monitor and anything that chooses (the kept epoch) read it, so the test split is touched
-    only by the final scoring. A class with a single train image keeps it for training.
-    ``fraction`` 0: no validation part (None; no monitor)."""
+    """The train split less a validation part of ``fraction`` of its images (rounded up; seeded;
+    for labelled data stratified, with at least one image of every class that has three or
+    more: a class with fewer keeps them all for training, where a class pair needs two), and
+    that part. The per-epoch monitor and anything that chooses (the kept epoch) read it, so the
+    test split is touched only by the final scoring. ``fraction`` 0: no validation part (None;
+    no monitor)."""
     from sklearn.model_selection import train_test_split
 
     if fraction == 0:
@@ -330,9 +331,10 @@ def hold_out_validation(
     size, stratify = math.ceil(fraction * len(rows)), None
     if train.labelled:
         counts = np.bincount(labels)
-        rows = rows[counts[labels] >= 2]  # a class of one image cannot be in both parts
+        rows = rows[counts[labels] >= 3]  # a class pair needs two images left to train on
         stratify = labels[rows]
-        size = min(max(size, len(np.unique(stratify))), len(rows) - len(np.unique(stratify)))
+        classes = len(np.unique(stratify))
+        size = min(max(size, classes), len(rows) - 2 * classes)
     try:
         _, held = train_test_split(rows, test_size=size, stratify=stratify, random_state=seed)
     except ValueError as error:

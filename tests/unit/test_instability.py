@@ -210,6 +210,12 @@ def test_validation_part_is_stratified_and_disjoint():
     assert validation.provenance["split"] == "validation"
     kept, none = hold_out_validation(train, 0.0, seed=0)
     assert kept is train and none is None
+    # a class of two train images keeps both (a class pair needs two); the others give one
+    few = train.subset(np.concatenate([np.flatnonzero(train.labels == 0)[:2],
+                                       np.flatnonzero(train.labels != 0)]))  # fmt: skip
+    kept, held = hold_out_validation(few, 0.01, seed=0)
+    assert 0 not in held.labels and set(held.labels) == set(range(1, 10))
+    assert (np.bincount(kept.labels) >= 2).all()
 
 
 def test_the_monitor_reads_validation_images_never_test_images(data, monkeypatch):
