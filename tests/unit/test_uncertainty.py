@@ -3,6 +3,7 @@ statsmodels' McNemar and Holm, and brute-force pair loops for the resampled pair
 
 import itertools
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -83,15 +84,19 @@ def _alignment_by_pairs(x, y, ids):
 
 
 def test_percentile_interval_and_paired_p_match_a_loop():
-    """The interval is the 2.5 and 97.5 percentiles; the paired p-value is the share of centred
-    resampled differences at least as large as the observed one, counted in a loop."""
+    """The interval is the 2.5 and 97.5 percentiles; the paired p-value is the observed
+    difference over the bootstrap standard error of the differences (a loop), two-sided normal;
+    far beyond every resample it is not floored at 1 / (B + 1)."""
     rng = np.random.default_rng(1)
     first, second = rng.normal(0.6, 0.05, 400), rng.normal(0.55, 0.05, 400)
     assert interval(first, 0.95) == pytest.approx(tuple(np.percentile(first, [2.5, 97.5])))
-    observed = 0.05
-    differences = first - second
-    count = sum(abs(d - differences.mean()) >= observed for d in differences)
-    assert paired_bootstrap_p(first, second, observed) == pytest.approx((1 + count) / 401)
+    differences = [a - b for a, b in zip(first, second, strict=True)]
+    mean = sum(differences) / len(differences)
+    error = math.sqrt(sum((d - mean) ** 2 for d in differences) / (len(differences) - 1))
+    for observed in (0.05, 0.5):
+        expected = 2 * (1 - NormalDist().cdf(observed / error))
+        assert paired_bootstrap_p(first, second, observed) == pytest.approx(expected, rel=1e-6)
+    assert 0 < paired_bootstrap_p(first, second, 0.5) < 1 / 401
 
 
 @pytest.mark.parametrize(("only_first", "only_second"), [(3, 12), (10, 10), (0, 7), (25, 9)])
