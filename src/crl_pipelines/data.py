@@ -13,6 +13,7 @@ module does not import, so the stages that only read the canonical form do not d
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from crl_pipelines.errors import UserError
+
+log = logging.getLogger(__name__)
 
 EXTRA_PREFIX = "extra__"  # key prefix of the per-image arrays in ``ImageDataset.to_arrays``
 # The extra array naming each image's official split ("train" or "test"), present only when the
@@ -321,8 +324,8 @@ def hold_out_validation(
     for labelled data stratified, with at least one image of every class that has three or
     more: a class with fewer keeps them all for training, where a class pair needs two), and
     that part. The per-epoch monitor and anything that chooses (the kept epoch) read it, so the
-    test split is touched only by the final scoring. ``fraction`` 0: no validation part (None;
-    no monitor)."""
+    test split is touched only by the final scoring. ``fraction`` 0, or no class with three
+    images: no validation part (None; no monitor)."""
     from sklearn.model_selection import train_test_split
 
     if fraction == 0:
@@ -335,6 +338,13 @@ def hold_out_validation(
         stratify = labels[rows]
         classes = len(np.unique(stratify))
         size = min(max(size, classes), len(rows) - 2 * classes)
+    if size < 1:
+        log.warning(
+            "ingest.validation_fraction %g: no class of the %d train images has three, so none is "
+            "held out for validation; the per-epoch monitor and training.keep: best are off",
+            fraction, len(train.labels),
+        )  # fmt: skip
+        return train, None
     try:
         _, held = train_test_split(rows, test_size=size, stratify=stratify, random_state=seed)
     except ValueError as error:

@@ -199,7 +199,7 @@ def test_clipping_above_every_gradient_norm_changes_nothing(data):
     assert {"epoch", "step", "loss", "learning_rate", "grad_norm", "spike"} == set(traced.steps[0])
 
 
-def test_validation_part_is_stratified_and_disjoint():
+def test_validation_part_is_stratified_and_disjoint(caplog):
     train, validation, test = parts(600)
     rows = [{tuple(image.ravel()) for image in part.images} for part in (train, validation, test)]
     assert not (rows[0] & rows[1]) and not (rows[1] & rows[2]) and not (rows[0] & rows[2])
@@ -216,6 +216,11 @@ def test_validation_part_is_stratified_and_disjoint():
     kept, held = hold_out_validation(few, 0.01, seed=0)
     assert 0 not in held.labels and set(held.labels) == set(range(1, 10))
     assert (np.bincount(kept.labels) >= 2).all()
+    # no class with three images: nothing is held out, and the log says what is off
+    pairs = train.subset(np.concatenate([np.flatnonzero(train.labels == k)[:2] for k in range(10)]))
+    with caplog.at_level(logging.WARNING, logger="crl_pipelines.data"):
+        assert hold_out_validation(pairs, 0.1, seed=0) == (pairs, None)
+    assert "no class of the 20 train images has three" in caplog.text
 
 
 def test_the_monitor_reads_validation_images_never_test_images(data, monkeypatch):

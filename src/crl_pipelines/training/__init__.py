@@ -114,7 +114,8 @@ def train_encoder(
     if settings.keep == "best" and not watched:
         raise ValueError(
             f"experiment {name!r}: training.keep: best chooses by the validation split, which "
-            "is empty; set ingest.validation_fraction above 0 or keep: last"
+            "is empty (ingest.validation_fraction is 0, or no class has three train images to "
+            "spare one); set ingest.validation_fraction above 0, add images, or keep: last"
         )
     device = resolve_device(settings.device)
     step_class = _step_class(experiment, plan, train)
