@@ -132,6 +132,8 @@ def test_tied_groups_and_claims_say_only_significant_differences():
         "a and b cannot be told apart and lead; c is behind a (Holm-adjusted p ≤ 0.001 < 0.05); "
         "d is behind c (Holm-adjusted p ≤ 0.03 < 0.05)."
     )
+    tiny = {**adjusted, ("a", "c"): 7.4e-113}  # a normal tail: reads as a bound, not a number
+    assert "c is behind a (Holm-adjusted p < 0.0001 < 0.05)" in claims(groups, tiny, 0.05)
 
 
 def test_several_seeds_resample_the_seeds_too():

@@ -25,6 +25,7 @@ from crl_pipelines.evaluation.scores import SCORES, Score, in_order
 from crl_pipelines.evaluation.uncertainty import Significance
 
 _UNREGISTERED = Score(compute=lambda run: math.nan, needs_labels=False)
+P_FLOOR = 1e-4  # smaller p-values read "p < 0.0001": the normal tail says nothing finer
 
 
 def comparison_table(
@@ -103,9 +104,10 @@ def claims(
         worst = max(p_of(previous[0], experiment) for experiment in group)
         verb = "is" if len(group) == 1 else "are"
         tie = "" if len(group) == 1 else ", and cannot be told apart from each other"
+        bound = f"p ≤ {worst:.2g}" if worst >= P_FLOOR else f"p < {P_FLOOR:g}"
         sentences.append(
             f"{together(group)} {verb} behind {name(previous[0])} "
-            f"(Holm-adjusted p ≤ {worst:.2g} < {alpha:g}){tie}"
+            f"(Holm-adjusted {bound} < {alpha:g}){tie}"
         )
     return "; ".join(sentences) + "."
 
