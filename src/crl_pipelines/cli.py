@@ -22,10 +22,13 @@ from kedro.framework.cli.utils import CONTEXT_SETTINGS
 from kedro.framework.project import settings
 from kedro.utils import find_kedro_project
 
+from crl_pipelines.dask_runner import SCHEDULER_ENV
 from crl_pipelines.errors import UserError
 from crl_pipelines.spec import build_spec
 
 TRACEBACK_ENV = "CRL_PIPELINES_TRACEBACK"
+DASK_RUNNER = "crl_pipelines.dask_runner.DaskRunner"
+LOCAL_CLUSTER = "local"
 
 # conf/logging.yml sends this logger to the log file only: it keeps the traceback of every failed
 # run, while the console shows a user's mistake as one line.
@@ -60,8 +63,21 @@ def check_parameters(env: str | None, conf_source: str | None, params: dict[str,
     build_spec(loader["parameters"])
 
 
-def _run(traceback: bool, **options: Any) -> dict[str, Any]:
+def use_dask(options: dict[str, Any], dask: str | None) -> dict[str, Any]:
+    """``--dask [ADDRESS]`` (or ``CRL_DASK_SCHEDULER``) as Kedro's runner options: the
+    :class:`~crl_pipelines.dask_runner.DaskRunner` on that scheduler, or on a local cluster."""
+    address = dask if dask is not None else os.environ.get(SCHEDULER_ENV)
+    if address is None or options["runner"]:
+        return options
+    runner_params = dict(options["runner_params"] or {})
+    if address != LOCAL_CLUSTER:
+        runner_params.setdefault("address", address)
+    return {**options, "runner": DASK_RUNNER, "runner_params": runner_params}
+
+
+def _run(traceback: bool, dask: str | None, **options: Any) -> dict[str, Any]:
     """Kedro's run; a user's mistake becomes one line on stderr and exit status 1."""
+    options = use_dask(options, dask)
     try:
         check_parameters(options["env"], options["conf_source"], options["params"])
         return kedro_run.callback(**options)
@@ -91,6 +107,16 @@ run = click.Command(
             envvar=TRACEBACK_ENV,
             help="Show the traceback of a mistake in the parameters or the data too "
             f"(also {TRACEBACK_ENV}=1); it is always in the log file.",
+        ),
+        click.Option(
+            ["--dask"],
+            is_flag=False,
+            flag_value=LOCAL_CLUSTER,
+            default=None,
+            metavar="[ADDRESS]",
+            help="Train the runs at once on a Dask cluster: the scheduler's address "
+            f"(tcp://host:8786; also {SCHEDULER_ENV}), or none for a local cluster of two "
+            "workers. Short for --runner=" + DASK_RUNNER + ".",
         ),
     ],
     help=kedro_run.help,

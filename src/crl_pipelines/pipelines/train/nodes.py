@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import time
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from crl_pipelines import lineage
 from crl_pipelines.data import ImageDataset
@@ -13,7 +19,12 @@ from crl_pipelines.experiments import ExperimentSettings, resolve_experiment, se
 from crl_pipelines.models import Encoder, ModelSettings
 from crl_pipelines.runs import Run
 from crl_pipelines.sampling import check_plan_matches
-from crl_pipelines.training import TrainingSettings, initial_encoder, train_encoder
+from crl_pipelines.training import (
+    TrainingSettings,
+    initial_encoder,
+    resolve_device,
+    train_encoder,
+)
 
 
 def train_run(
@@ -27,9 +38,9 @@ def train_run(
     checkpoint_dir: str,
     *,
     run: Run,
-) -> tuple[Encoder, pd.DataFrame, pd.DataFrame]:
+) -> tuple[Encoder, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Train ``run``; returns the encoder (recording its lineage and kept epoch), its per-epoch
-    history and its per-step trace.
+    history, its per-step trace, and where and how long this call trained (:func:`_placement`).
 
     The test split is not read here: the validation split is scored after every epoch
     (collapse judged against ``collapse_threshold``), and ``training.keep: best`` chooses by it.
@@ -47,6 +58,7 @@ def train_run(
     )  # fmt: skip
     train = ImageDataset.from_arrays(train_set)
     check_plan_matches(plan, train.labels)
+    started = time.time()
     resolved = resolve_experiment(run.experiment, experiment, model, training)
     encoder, progress = train_encoder(
         train,
@@ -67,7 +79,30 @@ def train_run(
     # the history keeps what training computed; its timings go to the log, so that retraining
     # with unchanged inputs writes byte-identical files
     history = pd.DataFrame(progress.history).drop(columns="seconds")
-    return encoder, history, pd.DataFrame(progress.steps)
+    device = str(resolve_device(resolved.training.device))
+    placement = _placement(run, started, device, progress.history)
+    return encoder, history, pd.DataFrame(progress.steps), placement
+
+
+def _placement(run: Run, started: float, device: str, history: list[dict]) -> dict[str, Any]:
+    """Where the run trained (host, process, device, torch threads) and when, kept apart from
+    the model and history so that they stay byte-identical from one machine to another."""
+
+    def stamp(seconds: float) -> str:
+        return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
+
+    finished = time.time()
+    return {
+        "run": run.name,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "device": device,
+        "torch_threads": torch.get_num_threads(),
+        "started": stamp(started),
+        "finished": stamp(finished),
+        "seconds": round(finished - started, 3),
+        "epoch_seconds": [round(row["seconds"], 3) for row in history],
+    }
 
 
 def _validation(arrays: dict[str, np.ndarray]) -> ImageDataset | None:

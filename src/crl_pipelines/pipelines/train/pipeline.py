@@ -27,7 +27,7 @@ def _trained(run: Run) -> Pipeline:
         "params:training", "params:collapse_threshold", "params:checkpoint_dir",
     ]  # fmt: skip
     return Pipeline(
-        [node(train, inputs, ["model", "history", "steps"], name="train_encoder")],
+        [node(train, inputs, ["model", "history", "steps", "placement"], name="train_encoder")],
         namespace=run.name,
         inputs={names.TRAIN_SET, names.VALIDATION_SET, plan},
         parameters={

@@ -1,0 +1,318 @@
+"""A Kedro runner that trains the runs of a comparison at once, on a Dask cluster.
+
+Each run's branch (the nodes of its namespace ``<experiment>.seed<k>``: train, embed, evaluate) is
+one Dask task; the shared stages before it (ingest, pairs) and the comparison after it run in the
+calling process. Only persisted datasets cross from one task to another (a worker is another
+process, often another machine), which is checked before anything runs.
+
+``kedro run --runner=crl_pipelines.dask_runner.DaskRunner --runner-params=address=tcp://host:8786``
+or, shorter, ``kedro run --dask tcp://host:8786`` (``--dask`` alone starts a local cluster of
+``workers`` processes on this machine; ``CRL_DASK_SCHEDULER`` names the scheduler for ``dvc
+repro``). Workers that advertise a ``GPU`` resource (``dask worker ... --resources GPU=1``) get one
+run each. A run that fails is reported by name while the others finish; a worker lost mid-run has
+its run rescheduled by Dask (``distributed.scheduler.allowed-failures``), and training resumes from
+the run's last checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+from kedro.framework.hooks.manager import _NullPluginManager
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.pipeline import Pipeline
+from kedro.pipeline.node import Node
+from kedro.runner import AbstractRunner
+from kedro.runner.task import Task
+
+from crl_pipelines.errors import UserError
+
+SCHEDULER_ENV = "CRL_DASK_SCHEDULER"
+PROGRESS_TOPIC = "crl_pipelines.progress"
+NOT_RUN = "not run"
+
+
+class BranchesFailedError(UserError, RuntimeError):
+    """Some runs failed on the cluster; the message names each with its error."""
+
+
+class InMemoryCrossingError(UserError, ValueError):
+    """A dataset would cross between processes without being persisted."""
+
+
+@dataclass
+class Unit:
+    """What runs as one piece: a run's branch (on the cluster) or one shared node (here)."""
+
+    name: str
+    nodes: list[Node]
+    remote: bool
+    needs: set[str] = field(default_factory=set)
+
+    def datasets(self) -> set[str]:
+        return {name for node in self.nodes for name in node.inputs + node.outputs}
+
+
+def plan_units(pipeline: Pipeline) -> dict[str, Unit]:
+    """The pipeline cut into units, in topological order, each knowing the units it needs."""
+    units: dict[str, Unit] = {}
+    owner: dict[Node, str] = {}
+    for node in pipeline.nodes:
+        name = node.namespace or node.name
+        units.setdefault(name, Unit(name, [], remote=node.namespace is not None))
+        units[name].nodes.append(node)
+        owner[node] = name
+    for node, parents in pipeline.node_dependencies.items():
+        units[owner[node]].needs |= {owner[parent] for parent in parents} - {owner[node]}
+    return units
+
+
+def check_persisted(units: dict[str, Unit], catalog: Any) -> None:
+    """Every dataset a remote unit shares with another unit is saved somewhere both can read."""
+    for unit in units.values():
+        if not unit.remote:
+            continue
+        others = set().union(*(other.datasets() for other in units.values() if other is not unit))
+        for name in sorted((unit.datasets() & others) - {"parameters"}):
+            if name.startswith("params:"):
+                continue  # constants travel with the task
+            if isinstance(catalog.get(name), MemoryDataset):
+                raise InMemoryCrossingError(
+                    f"dataset {name!r} passes between {unit.name!r} and another stage but is "
+                    "kept in memory, which a Dask worker cannot see; declare it with a file in "
+                    "conf/base/catalog.yml"
+                )
+
+
+def run_branch(
+    nodes: list[Node], catalog: DataCatalog, project: str, run_id: str | None, threads: int | None
+) -> dict[str, Any]:
+    """Run one branch's nodes in order on a worker, in the project's folder (parameters such as
+    ``checkpoint_dir`` are relative to it); where and how long, for the driver's log."""
+    import torch
+
+    if not Path(project, "conf").is_dir():
+        raise UserError(
+            f"the Dask worker on {socket.gethostname()} has no project at {project}: workers read "
+            "and write the project's data/ there, so it must be on storage shared by every "
+            "machine, at the same path"
+        )
+    if threads:
+        torch.set_num_threads(threads)
+    started = perf_counter()
+    with _forward_logs(), _inside(project):
+        for node in nodes:
+            Task(node, catalog, False, _NullPluginManager(), run_id).execute()
+    return {"host": socket.gethostname(), "pid": os.getpid(), "seconds": perf_counter() - started}
+
+
+@contextmanager
+def _inside(folder: str) -> Iterator[None]:
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+@contextmanager
+def _forward_logs() -> Iterator[None]:
+    """Send the project's log records of this task to the client (per-epoch progress)."""
+    from distributed import get_worker
+
+    worker = get_worker()
+
+    class Forward(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            worker.log_event(PROGRESS_TOPIC, {"level": record.levelno, "msg": self.format(record)})
+
+    # the project's records go to the client only (not twice on a shared terminal); Kedro's
+    # per-dataset records stay on the worker, below warnings
+    logger, kedro, handler = (
+        logging.getLogger("crl_pipelines"),
+        logging.getLogger("kedro"),
+        Forward(),
+    )
+    saved = logger.level, logger.propagate, kedro.level
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    kedro.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.level, logger.propagate, kedro.level = saved
+
+
+class DaskRunner(AbstractRunner):
+    """Run each run's branch as one task on a Dask cluster, the shared stages here.
+
+    ``address``: the scheduler (``tcp://host:8786``); without it, ``CRL_DASK_SCHEDULER``, else a
+    local cluster of ``workers`` processes with one task each. ``threads``: torch threads per
+    task (default: this machine's cores shared among the local workers; on a remote cluster,
+    torch's own default).
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        workers: int = 2,
+        threads: int | None = None,
+        is_async: bool = False,
+    ) -> None:
+        super().__init__(is_async=is_async)
+        self.address = address or os.environ.get(SCHEDULER_ENV) or None
+        self.workers = int(workers)
+        self.threads = int(threads) if threads else None
+
+    def _get_executor(self, max_workers: int) -> None:
+        return None
+
+    def _run(
+        self,
+        pipeline: Pipeline,
+        catalog: Any,
+        hook_manager: Any = None,
+        run_id: str | None = None,
+    ) -> None:
+        units = plan_units(pipeline)
+        check_persisted(units, catalog)
+        with self._client() as client:
+            client.subscribe_topic(PROGRESS_TOPIC, self._relay)
+            lost = self._drive(client, units, catalog, hook_manager or _NullPluginManager(), run_id)
+        if lost:
+            raise BranchesFailedError(_failure_message(lost))
+
+    def _drive(self, client: Any, units: dict[str, Unit], catalog, hooks, run_id) -> dict[str, str]:
+        """Run every unit once its needs are done; the units lost (failed or skipped), why."""
+        from distributed import wait
+
+        resources = {"GPU": 1} if _has_gpus(client) else None
+        pending, futures = dict(units), {}
+        done: set[str] = set()
+        lost: dict[str, str] = {}
+        total, finished = sum(unit.remote for unit in units.values()), 0
+        while pending or futures:
+            _skip_blocked(pending, lost, self._logger)
+            ready = [unit for unit in pending.values() if unit.needs <= done]
+            for unit in ready:
+                del pending[unit.name]
+                if unit.remote:
+                    futures[self._submit(client, unit, catalog, run_id, resources)] = unit
+                else:
+                    self._run_here(unit, catalog, hooks, run_id)
+                    done.add(unit.name)
+            if any(not unit.remote for unit in ready):
+                continue  # what ran here may have made more units ready
+            if not futures:
+                break
+            for future in wait(list(futures), return_when="FIRST_COMPLETED").done:
+                unit, finished = futures.pop(future), finished + 1
+                if future.status == "finished":
+                    done.add(unit.name)
+                    self._log_done(unit, future.result(), finished, total)
+                else:
+                    lost[unit.name] = _describe(future.exception())
+                    self._logger.error("[%d/%d] %s failed: %s", finished, total, unit.name,
+                                       lost[unit.name])  # fmt: skip
+        return lost
+
+    def _submit(self, client: Any, unit: Unit, catalog: Any, run_id, resources) -> Any:
+        branch_catalog = DataCatalog(datasets={name: catalog.get(name) for name in unit.datasets()})
+        self._logger.info("%s: sent to the cluster", unit.name)
+        return client.submit(
+            run_branch, unit.nodes, branch_catalog, str(Path.cwd()), run_id, self._task_threads(),
+            key=f"{unit.name}-{run_id or os.getpid()}", resources=resources, pure=False,
+        )  # fmt: skip
+
+    def _run_here(self, unit: Unit, catalog: Any, hooks: Any, run_id: str | None) -> None:
+        for node in unit.nodes:
+            Task(node, catalog, self._is_async, hooks, run_id).execute()
+            self._logger.info("Completed node: %s", node.name)
+
+    def _log_done(self, unit: Unit, where: dict[str, Any], finished: int, total: int) -> None:
+        self._logger.info(
+            "[%d/%d] %s finished on %s (pid %d) in %.1f s",
+            finished, total, unit.name, where["host"], where["pid"], where["seconds"],
+        )  # fmt: skip
+
+    def _relay(self, event: tuple[float, dict[str, Any]]) -> None:
+        message = event[1]
+        self._logger.log(message["level"], "%s", message["msg"])
+
+    def _task_threads(self) -> int | None:
+        if self.threads or self.address:
+            return self.threads
+        return max(1, (os.cpu_count() or 1) // self.workers)
+
+    @contextmanager
+    def _client(self) -> Iterator[Any]:
+        """A client of the named scheduler, or of a local cluster started (and stopped) here."""
+        import dask
+        from distributed import Client, LocalCluster
+
+        if self.address:
+            try:
+                client = Client(self.address, timeout="20s")
+            except OSError as error:
+                raise UserError(
+                    f"no Dask scheduler answers at {self.address} ({error}); start one with "
+                    f"`dask scheduler`, or unset {SCHEDULER_ENV} / drop the address to use a local "
+                    "cluster"
+                ) from error
+            with client:
+                yield client
+            return
+        # non-daemonic workers, so a task may start torch.distributed's rank processes
+        with dask.config.set({"distributed.worker.daemon": False}), LocalCluster(
+            n_workers=self.workers, threads_per_worker=1, processes=True,
+            dashboard_address=None, silence_logs=logging.WARNING,
+        ) as cluster, Client(cluster) as client:  # fmt: skip
+            self._logger.info("started a local Dask cluster of %d workers", self.workers)
+            yield client
+
+
+def _has_gpus(client: Any) -> bool:
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    return any(worker.get("resources", {}).get("GPU", 0) >= 1 for worker in workers)
+
+
+def _skip_blocked(pending: dict[str, Unit], lost: dict[str, str], logger: logging.Logger) -> None:
+    """Drop the units that need a lost one, noting which."""
+    changed = True
+    while changed:
+        changed = False
+        for name, unit in list(pending.items()):
+            missing = sorted(unit.needs & lost.keys())
+            if missing:
+                lost[name] = NOT_RUN
+                logger.warning("%s: not run, it needs %s", name, missing[0])
+                del pending[name]
+                changed = True
+
+
+def _failure_message(lost: dict[str, str]) -> str:
+    failed = {name: why for name, why in lost.items() if why != NOT_RUN}
+    skipped = [name for name, why in lost.items() if why == NOT_RUN]
+    reasons = "; ".join(f"{name} failed: {why}" for name, why in failed.items())
+    after = f"; not run, since they need it: {', '.join(skipped)}" if skipped else ""
+    return (
+        f"{reasons}{after}. The other runs finished and are kept: fix the cause and run the "
+        "same command again (finished runs resume from their checkpoints)"
+    )
+
+
+def _describe(error: BaseException | None) -> str:
+    """One line for a task's error (a lost worker is Dask's KilledWorker)."""
+    text = str(error).strip().splitlines()[0] if error is not None and str(error).strip() else ""
+    return f"{type(error).__name__}: {text[:300]}"
