@@ -4,8 +4,45 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field, ValidationInfo, field_validator
+
 from crl_pipelines.devices import DeviceName
-from crl_pipelines.validation import NonNegative, Positive, PositiveInt, Settings
+from crl_pipelines.validation import Flag, NonNegative, Positive, PositiveInt, Settings, Text
+
+
+class DistributedSettings(Settings):
+    """Data-parallel training of one run over ``nproc_per_node`` × ``nnodes`` processes
+    (:mod:`crl_pipelines.training.distributed`); a world of 1 is the single-process run.
+
+    ``rdzv_endpoint``: ``host:port`` of the c10d rendezvous every node joins (needed when
+    ``nnodes`` > 1; on one node a free local port is used). ``sync_batchnorm``: batch norm over
+    the whole batch instead of each process's share (what a single process computes).
+    """
+
+    nproc_per_node: PositiveInt = 1
+    nnodes: PositiveInt = 1
+    rdzv_endpoint: Text | None = Field(default=None, validate_default=True)
+    sync_batchnorm: Flag = False
+
+    @field_validator("rdzv_endpoint")
+    @classmethod
+    def _endpoint(cls, endpoint: str | None, info: ValidationInfo) -> str | None:
+        if endpoint is None:
+            if info.data.get("nnodes", 1) > 1:
+                raise ValueError(
+                    "is needed when nnodes > 1: the host:port (e.g. 10.0.0.1:29400) of the "
+                    "rendezvous every node joins, got None"
+                )
+            return None
+        host, _, port = endpoint.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"should be host:port (e.g. 10.0.0.1:29400), got {endpoint!r}")
+        return endpoint
+
+    @property
+    def world(self) -> int:
+        """How many processes train the run together."""
+        return self.nproc_per_node * self.nnodes
 
 
 class TrainingSettings(Settings):
@@ -20,7 +57,8 @@ class TrainingSettings(Settings):
     ``keep``: the weights a run ends with, ``last`` epoch's or the ``best`` epoch's by the
     validation monitor (:func:`crl_pipelines.training.monitor.selection_score`). ``spike_factor``,
     ``spike_window`` and ``degrade_tolerance``: the instability rules of
-    :mod:`crl_pipelines.training.instability`.
+    :mod:`crl_pipelines.training.instability`. ``distributed``: how many processes train one
+    run (:class:`DistributedSettings`).
     """
 
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
@@ -35,3 +73,4 @@ class TrainingSettings(Settings):
     spike_factor: Positive = 10.0
     spike_window: PositiveInt = 50
     degrade_tolerance: NonNegative = 0.2
+    distributed: DistributedSettings = DistributedSettings()
