@@ -109,9 +109,9 @@ def check_warmup(training: TrainingSettings, epochs: int, where: str) -> None:
 
 def settings_fingerprint(experiment: Experiment | None, model: ModelSettings, seed: int) -> str:
     """What an encoder is made from besides its data: the resolved experiment (loss, loss
-    parameters, sampling, model and training settings; not the device, which changes where it
-    runs, not what) and the seed. For the untrained floor (``experiment`` None): the model and
-    the seed."""
+    parameters, sampling, model and training settings; not the device or the processes, which
+    change where it runs, not what) and the seed. For the untrained floor (``experiment`` None):
+    the model and the seed."""
     if experiment is None:
         return fingerprint({"model": model.model_dump(mode="json"), "seed": seed})
     return fingerprint(
@@ -120,7 +120,9 @@ def settings_fingerprint(experiment: Experiment | None, model: ModelSettings, se
             "loss_params": experiment.loss_params,
             "sampling": experiment.sampling,
             "model": experiment.model.model_dump(mode="json"),
-            "training": experiment.training.model_dump(mode="json", exclude={"device"}),
+            "training": experiment.training.model_dump(
+                mode="json", exclude={"device", "distributed"}
+            ),
             "seed": seed,
         }
     )

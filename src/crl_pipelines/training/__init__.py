@@ -9,7 +9,9 @@ and, on the CPU, ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
+import io
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +26,13 @@ from crl_pipelines.losses import Loss, build_loss, loss_class
 from crl_pipelines.models import EncoderConfig, ModelSettings, build_encoder, channel_statistics
 from crl_pipelines.sampling import plan_kind
 from crl_pipelines.training import checkpoint, loop
+from crl_pipelines.training.collectives import SINGLE, Shard, sync_batchnorm
+from crl_pipelines.training.distributed import check_agreement, run_on_ranks
 from crl_pipelines.training.experiment import Experiment
 from crl_pipelines.training.loop import Progress, Trainable, TrainingError
 from crl_pipelines.training.monitor import Monitor, warn_if_collapsed
 from crl_pipelines.training.optim import build_optimizer
-from crl_pipelines.training.settings import TrainingSettings
+from crl_pipelines.training.settings import DistributedSettings, TrainingSettings
 from crl_pipelines.training.steps import STEPS, DeviceData, Step
 
 log = logging.getLogger(__name__)
@@ -107,46 +111,129 @@ def train_encoder(
     every epoch (:class:`~crl_pipelines.training.monitor.Monitor`; collapse judged against
     ``collapse_threshold``); ``checkpoint_path`` keeps the last epoch, resumed
     from when it was made by the same settings, plan and data.
+
+    With ``training.distributed`` asking for more than one process, the run is shared by them
+    (:mod:`crl_pipelines.training.distributed`) and every node returns the same encoder: the node
+    of rank 0 gets it from that process, the others read it from its last checkpoint.
     """
     name = name or experiment.name
     settings = experiment.training
-    watched = validation is not None
-    if settings.keep == "best" and not watched:
+    if settings.keep == "best" and validation is None:
         raise ValueError(
             f"experiment {name!r}: training.keep: best chooses by the validation split, which "
             "is empty (ingest.validation_fraction is 0, or no class has three train images to "
             "spare one); set ingest.validation_fraction above 0, add images, or keep: last"
         )
-    device = resolve_device(settings.device)
-    step_class = _step_class(experiment, plan, train)
-    encoder, loss_fn = _build(train, plan, experiment, seed, step_class)
-    encoder.to(device).train()
-    loss_fn.to(device).train()
-    epochs, steps, batch = plan["anchors"].shape
-    parameters = list(encoder.parameters()) + list(loss_fn.parameters())
-    trainable = Trainable(encoder, loss_fn, *build_optimizer(parameters, settings, epochs, steps))
-    bf16 = use_bf16(settings.precision, device)
-    fingerprint = _fingerprint(train, plan, experiment, seed, encoder.config)
-    step = step_class(encoder, loss_fn, DeviceData.of(train, device, bf16), plan)
-    monitor = Monitor(validation, train, device, _views(step)) if watched else None
     path = Path(checkpoint_path) if checkpoint_path else None
-    # The run's own random stream (losses such as SWD draw from it); the caller's is restored.
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed + 2)
-        progress = _resume(trainable, path, device, fingerprint, name)
-        log.info(
-            "%s: training %s loss on %s%s: %d epochs × %d steps of %d (%s)",
-            name, experiment.loss, device, " (bf16)" if bf16 else "", epochs, steps, batch,
-            plan_kind(plan),
-        )  # fmt: skip
-        progress = loop.train(
-            trainable, step, (epochs, steps), progress, monitor,
-            _saver(trainable, path, fingerprint) if path else None,
-            settings, (name, experiment.loss),
-        )  # fmt: skip
-        warn_if_collapsed(name, progress.history, collapse_threshold)
+    job = Job(train, plan, experiment, seed, name, validation, path, collapse_threshold)
+    device = resolve_device(settings.device)
+    if settings.distributed.world == 1:
+        encoder, progress = job.run(SINGLE, device)
+    else:
+        encoder, progress = _train_distributed(job, device)
     encoder.training_record = _keep(encoder, progress, settings.keep, name)
     return encoder.cpu().eval(), progress
+
+
+@dataclass(frozen=True)
+class Job:
+    """A run's inputs, sent as they are to every process of a data-parallel run."""
+
+    train: ImageDataset
+    plan: dict[str, np.ndarray]
+    experiment: Experiment
+    seed: int
+    name: str
+    validation: ImageDataset | None
+    checkpoint: Path | None
+    collapse_threshold: float
+
+    def build(self) -> tuple[torch.nn.Module, Loss, type[Step], str]:
+        """The encoder at the seed's initial weights, the loss, the step and the fingerprint."""
+        step_class = _step_class(self.experiment, self.plan, self.train)
+        encoder, loss_fn = _build(self.train, self.plan, self.experiment, self.seed, step_class)
+        fingerprint = _fingerprint(
+            self.train, self.plan, self.experiment, self.seed, encoder.config
+        )
+        return encoder, loss_fn, step_class, fingerprint
+
+    def run(self, shard: Shard, device: torch.device) -> tuple[torch.nn.Module, Progress]:
+        """Train as process ``shard`` on ``device``: the encoder (on the device) and progress.
+        Only rank 0 scores validation images and writes checkpoints."""
+        settings, lead = self.experiment.training, shard.rank == 0
+        encoder, loss_fn, step_class, fingerprint = self.build()
+        if settings.distributed.sync_batchnorm and shard.world > 1:
+            encoder = sync_batchnorm(encoder, device)
+        encoder.to(device).train()
+        loss_fn.to(device).train()
+        epochs, steps, batch = self.plan["anchors"].shape
+        parameters = list(encoder.parameters()) + list(loss_fn.parameters())
+        trainable = Trainable(
+            encoder, loss_fn, *build_optimizer(parameters, settings, epochs, steps)
+        )
+        bf16 = use_bf16(settings.precision, device)
+        step = step_class(
+            encoder, loss_fn, DeviceData.of(self.train, device, bf16), self.plan, shard
+        )
+        watched = self.validation is not None and lead
+        monitor = Monitor(self.validation, self.train, device, _views(step)) if watched else None
+        saver = (
+            _saver(trainable, self.checkpoint, fingerprint) if self.checkpoint and lead else None
+        )
+        # The run's own random stream (losses such as SWD draw from it); the caller's is restored.
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(self.seed + 2)
+            progress = _resume(trainable, self.checkpoint, device, fingerprint, self.name)
+            check_agreement(len(progress.history), "the epochs already trained", shard)
+            log.info(
+                "%s: training %s loss on %s%s: %d epochs × %d steps of %d (%s)%s",
+                self.name, self.experiment.loss, device, " (bf16)" if bf16 else "", epochs, steps,
+                batch, plan_kind(self.plan),
+                f", over {shard.world} processes" if shard.world > 1 else "",
+            )  # fmt: skip
+            progress = loop.train(
+                trainable, step, (epochs, steps), progress, monitor, saver,
+                settings, (self.name, self.experiment.loss),
+            )  # fmt: skip
+            if lead:
+                warn_if_collapsed(self.name, progress.history, self.collapse_threshold)
+        return encoder, progress
+
+    def run_and_send(self, shard: Shard, device: torch.device) -> bytes | None:
+        """:meth:`run` in one process of a data-parallel run: rank 0's encoder weights and
+        progress, as :func:`torch.save` bytes (read back with ``weights_only``); None elsewhere."""
+        encoder, progress = self.run(shard, device)
+        if shard.rank != 0:
+            return None
+        buffer = io.BytesIO()
+        torch.save({"encoder": encoder.state_dict(), "progress": progress.state_dict()}, buffer)
+        return buffer.getvalue()
+
+
+def _train_distributed(job: Job, device: torch.device) -> tuple[torch.nn.Module, Progress]:
+    """``job`` over the processes of ``training.distributed``; the encoder (rebuilt here, with
+    plain batch norm) and progress of rank 0, from that process or from its last checkpoint."""
+    settings = job.experiment.training.distributed
+    epochs, _, batch = job.plan["anchors"].shape
+    if batch < settings.world:
+        raise TrainingError(
+            f"experiment {job.name!r}: batches of {batch} cannot be shared by "
+            f"{settings.world} processes (training.distributed); use fewer or larger batches"
+        )
+    sent = run_on_ranks(job.run_and_send, (), settings, device=device, run_id=job.name).get(0)
+    encoder, _, _, fingerprint = job.build()
+    if sent is not None:
+        state = torch.load(io.BytesIO(sent), map_location="cpu", weights_only=True)
+    else:  # rank 0 is on another node: its last checkpoint holds the result
+        state = checkpoint.load(job.checkpoint, torch.device("cpu"), fingerprint)
+        if state is None or state["epoch"] != epochs:
+            raise TrainingError(
+                f"experiment {job.name!r}: rank 0 trained on another node, and its last "
+                f"checkpoint is not at {job.checkpoint}: put checkpoint_dir on storage every "
+                "node shares"
+            )
+    encoder.load_state_dict(state["encoder"])
+    return encoder, Progress.of(state["progress"])
 
 
 def _views(step: Step):
@@ -177,7 +264,8 @@ def _keep(encoder: torch.nn.Module, progress: Progress, keep: str, name: str) ->
 
 
 def _fingerprint(train, plan, experiment: Experiment, seed: int, config: dict) -> str:
-    settings = {**experiment.training.model_dump(), "device": None}  # may change on resume
+    # where it runs may change on resume: the device, the processes
+    settings = {**experiment.training.model_dump(exclude={"distributed"}), "device": None}
     return fingerprint(
         config, experiment.loss, experiment.loss_params, settings, seed, plan_kind(plan),
         str(plan.get("augment", "")), plan["anchors"], plan.get("positives", np.zeros(0)),
@@ -208,6 +296,7 @@ def _saver(trainable: Trainable, path: Path, fingerprint: str):
 
 
 __all__ = [
+    "DistributedSettings",
     "Experiment",
     "Progress",
     "TrainingError",

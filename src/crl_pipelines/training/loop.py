@@ -103,6 +103,7 @@ def run_epoch(
         loss = step(epoch, index)
         trainable.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        step.shard.reduce_gradients(trainable.encoder, trainable.loss_fn)
         norm = torch.nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None])
         if clip is not None:
             torch.nn.utils.clip_grads_with_norm_(parameters, clip, norm)

@@ -9,6 +9,7 @@ from crl_pipelines.augment import augment, make_generator
 from crl_pipelines.losses import Loss
 from crl_pipelines.models import Encoder
 from crl_pipelines.sampling.views import plan_augmentations
+from crl_pipelines.training.collectives import SINGLE, Shard
 from crl_pipelines.training.steps.base import DeviceData, Step
 
 
@@ -17,9 +18,14 @@ class ViewStep(Step):
     epoch, step), with the augmentations the plan stores."""
 
     def __init__(
-        self, encoder: Encoder, loss_fn: Loss, data: DeviceData, plan: dict[str, np.ndarray]
+        self,
+        encoder: Encoder,
+        loss_fn: Loss,
+        data: DeviceData,
+        plan: dict[str, np.ndarray],
+        shard: Shard = SINGLE,
     ) -> None:
-        super().__init__(encoder, loss_fn, data, plan)
+        super().__init__(encoder, loss_fn, data, plan, shard)
         channels = data.images.shape[1] - data.protected_channels
         self.augmentations = plan_augmentations(plan, channels)
         self.seed = int(plan["seed"])
@@ -32,14 +38,18 @@ class ViewStep(Step):
 
 
 class AugmentedViewsStep(ViewStep):
-    """Two augmented views of the batch's images, one forward pass over both."""
+    """Two augmented views of the batch's images, one forward pass over both (in a data-parallel
+    run, the views of the whole batch are drawn, then the process's share is kept)."""
 
     def __call__(self, epoch: int, index: int) -> torch.Tensor:
         originals, labels, generator = self.batch(epoch, index)
         with self.data.autocast():
             protected = self.data.protected_channels
-            pair = [augment(originals, self.augmentations, generator, protected) for _ in range(2)]
+            pair = [
+                self.share(augment(originals, self.augmentations, generator, protected))
+                for _ in range(2)
+            ]
             embeddings = self.encoder(torch.cat(pair))
         embeddings = embeddings.float()
-        batch = len(originals)
-        return self.loss_fn(embeddings[:batch], embeddings[batch:], labels)
+        batch = len(pair[0])
+        return self.loss_fn(embeddings[:batch], embeddings[batch:], self.share(labels))

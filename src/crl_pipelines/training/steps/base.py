@@ -5,6 +5,11 @@ called as ``step(epoch, index)``: it gathers batch ``index`` of epoch ``epoch`` 
 its views on the device, runs one forward pass over all of them and returns the scalar loss. The
 loop (:mod:`crl_pipelines.training.loop`) does the backward pass and the update, so a step that
 spreads a batch over processes or trains several experiments at once replaces only this part.
+
+In a data-parallel run (:mod:`crl_pipelines.training.distributed`) the step's ``shard`` is the
+process's place: a step makes the whole batch's indices or views as a single process does, keeps
+the process's share (:meth:`Step.share`) before the forward pass, and its ``loss_fn`` gathers
+every process's embeddings first (:class:`~crl_pipelines.training.collectives.GatheredLoss`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import torch
 from crl_pipelines.data import ImageDataset
 from crl_pipelines.losses import Loss
 from crl_pipelines.models import Encoder
+from crl_pipelines.training.collectives import SINGLE, Shard
 
 
 @dataclass(frozen=True)
@@ -52,10 +58,20 @@ class Step:
     loss_views: ClassVar[str] = "pairs"  # the ``views`` trait of the losses this step feeds
 
     def __init__(
-        self, encoder: Encoder, loss_fn: Loss, data: DeviceData, plan: dict[str, np.ndarray]
+        self,
+        encoder: Encoder,
+        loss_fn: Loss,
+        data: DeviceData,
+        plan: dict[str, np.ndarray],
+        shard: Shard = SINGLE,
     ) -> None:
-        self.encoder, self.loss_fn, self.data = encoder, loss_fn, data
+        self.encoder, self.data, self.shard = encoder, data, shard
+        self.loss_fn = shard.wrap(loss_fn)
         self.anchors = torch.from_numpy(plan["anchors"]).to(data.device)
+
+    def share(self, batch: torch.Tensor, dim: int = 0) -> torch.Tensor:
+        """This process's share of a whole batch (the batch itself in a single process)."""
+        return self.shard.take(batch, dim)
 
     @classmethod
     def encoder_overrides(cls, plan: dict[str, np.ndarray], channels: int) -> dict[str, Any]:

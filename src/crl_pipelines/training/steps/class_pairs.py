@@ -7,6 +7,7 @@ import torch
 
 from crl_pipelines.losses import Loss
 from crl_pipelines.models import Encoder
+from crl_pipelines.training.collectives import SINGLE, Shard
 from crl_pipelines.training.steps.base import DeviceData, Step
 
 
@@ -14,17 +15,22 @@ class ClassPairStep(Step):
     """Gathers the batch's anchors and positives and scores them with a pair loss."""
 
     def __init__(
-        self, encoder: Encoder, loss_fn: Loss, data: DeviceData, plan: dict[str, np.ndarray]
+        self,
+        encoder: Encoder,
+        loss_fn: Loss,
+        data: DeviceData,
+        plan: dict[str, np.ndarray],
+        shard: Shard = SINGLE,
     ) -> None:
-        super().__init__(encoder, loss_fn, data, plan)
+        super().__init__(encoder, loss_fn, data, plan, shard)
         self.positives = torch.from_numpy(plan["positives"]).to(data.device)
 
     def __call__(self, epoch: int, index: int) -> torch.Tensor:
-        rows = self.anchors[epoch, index]
+        rows = self.share(self.anchors[epoch, index])
         labels = self.data.labels[rows]
         with self.data.autocast():
             embeddings = self.encoder(
-                self.data.images[torch.cat([rows, self.positives[epoch, index]])]
+                self.data.images[torch.cat([rows, self.share(self.positives[epoch, index])])]
             )
         embeddings = embeddings.float()
         batch = len(rows)

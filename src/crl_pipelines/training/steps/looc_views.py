@@ -13,7 +13,8 @@ from crl_pipelines.training.steps.augmented_views import ViewStep
 
 
 class LOOCViewsStep(ViewStep):
-    """All n + 2 views of the batch through the n + 1 heads, in one forward pass."""
+    """All n + 2 views of the batch through the n + 1 heads, in one forward pass (in a
+    data-parallel run, the views of the whole batch are drawn, then the process's share is kept)."""
 
     loss_views = "looc"
 
@@ -28,5 +29,6 @@ class LOOCViewsStep(ViewStep):
             stacked = looc_views(
                 originals, self.augmentations, generator, self.data.protected_channels
             )
+            stacked = self.share(stacked, dim=1)
             outputs = self.encoder.heads(stacked.flatten(0, 1)).float()
-            return self.loss_fn(outputs.unflatten(1, stacked.shape[:2]), labels)
+            return self.loss_fn(outputs.unflatten(1, stacked.shape[:2]), self.share(labels))
