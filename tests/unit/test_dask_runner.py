@@ -96,3 +96,14 @@ def test_an_explicit_runner_wins_over_the_environment(monkeypatch):
     monkeypatch.setenv(SCHEDULER_ENV, "tcp://s:1")
     chosen = {"runner": "ThreadRunner", "runner_params": {}}
     assert use_dask(chosen, None) == chosen
+
+
+def test_runs_ask_for_a_gpu_only_where_a_worker_has_one():
+    from distributed import Client, LocalCluster
+
+    from crl_pipelines.dask_runner import _has_gpus
+
+    for resources, expected in [(None, False), ({"GPU": 1}, True)]:
+        with LocalCluster(n_workers=1, processes=False, dashboard_address=None,
+                          resources=resources) as cluster, Client(cluster) as client:  # fmt: skip
+            assert _has_gpus(client) is expected
