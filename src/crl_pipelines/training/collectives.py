@@ -169,9 +169,12 @@ def sync_batchnorm(encoder: nn.Module, device: torch.device) -> nn.Module:
     for module in list(encoder.modules()):
         for name, child in module.named_children():
             if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                floats = [
+                    t for t in (*child.parameters(), *child.buffers()) if t.is_floating_point()
+                ]
                 replacement = GlobalBatchNorm(
                     child.num_features, child.eps, child.momentum, child.affine,
-                    child.track_running_stats, device=device,
+                    child.track_running_stats, device=device, dtype=floats[0].dtype,
                 )  # fmt: skip
                 replacement.load_state_dict(child.state_dict())
                 setattr(module, name, replacement)
