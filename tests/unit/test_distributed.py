@@ -25,9 +25,11 @@ from crl_pipelines.validation import ParameterError, parse
 
 CPU = torch.device("cpu")
 LABELS = [0, 1, 2, 0, 1]  # five rows: shares of 3 and 2, and repeated labels for SupCon
-# Two processes sum in another order than one: a weight may differ by rounding, amplified a
-# little by Adam over the run's steps (one Adam step moves a weight by up to the learning rate,
-# 1e-3); without sync batch norm the same run differs by ~0.1.
+# Two processes sum in another order than one (batch-norm statistics, parameter gradients), so
+# weights differ by rounding that the steps amplify: these runs end within 8e-6 of the
+# single-process weights (under 1 % of one Adam step of 1e-3; the tolerance is 10 % of one).
+# Without sync batch norm the same run ends ~0.1 away. Long runs amplify rounding like any
+# perturbation: docs/distributed_training.md.
 TOLERANCE = 1e-4
 
 
