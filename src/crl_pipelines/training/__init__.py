@@ -214,6 +214,7 @@ def _train_distributed(job: Job, device: torch.device) -> tuple[torch.nn.Module,
     """``job`` over the processes of ``training.distributed``; the encoder (rebuilt here, with
     plain batch norm) and progress of rank 0, from that process or from its last checkpoint."""
     settings = job.experiment.training.distributed
+    _step_class(job.experiment, job.plan, job.train)  # its errors here, before any process starts
     epochs, _, batch = job.plan["anchors"].shape
     if batch < settings.world:
         raise TrainingError(

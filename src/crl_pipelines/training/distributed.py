@@ -26,8 +26,6 @@ from crl_pipelines.errors import UserError
 from crl_pipelines.training.collectives import Shard
 from crl_pipelines.training.settings import DistributedSettings
 
-log = logging.getLogger(__name__)
-
 LOCAL_ENDPOINT = "127.0.0.1:0"  # one node: the rendezvous store takes a free port
 
 
