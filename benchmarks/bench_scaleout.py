@@ -35,22 +35,32 @@ def tiny_inputs(size: int, epochs: int, pairs_per_class: int) -> tuple[Any, Any]
     return train, plan
 
 
-def experiment(loss: str, world: int = 1) -> Any:
+def experiment(loss: str, arch: str = "small_cnn", world: int = 1) -> Any:
+    """Sync batch norm on several ranks, so that both ways train the same model."""
     from crl_pipelines.models import ModelSettings
     from crl_pipelines.training import Experiment, TrainingSettings
 
-    training = TrainingSettings(device="cpu", distributed={"nproc_per_node": world})
-    model = ModelSettings(arch="small_cnn", embedding_dim=16)
+    distributed = {"nproc_per_node": world, "sync_batchnorm": world > 1}
+    training = TrainingSettings(device="cpu", distributed=distributed)
+    model = ModelSettings(arch=arch, embedding_dim=16)
     return Experiment(loss, loss, LOSS_PARAMS.get(loss, {}), "class_pairs", model, training)
 
 
-def train_one(train: Any, plan: Any, loss: str, threads: int, world: int = 1) -> np.ndarray:
-    """Train one experiment; its weights as one vector (for comparing two ways)."""
+def train_one(
+    train: Any, plan: Any, loss: str, threads: int, arch: str = "small_cnn", world: int = 1
+) -> tuple[np.ndarray, list[float]]:
+    """Train one experiment; its weights as one vector (for comparing two ways) and the
+    seconds of each epoch (without the processes' start-up)."""
     from crl_pipelines.training import train_encoder
 
     torch.set_num_threads(threads)
-    encoder, _ = train_encoder(train, plan, experiment(loss, world), seed=0)
-    return torch.cat([value.flatten().float() for value in encoder.state_dict().values()]).numpy()
+    encoder, progress = train_encoder(train, plan, experiment(loss, arch, world), seed=0)
+    weights = torch.cat([value.flatten().float() for value in encoder.state_dict().values()])
+    return weights.numpy(), [row["seconds"] for row in progress.history]
+
+
+def largest_difference(one: list, other: list) -> float:
+    return max(float(np.abs(a[0] - b[0]).max()) for a, b in zip(one, other, strict=True))
 
 
 def warm_up() -> None:
@@ -81,14 +91,48 @@ def experiments_on_a_cluster(train: Any, plan: Any, losses: list[str], cores: in
         spread, together = timed(lambda: client.gather([
             client.submit(train_one, train, plan, loss, threads, pure=False) for loss in losses
         ]))  # fmt: skip
-    apart = max(float(np.abs(a - b).max()) for a, b in zip(alone, together, strict=True))
+    apart = largest_difference(alone, together)
+    floor = largest_difference(alone[:1], [train_one(train, plan, losses[0], max(1, cores // 2))])
     print(f"{len(losses)} experiments ({', '.join(losses)}), {plan['anchors'].shape} plan\n")
     print("| way | torch threads a process | wall (s) |")
     print("|---|---:|---:|")
     print(f"| one after another, one process | {cores} | {sequential:.1f} |")
     print(f"| local Dask cluster, 2 workers | {threads} | {spread:.1f} |")
-    print(f"\nratio (one after another ÷ cluster): {sequential / spread:.2f}×; cluster start-up "
-          f"{startup:.1f} s, not counted; largest weight difference {apart:.1e}\n")  # fmt: skip
+    print(
+        f"\nratio (one after another ÷ cluster): {sequential / spread:.2f}×; cluster start-up "
+        f"{startup:.1f} s, not counted"
+    )
+    print(f"largest weight difference: {apart:.1e}; of one run at {cores} and at "
+          f"{max(1, cores // 2)} threads (the order of sums alone): {floor:.1e}\n")  # fmt: skip
+
+
+def one_experiment_on_ranks(train: Any, plan: Any, arch: str, cores: int) -> None:
+    """One run on one process (every core) against two (half the cores each, gloo)."""
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_gloo_available():
+        print("rank part skipped: this torch has no gloo backend\n")
+        return
+    os.environ["OMP_NUM_THREADS"] = str(max(1, cores // 2))  # what each spawned rank uses
+    print(f"one ntxent run, {arch}, {plan['anchors'].shape} plan (epochs, steps, pairs a step)\n")
+    print("| ranks | torch threads a rank | wall (s) | seconds an epoch (median) |")
+    print("|---:|---:|---:|---:|")
+    results = []
+    for world, threads in [(1, cores), (2, max(1, cores // 2))]:
+        wall, result = timed(
+            lambda w=world, t=threads: train_one(train, plan, "ntxent", t, arch, w)
+        )
+        results.append(result)
+        print(f"| {world} | {threads} | {wall:.1f} | {np.median(result[1]):.2f} |")
+    epochs = [np.median(result[1]) for result in results]
+    floor = largest_difference(results[:1], [train_one(train, plan, "ntxent", 1, arch)])
+    print(
+        f"\nratio of epoch times (1 rank ÷ 2 ranks): {epochs[0] / epochs[1]:.2f}×; the wall "
+        "time of 2 ranks includes starting the processes and the rendezvous"
+    )
+    print(f"largest weight difference (sync batch norm): "
+          f"{largest_difference(results[:1], results[1:]):.1e}; of one rank at {cores} and at "
+          f"1 thread (the order of sums alone): {floor:.1e}\n")  # fmt: skip
 
 
 def main() -> None:
@@ -97,6 +141,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--images", type=int, default=600, help="train images (digits subset)")
     parser.add_argument("--pairs-per-class", type=int, default=4)
+    parser.add_argument("--rank-arch", default="resnet18", help="model of the rank comparison")
+    parser.add_argument("--rank-pairs-per-class", type=int, default=12, help="its batch: ×20")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
@@ -104,6 +150,8 @@ def main() -> None:
           f"torch {torch.__version__}; CUDA: {gpu}\n")  # fmt: skip
     train, plan = tiny_inputs(args.images, args.epochs, args.pairs_per_class)
     experiments_on_a_cluster(train, plan, LOSSES[: args.experiments], cores)
+    train, plan = tiny_inputs(args.images, 2, args.rank_pairs_per_class)
+    one_experiment_on_ranks(train, plan, args.rank_arch, cores)
 
 
 if __name__ == "__main__":
