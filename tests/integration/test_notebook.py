@@ -1,5 +1,8 @@
 """notebooks/compare_experiments.ipynb runs top to bottom on the small-settings run."""
 
+import json
+import re
+
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -12,7 +15,8 @@ NOTEBOOK = PROJECT / "notebooks" / "compare_experiments.ipynb"
 @pytest.mark.slow
 def test_notebook_compares_the_runs_from_the_catalog(dvc_project: DvcProject):
     """Executed in the project `dvc repro` ran (from its notebooks/ folder, as Jupyter would):
-    no cell fails, the table lists every run, and each figure arrives as an image."""
+    no cell fails, no catalog load logs a line, the comparison (with intervals) and every run's
+    scores list every run, and the figures (intervals, embeddings, the pipelines') are images."""
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     client = NotebookClient(
         notebook,
@@ -25,13 +29,16 @@ def test_notebook_compares_the_runs_from_the_catalog(dvc_project: DvcProject):
     outputs = [output for cell in notebook.cells for output in cell.get("outputs", [])]
     errors = [output for output in outputs if output["output_type"] == "error"]
     assert errors == []
+    assert not [output for output in outputs if "Loading data from" in json.dumps(output)]
     tables = [
         output["data"]["text/html"]
         for output in outputs
         if "text/html" in output.get("data", {}) and "<table" in output["data"]["text/html"]
     ]
-    assert len(tables) == 2  # the comparison and metrics.json
+    assert len(tables) == 2  # the comparison with intervals, and every run's scores
+    assert re.search(r"0\.\d{3} \[0\.\d{3}, 0\.\d{3}\]", tables[0])  # value [low, high]
     for run in ["contrastive", "triplet", "ntxent", "cross_entropy", "random_init"]:
         assert all(run in table for table in tables), run
     images = [output for output in outputs if "image/png" in output.get("data", {})]
-    assert len(images) >= 5 + 1  # each run's figure, and the comparison's figures
+    # the intervals, the embeddings (one figure), each run's figure, the comparison's figures
+    assert len(images) >= 2 + 5 + 1
