@@ -17,8 +17,11 @@ CONFIG_LOADER_ARGS = {
 def _skip_kedro_viz_update_check() -> None:
     """`kedro viz run` asks PyPI for kedro-viz's latest version before it starts the server, and
     the server asks again for the page's version banner (``requests.get``, 30 s timeout each).
-    kedro-viz has no switch for it, so answer without asking, as its static build does: the
-    latest version is the installed one. (Answering "unknown" would not do: the server compares
+    kedro-viz 12.5 has no setting or environment variable for it: `kedro_viz.launchers.cli.run`
+    and `kedro_viz.api.rest.responses.version` call `integrations.pypi.get_latest_version`
+    unconditionally (only requests' proxy variables reach it, and they would reroute every
+    request). So answer without asking, as its static build does: the latest version is the
+    installed one. (Answering "unknown" would not do: the server compares
     the versions as strings, and "12.5.0" < "None" makes the page say an update is due.)
     Kedro imports these settings before `kedro viz run` makes the check, and the server process
     imports them when it loads the project (the endpoint may already hold its own reference)."""
