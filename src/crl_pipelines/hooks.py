@@ -1,17 +1,23 @@
-"""Project hooks: stop a run early, with a plain message, when it cannot succeed."""
+"""Project hooks: stop a run early, with a plain message, when it cannot succeed; tell the
+console which node starts, in which run (:mod:`crl_pipelines.progress`)."""
 
 from __future__ import annotations
 
+from time import perf_counter
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines as registered
 from kedro.pipeline import Pipeline
+from kedro.pipeline.node import Node
 
+from crl_pipelines import progress
 from crl_pipelines.errors import UserError
 from crl_pipelines.spec import build_spec
 
 STAGES = ("ingest", "pairs", "train", "embed", "evaluate")
+# the stage a node is shown under: `evaluate` holds the comparison too, so `compare` comes first
+SHOWN_STAGES = ("ingest", "pairs", "train", "embed", "compare", "evaluate")
 
 
 class MissingInputsError(UserError, RuntimeError):
@@ -23,12 +29,30 @@ class EnvironmentMismatchError(UserError, RuntimeError):
 
 
 class ProjectHooks:
+    def __init__(self) -> None:
+        self._stages: dict[str, str] = {}
+        self._started = perf_counter()
+
     @hook_impl
     def before_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any
     ) -> None:
         self._check_parameters(catalog)
         self._check_inputs_exist(pipeline, catalog)
+        progress.set_runs(list(dict.fromkeys(n.namespace for n in pipeline.nodes if n.namespace)))
+        self._stages = {
+            node.name: stage for stage in reversed(SHOWN_STAGES) for node in registered[stage].nodes
+        }
+        self._started = perf_counter()
+
+    @hook_impl
+    def before_node_run(self, node: Node) -> None:
+        stage = self._stages.get(node.name, "run")
+        progress.node_started(stage, node.name.rpartition(".")[2], node.namespace)
+
+    @hook_impl
+    def after_pipeline_run(self, pipeline: Pipeline) -> None:
+        progress.pipeline_finished(len(pipeline.nodes), perf_counter() - self._started)
 
     @staticmethod
     def _check_parameters(catalog: Any) -> None:
@@ -39,8 +63,9 @@ class ProjectHooks:
         if declared != built:
             raise EnvironmentMismatchError(
                 f"the parameters declare runs {sorted(declared)} but the pipelines were built for "
-                f"{sorted(built)}: when another environment changes `experiments` or `seeds`, "
-                "select it with KEDRO_ENV=<env> rather than --env"
+                f"{sorted(built)}, from the parameters of the environment alone: change "
+                "`experiments` or `seeds` in conf/<env>/parameters.yml and select it with "
+                "`kedro run --env <env>` (or KEDRO_ENV=<env>), not with --params or --conf-source"
             )
 
     @staticmethod

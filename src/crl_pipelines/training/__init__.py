@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from crl_pipelines.devices import resolve_device, use_bf16
 from crl_pipelines.lineage import fingerprint
 from crl_pipelines.losses import Loss, build_loss, loss_class
 from crl_pipelines.models import EncoderConfig, ModelSettings, build_encoder, channel_statistics
+from crl_pipelines.progress import epoch_bars
 from crl_pipelines.sampling import plan_kind
 from crl_pipelines.training import checkpoint, loop
 from crl_pipelines.training.collectives import SINGLE, Shard, sync_batchnorm
@@ -191,10 +193,12 @@ class Job:
                 batch, plan_kind(self.plan),
                 f", over {shard.world} processes" if shard.world > 1 else "",
             )  # fmt: skip
-            progress = loop.train(
-                trainable, step, (epochs, steps), progress, monitor, saver,
-                settings, (self.name, self.experiment.loss),
-            )  # fmt: skip
+            bars = epoch_bars(self.name, epochs, steps) if lead else nullcontext()
+            with bars as on_step:
+                progress = loop.train(
+                    trainable, step, (epochs, steps), progress, monitor, saver,
+                    settings, (self.name, self.experiment.loss), on_step,
+                )  # fmt: skip
             if lead:
                 warn_if_collapsed(self.name, progress.history, self.collapse_threshold)
         return encoder, progress

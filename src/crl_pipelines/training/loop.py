@@ -89,11 +89,20 @@ class Progress:
         return selection_score(self.history[self.best_epoch - 1])[0] if self.best_epoch else None
 
 
+OnStep = Callable[[int, int], None]
+"""Told ``(epoch, step)``, both 1-based, after each step: a progress display (no device reads)."""
+
+
 def run_epoch(
-    trainable: Trainable, step: Step, epoch: int, steps: int, clip: float | None
+    trainable: Trainable,
+    step: Step,
+    epoch: int,
+    steps: int,
+    clip: float | None,
+    on_step: OnStep | None = None,
 ) -> dict[str, torch.Tensor]:
     """One epoch of updates; per-step losses, learning rates and gradient norms (before
-    clipping), read back once at the end."""
+    clipping), read back once at the end; ``on_step`` is told of each step as it ends."""
     device = next(trainable.encoder.parameters()).device
     losses, norms = torch.empty(steps, device=device), torch.empty(steps, device=device)
     rates = torch.empty(steps, dtype=torch.float64)
@@ -110,6 +119,8 @@ def run_epoch(
         trainable.optimizer.step()
         trainable.schedule.step()
         losses[index], norms[index] = loss.detach(), norm
+        if on_step is not None:
+            on_step(epoch + 1, index + 1)
     return {"loss": losses.cpu(), "learning_rate": rates, "grad_norm": norms.cpu()}
 
 
@@ -162,15 +173,17 @@ def train(
     save: Callable[[int, Progress], None] | None,
     settings: TrainingSettings,
     names: tuple[str, str],
+    on_step: OnStep | None = None,
 ) -> Progress:
     """Train the epochs after ``len(progress.history)`` of the plan's ``shape`` (epochs, steps);
-    ``names`` are the run's and the loss's, for the log and errors."""
+    ``names`` are the run's and the loss's, for the log and errors; ``on_step`` follows the
+    steps (:mod:`crl_pipelines.progress` draws them as a bar)."""
     (epochs, steps), (name, loss_name) = shape, names
     window = settings.spike_window
     previous = torch.tensor([row["loss"] for row in progress.steps[-window:]], dtype=torch.float64)
     for epoch in range(len(progress.history), epochs):
         started = time.perf_counter()
-        trace = run_epoch(trainable, step, epoch, steps, settings.clip_grad_norm)
+        trace = run_epoch(trainable, step, epoch, steps, settings.clip_grad_norm, on_step)
         check_finite(trace["loss"], epoch, name, loss_name, kept=save is not None)
         first = [row["loss"] for row in progress.steps[:window]] or trace["loss"][:window]
         start = instability.starting_level(torch.as_tensor(first))
