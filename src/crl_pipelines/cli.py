@@ -1,25 +1,34 @@
-"""The project's command line: Kedro's ``kedro run``, except that a user's mistake ends in one line.
+"""The project's command line: Kedro's ``kedro run``, with a quiet console, ``--env`` that may
+change the runs, and a user's mistake in one line.
 
 Kedro finds this module (``<package>.cli``) and uses its ``run`` in place of its own, for
-``kedro run`` and ``python -m crl_pipelines`` alike. Every option of Kedro's ``run`` is kept as it
-is; when the run fails with a :class:`~crl_pipelines.errors.UserError` (bad parameters, bad data,
-missing inputs, a diverged loss), the console shows ``error: <message>`` on stderr and the command
-exits with status 1, while the traceback goes to the log file (``conf/logging.yml``). With
-``--traceback`` (or ``CRL_PIPELINES_TRACEBACK=1``) the error is raised as Kedro would. Any other
-exception is a bug and keeps Kedro's behaviour and its traceback.
+``kedro run`` and ``python -m crl_pipelines`` alike. Every option of Kedro's ``run`` is kept, and:
+
+- ``--env X`` selects the environment the pipelines are built from, too (``KEDRO_ENV`` is set
+  before they are first built), so an environment may change ``experiments`` and ``seeds``.
+- The console shows the project's lines (one per node, the epoch summaries, a progress bar per
+  epoch on a terminal: :mod:`crl_pipelines.progress`), warnings and errors; Kedro's own records
+  go to the log file only (``conf/logging.yml``). ``--verbose`` (or ``CRL_PIPELINES_VERBOSE=1``)
+  shows them on the console too.
+- When the run fails with a :class:`~crl_pipelines.errors.UserError` (bad parameters, bad data,
+  missing inputs, an unknown environment, a diverged loss), the console shows
+  ``error: <message>`` on stderr and the command exits with status 1, while the traceback goes
+  to the log file. With ``--traceback`` (or ``CRL_PIPELINES_TRACEBACK=1``) the error is raised as
+  Kedro would. Any other exception is a bug and keeps Kedro's behaviour and its traceback.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.cli.utils import CONTEXT_SETTINGS
-from kedro.framework.project import settings
+from kedro.framework.project import pipelines, settings
 from kedro.utils import find_kedro_project
 
 from crl_pipelines.dask_runner import SCHEDULER_ENV
@@ -27,6 +36,7 @@ from crl_pipelines.errors import UserError
 from crl_pipelines.spec import build_spec
 
 TRACEBACK_ENV = "CRL_PIPELINES_TRACEBACK"
+VERBOSE_ENV = "CRL_PIPELINES_VERBOSE"
 DASK_RUNNER = "crl_pipelines.dask_runner.DaskRunner"
 LOCAL_CLUSTER = "local"
 
@@ -49,13 +59,68 @@ def user_error(error: BaseException) -> UserError | None:
     return None
 
 
+class UnknownEnvironmentError(UserError, ValueError):
+    """``--env`` names an environment the configuration does not have."""
+
+
+def select_environment(env: str | None, conf_source: str | None) -> None:
+    """Build the pipelines from ``--env``'s parameters: Kedro's ``--env`` reaches the session
+    only, while the pipeline registry reads ``KEDRO_ENV`` (:mod:`crl_pipelines.pipeline_registry`).
+    The registry is lazy and nothing has read it yet; it is reset in case something did."""
+    if env is None:
+        return
+    conf = Path(conf_source) if conf_source else _project() / settings.CONF_SOURCE
+    if conf.is_dir() and not (conf / env).is_dir():
+        known = sorted(path.parent.name for path in conf.glob("*/parameters*.yml"))
+        raise UnknownEnvironmentError(
+            f"there is no configuration environment {env!r} (no folder {conf / env}); "
+            f"use one of {', '.join(known)}, or create {conf / env}/parameters.yml"
+        )
+    os.environ["KEDRO_ENV"] = env
+    pipelines.configure(f"{__package__}.pipeline_registry")
+
+
+def show_everything() -> None:
+    """Kedro's own records on the console as well: ``conf/logging.yml`` sends them to the log
+    file (and only their warnings to the console); passed on to the root logger's handlers,
+    they reach both."""
+    kedro = logging.getLogger("kedro")
+    for handler in list(kedro.handlers):
+        kedro.removeHandler(handler)
+    kedro.propagate = True
+
+
+class _UserErrorChatter(logging.Filter):
+    """Kedro's records about a node that a user's mistake stopped (the node failed with the
+    message, the nodes that have not run): the command ends with that message in one line, so
+    they stay out of the console (the log file keeps them). Kedro logs them while it handles the
+    exception, which is how they are known."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        handling = sys.exc_info()[1]
+        return not (
+            record.name.startswith("kedro") and handling is not None and user_error(handling)
+        )
+
+
+def quiet_user_errors() -> None:
+    """Keep Kedro's records about a user's mistake off the console's handlers."""
+    for logger in (logging.getLogger(), logging.getLogger("kedro")):
+        for handler in logger.handlers:
+            if not isinstance(handler, logging.FileHandler):
+                handler.addFilter(_UserErrorChatter())
+
+
+def _project() -> Path:
+    return find_kedro_project(Path.cwd()) or Path.cwd()
+
+
 def check_parameters(env: str | None, conf_source: str | None, params: dict[str, Any]) -> None:
     """Check the run's parameters (the configuration with ``--params`` over it) as the project
     does, before Kedro validates each node's typed parameters, whose report would bury the
     message that names the dotted parameter and its fix."""
-    project = find_kedro_project(Path.cwd()) or Path.cwd()
     loader = settings.CONFIG_LOADER_CLASS(
-        conf_source=conf_source or str(project / settings.CONF_SOURCE),
+        conf_source=conf_source or str(_project() / settings.CONF_SOURCE),
         env=env or os.environ.get("KEDRO_ENV"),
         runtime_params=params,
         **settings.CONFIG_LOADER_ARGS,
@@ -75,10 +140,15 @@ def use_dask(options: dict[str, Any], dask: str | None) -> dict[str, Any]:
     return {**options, "runner": DASK_RUNNER, "runner_params": runner_params}
 
 
-def _run(traceback: bool, dask: str | None, **options: Any) -> dict[str, Any]:
+def _run(traceback: bool, dask: str | None, verbose: bool, **options: Any) -> dict[str, Any]:
     """Kedro's run; a user's mistake becomes one line on stderr and exit status 1."""
     options = use_dask(options, dask)
+    if verbose:
+        show_everything()
+    if not traceback:
+        quiet_user_errors()
     try:
+        select_environment(options["env"], options["conf_source"])
         check_parameters(options["env"], options["conf_source"], options["params"])
         return kedro_run.callback(**options)
     except Exception as error:
@@ -117,6 +187,13 @@ run = click.Command(
             help="Train the runs at once on a Dask cluster: the scheduler's address "
             f"(tcp://host:8786; also {SCHEDULER_ENV}), or none for a local cluster of two "
             "workers. Short for --runner=" + DASK_RUNNER + ".",
+        ),
+        click.Option(
+            ["--verbose"],
+            is_flag=True,
+            envvar=VERBOSE_ENV,
+            help="Show everything on the console: Kedro's own records too (each dataset loaded "
+            f"and saved, each node run; also {VERBOSE_ENV}=1). They are always in the log file.",
         ),
     ],
     help=kedro_run.help,

@@ -2,9 +2,11 @@
 
 The parameters are read and checked (:func:`crl_pipelines.spec.build_spec`) here, before any
 node runs, because each run becomes its own namespace: ``<experiment>.seed<seed>``. The
-configuration environment is taken from ``KEDRO_ENV`` (``kedro run --env`` sets the parameters;
-to change which experiments exist in another environment, set ``KEDRO_ENV`` too; the project's
-hook stops a run whose parameters and pipelines disagree).
+configuration environment is taken from ``KEDRO_ENV``, which ``kedro run --env X`` sets before
+the pipelines are first built (:func:`crl_pipelines.cli.select_environment`), so an environment
+may change which experiments and seeds exist. ``--params`` and ``--conf-source`` reach the run's
+parameters but not this list: the project's hook stops a run whose parameters and pipelines
+disagree, in one line.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""`kedro run` on a copy of the project: a user's mistake ends in one line and exit status 1,
-its traceback in the log file (and on the console with --traceback); a bug keeps its traceback.
+"""`kedro run` on a copy of the project: a user's mistake (a bad parameter, missing inputs, bad
+data, an unknown environment, runs changed where the pipelines cannot follow) ends in one line
+and exit status 1, its traceback in the log file (and on the console with --traceback); a bug
+keeps its traceback.
 
 Each test runs the real `kedro` command (or `python -m crl_pipelines`) in a subprocess, with the
 tiny `test` environment.
@@ -74,6 +76,17 @@ def message(status: int, stdout: str, stderr: str) -> list[str]:
             [f"--params=ingest.source=npz,ingest.npz.path={BAD_ARCHIVE}"],
             f"error: {BAD_ARCHIVE} is not an .npz archive",
             id="bad data",
+        ),
+        pytest.param(
+            ["--env=nowhere"],
+            "error: there is no configuration environment 'nowhere' (no folder ",
+            id="unknown environment",
+        ),
+        pytest.param(
+            ["--params=experiments.extra.loss=ntxent"],
+            "error: the parameters declare runs ['extra.seed0', 'random_init.seed0'] but the "
+            "pipelines were built for ['contrastive.seed0',",
+            id="runs changed by --params",
         ),
         pytest.param(
             ["-m", "crl_pipelines", f"--params={MISSPELLED}"],
