@@ -21,10 +21,12 @@ from matplotlib.text import Text
 from crl_pipelines.evaluation import plots
 from crl_pipelines.evaluation.battery import ScoringSettings, score_embeddings
 from crl_pipelines.evaluation.report import (
+    SECTIONS,
     FigureFile,
     Report,
     _markdown_table,
     comparison_table,
+    flatten,
     format_value,
     markdown_text,
     metrics_json,
@@ -132,37 +134,49 @@ def test_ranking_leaves_out_equal_descriptive_and_missing_scores():
 
 
 def test_format_value():
-    """NaN shows as a dash, inf as "inf", a std after "± ", large values without decimals."""
+    """NaN shows as a dash, inf as "inf", a std after "± ", every value in its score's one
+    format (large ones too), and "d" shows an integer without decimals."""
     assert format_value(math.nan) == "–"
     assert format_value(math.inf) == "inf"
     assert format_value(-math.inf) == "-inf"
     assert format_value(0.12345) == "0.123"
     assert format_value(0.5, 0.0123) == "0.500 ± 0.012"
     assert format_value(0.5, math.nan) == "0.500"
-    assert format_value(123456.7) == "123457"
+    assert format_value(123456.7) == "123456.700"
     assert format_value(0.5, 0.0123, fmt=".1f") == "0.5 ± 0.0"
-    assert format_value(1234.5, fmt=".1f") == "1234"
+    assert format_value(882.789, fmt=".1f") == "882.8"
+    assert format_value(2397.0, fmt=".1f") == "2397.0"
+    assert format_value(60.0, fmt="d") == "60"
+    assert format_value(0.5, 0.7071, fmt="d") == "0.5 ± 0.7"
 
 
-def test_metrics_json_is_strict_json_with_inf_and_nan():
-    """inf and NaN become strings so json.dumps(allow_nan=False) succeeds; numbers stay numbers
-    and round-trip."""
+def test_metrics_json_holds_scores_only_as_strict_json():
+    """Scores only: no seeds, counts or flags; no NaN (a skipped score, the std of one seed) and
+    inf as a string, so json.dumps(allow_nan=False) succeeds; numbers stay numbers."""
+    counts = {"tsne_sample": 60.0, "silhouette_sample": 50, "collapsed": 0.0}
     table = comparison_table(
         {
-            "r0": {"mean_vif": math.inf, "silhouette": 0.25},
-            "r1": {"mean_vif": 2.5, "silhouette": math.nan},
+            "r0": {"mean_vif": math.inf, "silhouette": 0.25, **counts},
+            "r1": {"mean_vif": 2.5, "silhouette": math.nan, **counts},
         },
         {"r0": "one", "r1": "two"},
     )
     result = metrics_json(table)
-    text = json.dumps(result, allow_nan=False)
-    loaded = json.loads(text)
-    assert loaded["one"]["mean_vif"] == "inf"
-    assert loaded["one"]["silhouette"] == 0.25
-    assert loaded["one"]["seeds"] == 1
-    assert loaded["two"]["mean_vif"] == 2.5
-    assert loaded["two"]["silhouette"] == "nan"
-    assert loaded["two"]["silhouette_std"] == "nan"
+    loaded = json.loads(json.dumps(result, allow_nan=False))
+    assert loaded == {"one": {"mean_vif": "inf", "silhouette": 0.25}, "two": {"mean_vif": 2.5}}
+
+
+def test_metrics_json_keeps_std_and_intervals_where_they_exist():
+    """With two seeds each score has its ``_std``; an interval's bounds stay beside it."""
+    table = comparison_table(
+        {"a": {"probe_accuracy": 0.8}, "b": {"probe_accuracy": 0.9}}, {"a": "x", "b": "x"}
+    )
+    table["probe_accuracy_low"], table["probe_accuracy_high"] = 0.7, 0.95
+    loaded = metrics_json(table)["x"]
+    assert list(loaded) == [
+        "probe_accuracy", "probe_accuracy_std", "probe_accuracy_low", "probe_accuracy_high"
+    ]  # fmt: skip
+    assert loaded["probe_accuracy_std"] == pytest.approx(0.0707107)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,7 +297,7 @@ def test_report_html_tables_escaping_and_skipped():
     assert "<td>separation ↑</td><td>ntxent (2.800)</td><td>tri&lt;plet&gt; (1.500)</td>" in page
     assert "<td>random_init (untrained floor)</td><td>1</td>" in page
     assert "tri<plet>" not in page
-    assert "<h2>tri&lt;plet&gt;_s0</h2>" in page
+    assert "<h3>tri&lt;plet&gt;_s0</h3>" in page
     assert "<td>silhouette</td><td>skipped (too few rows)</td>" in page
     assert "Class separation on this data: ntxent &gt; tri&lt;plet&gt;." in page
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
@@ -339,7 +353,7 @@ def test_a_registered_toy_score_reaches_every_output(monkeypatch):
         test_x[0, 0] = 10.0 * offset
         result = score_embeddings(
             {"train_embedding": train_x, "test_embedding": test_x},
-            ScoringSettings(tsne_sample=10),
+            ScoringSettings(tsne_sample=10, bootstrap_resamples=0),  # no intervals: seconds
         )
         assert result.scores["toy_offset"] == 10.0 * offset
         runs[run] = result.scores
@@ -450,12 +464,14 @@ def hostile_report() -> Report:
 
 
 class Page(HTMLParser):
-    """An HTML page read back: its tags, image alt texts and sources, second-level headings,
-    the number of cells of each row of each table, and its text."""
+    """An HTML page read back: its tags, links, ids, image alt texts and sources, second- and
+    third-level headings, the number of cells of each row of each table, and its text."""
 
     def __init__(self, page: str):
         super().__init__()
         self.tags: list[str] = []
+        self.links: list[str] = []
+        self.ids: list[str] = []
         self.images: list[dict[str, str]] = []
         self.headings: list[str] = []
         self.tables: list[list[int]] = []
@@ -465,6 +481,9 @@ class Page(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         self.tags.append(tag)
+        attributes = dict(attrs)
+        self.links += [attributes["href"]] if tag == "a" else []
+        self.ids += [attributes["id"]] if "id" in attributes else []
         if tag == "img":
             self.images.append(dict(attrs))
         elif tag == "table":
@@ -473,12 +492,12 @@ class Page(HTMLParser):
             self.tables[-1].append(0)
         elif tag in ("td", "th"):
             self.tables[-1][-1] += 1
-        elif tag == "h2":
+        elif tag in ("h2", "h3"):
             self.headings.append("")
             self.in_heading = True
 
     def handle_endtag(self, tag):
-        self.in_heading = self.in_heading and tag != "h2"
+        self.in_heading = self.in_heading and tag not in ("h2", "h3")
 
     def handle_data(self, data):
         self.text.append(data)
@@ -492,12 +511,16 @@ def one_line(name: str) -> str:
 
 def test_report_html_escapes_hostile_names():
     """No name adds a tag or an attribute to the HTML: every name reads back as typed in the
-    text, in the headings and in the images' alt text, and section ids hold no whitespace."""
+    text, in the headings and in the images' alt text; section ids hold no whitespace, and
+    every link of the table of contents leads to one of them."""
     report = hostile_report()
     page = Page(report.html())
-    expected = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "table"}
+    expected = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "table"}
     expected |= {"thead", "tbody", "tr", "th", "td", "figure", "img", "figcaption", "section"}
-    assert set(page.tags) == expected | {"code", "pre", "script"}
+    expected |= {"nav", "strong", "ol", "li", "a", "div", "span", "code", "script"}
+    assert set(page.tags) == expected
+    assert sorted(page.links) == sorted(f"#{id}" for id in page.ids)
+    assert len(page.links) == len(SECTIONS) + len(report.runs)
     text = "".join(page.text)
     for name in HOSTILE:
         assert name in text
@@ -515,9 +538,10 @@ def test_report_markdown_escapes_hostile_names():
     report = hostile_report()
     rendered = markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"])
     page = Page(rendered.render(report.markdown()))
-    assert not {"b", "em", "strong", "a", "s", "br"} & set(page.tags)
-    assert page.tags.count("code") == len(report.runs) + page.tags.count("pre")  # + JSON blocks
-    assert len(page.tables) == 2 + len(report.runs)
+    assert not {"b", "em", "strong", "s", "br"} & set(page.tags)
+    assert page.links == [f"#{id}" for id, _ in SECTIONS]  # the table of contents only
+    assert page.tags.count("code") == len(report.runs)
+    assert len(page.tables) == 2 + len(report.runs) + 1  # + the dataset's class names
     assert all(len(set(rows)) == 1 for rows in page.tables)  # every row as wide as the header
     assert page.tables[1][0] == 2 + sum(score.in_table for score in SCORES.values())
     text = "".join(page.text)
@@ -587,3 +611,77 @@ def test_retrieval_figure_draws_images_with_randbits_channels():
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     assert buffer.getvalue().startswith(b"\x89PNG")
+
+
+# ---------------------------------------------------------------------------------------------
+# what the report shows where: counts, settings, caveats, figures
+# ---------------------------------------------------------------------------------------------
+
+
+def test_counts_and_flags_are_beside_each_run_not_scores():
+    """Counts (``tsne_sample``) and flags (``collapsed``) are neither ranked nor columns of
+    the score tables; each run's note states them as integers and words."""
+    report = small_report()
+    assert all(SCORES[name].kind != "score" for name in ("tsne_sample", "collapsed"))
+    text, page = report.markdown(), report.html()
+    assert "| tsne_sample |" not in text and "| collapsed |" not in text
+    assert "<td>collapsed</td>" not in page and "<th>collapsed</th>" not in page
+    runs = {**report.runs}
+    runs["ntxent_s0"] = {**runs["ntxent_s0"], "scores": {**runs["ntxent_s0"]["scores"]}}
+    runs["ntxent_s0"]["scores"].update(tsne_sample=60.0, silhouette_sample=50)
+    report.runs = runs
+    assert "Counts: collapsed: no; tsne_sample 60; silhouette_sample 50." in report.markdown()
+    assert "Counts: collapsed: yes;" in report.markdown()  # tri<plet>
+    with pytest.raises(ValueError, match="neither ranked"):
+        Score(lambda run: 0.0, needs_labels=False, heading="n", better=1, kind="count")
+
+
+def test_settings_show_as_tables_of_dotted_keys():
+    """Nested parameters become one row per dotted key, a list of plain values one row."""
+    rows = flatten({"evaluate": {"knn_k": 5, "probe": {"on": True}}, "seeds": [0, 1], "x": {}})
+    assert rows == [
+        ["evaluate.knn_k", "5"], ["evaluate.probe.on", "true"], ["seeds", "0, 1"], ["x", "{}"]
+    ]  # fmt: skip
+    assert flatten({"augment": [{"name": "crop"}]}) == [["augment.0.name", "crop"]]
+    report = small_report()
+    assert "| evaluate.knn_k | 5 |" in report.markdown()
+    assert "<td>evaluate.knn_k</td><td>5</td>" in report.html()
+    assert "<td>class_pairs.epochs</td><td>1</td>" in report.html()
+
+
+def test_caveat_without_intervals_or_with_one_seed():
+    """Without intervals the report says the ranking is a plain order on N test images; with
+    one seed per experiment it says what the intervals leave out."""
+    report = small_report()
+    report.dataset = {"test_images": 90}
+    lines = report.caveats()
+    assert "No intervals" in lines[0] and "90 test images" in lines[0] and "1.1 points" in lines[0]
+    report.table = report.table[report.table["experiment"] != "ntxent"]
+    report.table = report.table.assign(probe_accuracy_low=0.1, probe_accuracy_high=0.9)
+    (line,) = report.caveats()
+    assert line.startswith("One seed per experiment: how noisy a single-seed ranking on 90 test")
+    assert line in report.html().replace("&#39;", "'")
+
+
+def test_retrieval_grid_has_one_query_per_class():
+    """Every class has its row (ten classes: ten rows), labelled with the class name."""
+    from crl_pipelines.data import ImageDataset
+    from crl_pipelines.evaluation.figures import retrieval_figure
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(60) % 10
+    names = tuple(f"c{k}" for k in range(10))
+    dataset = ImageDataset(rng.integers(0, 255, (60, 1, 8, 8), dtype=np.uint8), labels, names)
+    figure = retrieval_figure(dataset, rng.normal(size=(60, 4)), True, "run")
+    queries = [ax.get_ylabel() for ax in figure.axes if ax.get_ylabel()]
+    assert queries == list(names)
+
+
+def test_training_curves_one_panel_per_run_across_the_page():
+    """A panel per run (each loss on its own axis), three to a row, 13 inches wide."""
+    histories = {f"run{i}": {"epoch": [1, 2], "loss": [10.0**i, 0.5 * 10.0**i]} for i in range(4)}
+    figure = plots.training_curves(histories)
+    panels = [ax for ax in figure.axes if ax.get_visible() and ax.get_title()]
+    assert [ax.get_title() for ax in panels] == list(histories)
+    assert figure.get_size_inches()[0] == 13
+    assert panels[0].get_ylim()[1] < 2 < 900 < panels[3].get_ylim()[1]  # each on its own scale

@@ -16,7 +16,7 @@ from crl_pipelines.evaluation.battery import BatteryResult
 
 RUN_FIGURES = ("class_distances", "correlation", "vif", "pca", "tsne", "retrieval")
 COMPARISON_FIGURES = ("between_class_distances", "probe_by_depth", "training_curves")
-RETRIEVAL_QUERIES = 8
+RETRIEVAL_QUERIES = 20  # classes shown in the retrieval grid at most (a row each)
 RETRIEVAL_NEIGHBOURS = 8
 
 
@@ -72,10 +72,14 @@ def comparison_figures(
 def retrieval_figure(
     test: ImageDataset, embedding: np.ndarray, labelled: bool, title: str
 ) -> Figure:
-    """The nearest test neighbours of one test image per class (the first classes)."""
+    """The nearest test neighbours of one test image per class: every class, or
+    :data:`RETRIEVAL_QUERIES` spread evenly over them when there are more."""
     if not labelled:
         return plots.skipped(f"{title}: retrieval", "no class labels")
-    classes = np.unique(test.labels)[:RETRIEVAL_QUERIES]
+    classes = np.unique(test.labels)
+    if len(classes) > RETRIEVAL_QUERIES:
+        classes = classes[np.linspace(0, len(classes) - 1, RETRIEVAL_QUERIES).round().astype(int)]
+        title = f"{title} ({RETRIEVAL_QUERIES} of {len(np.unique(test.labels))} classes)"
     queries = np.array([np.flatnonzero(test.labels == k)[0] for k in classes])
     found = metrics.cosine_neighbours(
         embedding[queries],
@@ -88,4 +92,6 @@ def retrieval_figure(
         [row[row != q][:RETRIEVAL_NEIGHBOURS] for row, q in zip(found, queries, strict=True)]
     )
     pictures = test.images[:, : test.images.shape[1] - test.protected_channels]  # no RandBits
-    return plots.retrieval_grid(pictures, test.labels, queries, neighbours, title)
+    return plots.retrieval_grid(
+        pictures, test.labels, queries, neighbours, title, [str(c) for c in test.class_names]
+    )

@@ -144,8 +144,10 @@ def retrieval_grid(
     queries: np.ndarray,
     neighbours: np.ndarray,
     title: str,
+    class_names: Sequence[str] = (),
 ) -> Figure:
-    """Each row: a query image, then its nearest test neighbours (green: same class, red: not)."""
+    """Each row: a query image (labelled with its class), then its nearest test neighbours
+    (green: same class, red: not)."""
     rows, columns = neighbours.shape[0], neighbours.shape[1] + 1
     fig = Figure(figsize=(1.1 * columns, 1.15 * rows + 0.4), layout="constrained")
     axes = np.atleast_2d(fig.subplots(rows, columns))
@@ -160,11 +162,14 @@ def retrieval_grid(
             spine.set_color(colour or "black")
 
     for row, query in enumerate(queries):
+        label = labels[query]
+        name = class_names[label] if 0 <= label < len(class_names) else label
         show(axes[row, 0], query, None)
-        axes[row, 0].set_ylabel(f"query {labels[query]}", fontsize=7)
+        axes[row, 0].set_ylabel(plain(name), fontsize=9)
         for column, neighbour in enumerate(neighbours[row], start=1):
             same = labels[neighbour] == labels[query]
             show(axes[row, column], neighbour, "tab:green" if same else "tab:red")
+    axes[0, 0].set_title("query", fontsize=9)
     fig.suptitle(plain(f"{title}: nearest test neighbours (cosine)"))
     return fig
 
@@ -186,30 +191,41 @@ def probe_by_depth(accuracies: Mapping[str, Mapping[str, float]]) -> Figure:
 
 
 def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure:
-    """Per run: the training loss per epoch (its own scale: losses are not comparable) beside the
-    validation score training chooses by (kNN accuracy, or alignment without labels) on a second
-    axis, with the epochs that had loss spikes (red ×) and the kept epoch (dashed line)."""
+    """One panel per run, three to a row across the page's width: the training loss per epoch
+    (its own scale: losses are not comparable) beside the validation score training chooses by
+    (kNN accuracy, or alignment without labels) on a second axis, with the epochs that had loss
+    spikes (red ×) and the kept epoch (dashed line); one legend for all panels."""
     count = max(len(histories), 1)
     columns = min(count, 3)
     rows = -(-count // columns)
-    fig = Figure(figsize=(4.6 * columns, 3.4 * rows), layout="constrained")
+    fig = Figure(figsize=(13, 3.3 * rows + 0.5), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False).ravel())
+    legend: dict[str, Artist] = {}
     for ax, (name, history) in zip(axes, histories.items(), strict=False):
-        _training_panel(ax, name, history)
+        for handle in _training_panel(ax, name, history):
+            legend.setdefault(handle.get_label(), handle)
     for ax in axes[len(histories) :]:
         ax.set_visible(False)
+    if legend:
+        fig.legend(list(legend.values()), list(legend), loc="outside upper center", ncols=4)
     return fig
 
 
-def _training_panel(ax: Axes, name: str, history: Mapping[str, Sequence[float]]) -> None:
+def _training_panel(ax: Axes, name: str, history: Mapping[str, Sequence[float]]) -> list[Artist]:
+    """One run's panel; returns its artists for the shared legend."""
     epochs = np.asarray(history["epoch"])
     loss = np.asarray(history["loss"], dtype=float)
-    ax.plot(epochs, loss, marker="o", color="C0", label="training loss")
+    handles = ax.plot(epochs, loss, marker="o", color="C0", label="training loss")
     spiked = np.asarray(history.get("spikes", np.zeros(len(epochs))), dtype=float) > 0
-    ax.plot(epochs[spiked], loss[spiked], "x", color="red", markersize=10, label="loss spike")
+    if spiked.any():
+        handles += ax.plot(
+            epochs[spiked], loss[spiked], "x", color="red", markersize=10, label="loss spike"
+        )
     kept = np.asarray(history.get("kept", np.zeros(len(epochs))), dtype=float) == 1
     for epoch in epochs[kept]:
-        ax.axvline(epoch, color="grey", linestyle="--", linewidth=1, label="kept epoch")
+        handles.append(
+            ax.axvline(epoch, color="grey", linestyle="--", linewidth=1, label="kept epoch")
+        )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(plain(name))
     ax.set_xlabel("epoch")
@@ -219,5 +235,6 @@ def _training_panel(ax: Axes, name: str, history: Mapping[str, Sequence[float]])
         key, label = ("val_alignment", "validation alignment")
     if key in history and np.isfinite(np.asarray(history[key], dtype=float)).any():
         other = ax.twinx()
-        other.plot(epochs, history[key], marker="s", color="C1", label=label)
+        handles += other.plot(epochs, history[key], marker="s", color="C1", label=label)
         other.set_ylabel(label, color="C1")
+    return handles

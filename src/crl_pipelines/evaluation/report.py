@@ -8,7 +8,6 @@ ranked and shown, under what heading, in which direction and format, comes from 
 from __future__ import annotations
 
 import base64
-import html
 import itertools
 import json
 import math
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import jinja2
 import numpy as np
 import pandas as pd
 
@@ -60,12 +60,16 @@ def ranking(table: pd.DataFrame, floor: str) -> dict[str, list[tuple[str, float]
 
 
 def format_value(mean: float, std: float = math.nan, fmt: str = ".3f") -> str:
-    """A value for a table: ``fmt`` below 1000, no decimals above, a dash for NaN, "± std"."""
+    """A value for a table in its score's one format (``"d"``: an integer as an integer, a
+    fraction of one, e.g. a mean over seeds, with one decimal), a dash for NaN, "± std"."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "–"
     if math.isinf(mean):
         return "inf" if mean > 0 else "-inf"
-    text = f"{mean:{fmt}}" if abs(mean) < 1000 else f"{mean:.0f}"
+    if fmt == "d":
+        text = f"{mean:.0f}" if float(mean).is_integer() else f"{mean:.1f}"
+        return f"{text} ± {std:.1f}" if not math.isnan(std) else text
+    text = f"{mean:{fmt}}"
     return f"{text} ± {std:{fmt}}" if not math.isnan(std) else text
 
 
@@ -112,15 +116,37 @@ def claims(
     return "; ".join(sentences) + "."
 
 
+_SUFFIXES = ("_std", "_low", "_high")
+
+
+def _score_of(column: str) -> str:
+    """The score a comparison-table column belongs to (``knn_accuracy_std`` → ``knn_accuracy``)."""
+    for suffix in _SUFFIXES:
+        if column.endswith(suffix) and column[: -len(suffix)] in SCORES:
+            return column[: -len(suffix)]
+    return column
+
+
 def metrics_json(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """``{experiment: {score: value}}`` for DVC metrics (inf/NaN as strings: valid JSON)."""
+    """``{experiment: {score: value}}`` for DVC metrics: scores only (each with its std over
+    seeds and its interval where it has them), no counts, flags or seeds; a value that is NaN
+    (skipped, or the std of one seed) is left out, and inf is written "inf" (valid JSON)."""
 
     def plain(value: Any) -> Any:
         value = value.item() if hasattr(value, "item") else value
-        return str(value) if isinstance(value, float) and not math.isfinite(value) else value
+        return str(value) if isinstance(value, float) and math.isinf(value) else value
 
+    columns = [
+        column
+        for column in table.columns
+        if _score_of(column) in SCORES and SCORES[_score_of(column)].kind == "score"
+    ]
     return {
-        row["experiment"]: {key: plain(row[key]) for key in table.columns if key != "experiment"}
+        row["experiment"]: {
+            key: plain(row[key])
+            for key in columns
+            if not (isinstance(row[key], float) and math.isnan(row[key]))
+        }
         for _, row in table.iterrows()
     }
 
@@ -165,32 +191,91 @@ def _markdown_table(headings: list[str], rows: list[list[str]]) -> str:
     return "\n".join([row(headings), "|" + "---|" * len(headings), *(row(cells) for cells in rows)])
 
 
-def _html_table(headings: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headings)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def _html_id(text: str) -> str:
-    """``text`` as an HTML id, which holds no whitespace."""
-    return re.sub(r"\s+", "-", text)
+    """A run's section id: no whitespace (an id holds none), prefixed so that no run's name can
+    take a fixed section's id."""
+    return "run-" + re.sub(r"\s+", "-", text)
 
 
 @dataclass(frozen=True)
 class FigureFile:
     """A figure as the report shows it: embedded (``png``) in HTML, linked (``path``, relative to
-    the report) in Markdown."""
+    the report) in Markdown; ``layout`` is its width on the page: ``cell`` (one cell of the
+    figure grid), ``double`` (two cells) or ``full`` (the page's width)."""
 
     png: bytes
     path: str
+    layout: str = "cell"
 
 
 def _markdown_image(title: str, figure: FigureFile) -> str:
     """A Markdown image: the title as literal alt text, the path percent-encoded (a space or a
     parenthesis in a run's folder would end the link)."""
     return f"![{markdown_text(title)}]({quote(figure.path)})"
+
+
+def _setting(value: Any) -> str:
+    """One setting's value as YAML would write it (``true``, ``null``, a list on one line)."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return ", ".join(map(_setting, value)) if value else "[]"
+    return str(value)
+
+
+def flatten(value: Any, prefix: str = "") -> list[list[str]]:
+    """Nested settings as ``[dotted key, value]`` rows, for a two-column table: a mapping or a
+    list of mappings one level deeper, a list of plain values on one row."""
+    nested = isinstance(value, list | tuple) and any(
+        isinstance(item, Mapping | list | tuple) for item in value
+    )
+    if isinstance(value, Mapping) or nested:
+        items = value.items() if isinstance(value, Mapping) else enumerate(value)
+        rows = [row for key, item in items for row in flatten(item, _dotted(prefix, key))]
+        return rows if rows or not prefix else [[prefix, "{}"]]
+    return [[prefix, _setting(value)]]
+
+
+def _dotted(prefix: str, key: object) -> str:
+    return f"{prefix}.{key}" if prefix else str(key)
+
+
+# The report's sections, in order: (id, heading); the runs' sections sit under "runs".
+SECTIONS = (
+    ("summary", "Summary"),
+    ("ranking", "Ranking"),
+    ("all-experiments", "All experiments"),
+    ("comparison-figures", "Comparison figures"),
+    ("runs", "Runs"),
+    ("dataset", "Dataset"),
+    ("sampling-plans", "Sampling plans"),
+    ("parameters", "Parameters"),
+)
+
+
+def _environment(autoescape: bool) -> jinja2.Environment:
+    """The templates of ``crl_pipelines/evaluation/templates`` (package data, so an installed
+    package finds them); HTML autoescapes every value."""
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("crl_pipelines.evaluation", "templates"),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters.update(
+        base64=lambda data: base64.b64encode(data).decode("ascii"),
+        md_table=_markdown_table,
+        md_image=lambda figure, title: _markdown_image(title, figure),
+        md_code=_markdown_code,
+        md_text=markdown_text,
+    )
+    return environment
+
+
+_HTML = _environment(autoescape=True)
+_MARKDOWN = _environment(autoescape=False)
 
 
 @dataclass
@@ -299,18 +384,36 @@ class Report:
             name,
         )
 
-    def _context(self) -> list[tuple[str, str]]:
-        return [
-            ("Dataset", json.dumps(self.dataset, indent=2, default=str)),
-            ("Sampling plans", json.dumps(self.plans, indent=2, default=str)),
-            ("Parameters", json.dumps(self.parameters, indent=2, default=str)),
-        ]
+    def caveats(self) -> list[str]:
+        """How far the ranking can be trusted, in plain words, where the report has no interval
+        or test to say it: no bootstrap, or one seed per experiment."""
+        images = self.dataset.get("test_images")
+        on = f"{images} test images" if images else "the test images"
+        point = f" (one image is {100 / images:.1f} points of accuracy)" if images else ""
+        seeds = int(self.table["seeds"].max()) if len(self.table) else 0
+        lines = []
+        if not any(column.endswith("_low") for column in self.table.columns):
+            lines.append(
+                "No intervals and no significance tests (evaluate.bootstrap_resamples is 0): "
+                f"the ranking is a plain order of the values on {on}{point}, so experiments a "
+                "few points apart may swap places on another split or seed."
+            )
+        if seeds == 1:
+            lines.append(
+                f"One seed per experiment: how noisy a single-seed ranking on {on} is, the "
+                "intervals do not show, since another seed (other initial weights and batches) "
+                "can reorder close experiments; list several seeds (parameter seeds) to measure it."
+            )
+        return lines
 
     def _run_rows(self, run: str) -> list[list[str]]:
+        """A run's scores (not its counts and flags: :meth:`_counts`), each with its meaning."""
         record = self.runs[run]
         rows = []
         for name, value in record["scores"].items():
             score = SCORES.get(name, _UNREGISTERED)  # a record may outlive a removed score
+            if score.kind != "score":
+                continue
             shown = (
                 f"skipped ({record['skipped'][name]})"
                 if name in record["skipped"]
@@ -319,82 +422,60 @@ class Report:
             rows.append([name, shown, score.meaning])
         return rows
 
+    def _counts(self, run: str) -> str:
+        """A run's counts and flags in words: ``collapsed: no; tsne_sample 60``."""
+        record, parts = self.runs[run], []
+        for name, value in record["scores"].items():
+            score = SCORES.get(name, _UNREGISTERED)
+            if score.kind == "score" or name in record["skipped"] or value is None:
+                continue
+            if score.kind == "flag":
+                parts.append(f"{score.heading}: {'yes' if float(value) else 'no'}")
+            else:
+                parts.append(f"{name} {format_value(float(value), fmt=score.fmt)}")
+        return "; ".join(parts)
+
+    def _view(self, name: Callable[[str], str]) -> dict[str, Any]:
+        """What both templates show, each run or experiment name written by ``name``."""
+        runs = [
+            {
+                "id": _html_id(run),
+                "name": name(run),
+                "experiment": record["experiment"],
+                "seed": name(str(record["seed"])),
+                "training": self.training[run].text if run in self.training else "",
+                "counts": self._counts(run),
+                "scores": (["score", "value", "meaning"], self._run_rows(run)),
+                "figures": self.run_figures[run],
+            }
+            for run, record in self.runs.items()
+        ]
+
+        def setting_rows(settings: Any) -> list[list[str]]:
+            return [[name(key), name(value)] for key, value in flatten(settings)]
+
+        return {
+            "sections": SECTIONS,
+            "summary": self.summary(name),
+            "caveats": self.caveats(),
+            "ranking": self._ranking_rows(name),
+            "experiments": self._table_rows(name),
+            "comparison_figures": self.comparison_figures,
+            "runs": runs,
+            "context": {
+                "dataset": (["key", "value"], setting_rows(self.dataset)),
+                "sampling-plans": (["sampling.setting", "value"], setting_rows(self.plans)),
+                "parameters": (["parameter", "value"], setting_rows(self.parameters)),
+            },
+        }
+
     def markdown(self) -> str:
         """The report as Markdown, figures linked; every name shows as typed."""
-        name = markdown_text
-        parts = ["# Contrastive loss comparison", "", *self.summary(name), "", "## Ranking", ""]
-        parts += [_markdown_table(*self._ranking_rows(name)), "", "## All experiments", ""]
-        parts += [_markdown_table(*self._table_rows(name)), ""]
-        parts += [_markdown_image(title, f) for title, f in self.comparison_figures.items()]
-        for run, record in self.runs.items():
-            experiment, seed = _markdown_code(record["experiment"]), name(str(record["seed"]))
-            parts += ["", f"## {name(run)}", "", f"Experiment {experiment}, seed {seed}.", ""]
-            if run in self.training:
-                parts += [f"Training: {self.training[run].text}", ""]
-            parts += [_markdown_table(["score", "value", "meaning"], self._run_rows(run)), ""]
-            parts += [_markdown_image(t, f) for t, f in self.run_figures[run].items()]
-        for title, text in self._context():
-            parts += ["", f"## {title}", "", "```json", text, "```"]
-        return "\n".join(parts) + "\n"
+        return _MARKDOWN.get_template("report.md.j2").render(self._view(markdown_text))
 
     def html(self) -> str:
         """The report as one self-contained HTML page, figures embedded; every name escaped."""
-
-        def image(title: str, figure: FigureFile) -> str:
-            data = base64.b64encode(figure.png).decode("ascii")
-            name = html.escape(title)
-            return (
-                f'<figure><img alt="{name}" src="data:image/png;base64,{data}">'
-                f"<figcaption>{name}</figcaption></figure>"
-            )
-
-        body = ["<h1>Contrastive loss comparison</h1>"]
-        body += [f"<p>{html.escape(line)}</p>" for line in self.summary()]
-        body += ["<h2>Ranking</h2>", _html_table(*self._ranking_rows(str))]
-        body += ["<h2>All experiments</h2>", _html_table(*self._table_rows(str))]
-        body += [image(title, figure) for title, figure in self.comparison_figures.items()]
-        for run, record in self.runs.items():
-            body += [
-                f'<section id="{html.escape(_html_id(run))}"><h2>{html.escape(run)}</h2>',
-                f"<p>Experiment <code>{html.escape(record['experiment'])}</code>, "
-                f"seed {html.escape(str(record['seed']))}.</p>",
-                *(
-                    [f"<p>Training: {html.escape(self.training[run].text)}</p>"]
-                    if run in self.training
-                    else []
-                ),
-                _html_table(["score", "value", "meaning"], self._run_rows(run)),
-                *(image(title, figure) for title, figure in self.run_figures[run].items()),
-                "</section>",
-            ]
-        for title, text in self._context():
-            body += [f"<h2>{html.escape(title)}</h2>", f"<pre>{html.escape(text)}</pre>"]
-        return _HTML.format(body="\n".join(body))
-
-
-_HTML = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Contrastive loss comparison</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }}
-table {{ border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }}
-th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; }}
-th {{ background: #f3f3f3; }}
-figure {{ display: inline-block; margin: 0.5rem; vertical-align: top; }}
-img {{ max-width: 560px; }}
-pre {{ background: #f7f7f7; padding: 0.75rem; overflow-x: auto; font-size: 0.8rem; }}
-</style></head>
-<body>
-{body}
-<script>
-// Lets a headless browser confirm that every embedded figure decoded.
-window.addEventListener("load", () => {{
-  const images = Array.from(document.images);
-  document.body.dataset.imagesLoaded = images.filter(i => i.complete && i.naturalWidth > 0).length;
-  document.body.dataset.imagesTotal = images.length;
-}});
-</script>
-</body></html>
-"""
+        return _HTML.get_template("report.html.j2").render(self._view(str))
 
 
 @dataclass(frozen=True)

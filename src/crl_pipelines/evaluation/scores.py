@@ -246,6 +246,7 @@ class RunContext:
 
 
 ScoreFunction = Callable[[RunContext], float]
+KINDS = ("score", "count", "flag")
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,11 @@ class Score:
     meaning: str = ""  # one line beside its value in each run's table
     in_table: bool = False  # a column of the comparison table
     order: int = 1000  # place in the ranking and the table, ascending (ties: registry order)
-    fmt: str = ".3f"  # format spec of its values below 1000 (larger ones show no decimals)
+    fmt: str = ".3f"  # format spec of every value it shows ("d": an integer, when it is one)
+    # "score": a measurement (compared, in metrics.json); "count": how many rows a score used;
+    # "flag": 1 or 0 (e.g. collapsed). Counts and flags are shown beside each run, never scored
+    # (a count has no heading: the battery resamples only scores with one, see battery.py).
+    kind: str = "score"
     # the score as a mean of one value per test image (right/wrong, or NaN where undefined), for
     # exact bootstrap resamples and McNemar's test (crl_pipelines.evaluation.uncertainty)
     per_image: Callable[[RunContext], np.ndarray] | None = None
@@ -267,6 +272,10 @@ class Score:
     def __post_init__(self) -> None:
         if (self.better or self.in_table) and not self.heading:
             raise ValueError("a ranked score or a table column needs a heading")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+        if self.kind != "score" and (self.better or self.in_table):
+            raise ValueError("a count or a flag is neither ranked nor a column of the score table")
 
 
 SCORES: dict[str, Score] = {}
@@ -311,6 +320,7 @@ def _pca2_variance(run: RunContext) -> float:
     meaning="mean variance inflation factor (finite ones)",
     in_table=True,
     order=140,
+    fmt=".1f",
 )
 def _mean_vif(run: RunContext) -> float:
     finite = run.vif[np.isfinite(run.vif)]
@@ -324,6 +334,7 @@ def _mean_vif(run: RunContext) -> float:
     better=-1,
     meaning="features that are constant or exactly collinear",
     order=150,
+    fmt="d",
 )
 def _vif_infinite(run: RunContext) -> float:
     return float((~np.isfinite(run.vif)).sum())
@@ -385,16 +396,22 @@ def _collapse_statistic(run: RunContext) -> float:
     "collapsed",
     needs_labels=False,
     heading="collapsed",
-    better=-1,
     meaning="1 when the spread is below the threshold",
-    in_table=True,
     order=180,
+    fmt="d",
+    kind="flag",
 )
 def _collapsed(run: RunContext) -> float:
     return float(run.spread < run.config.collapse_threshold)
 
 
-@register("tsne_sample", needs_labels=False)  # a count: the test rows the t-SNE figure shows
+@register(
+    "tsne_sample",
+    needs_labels=False,
+    meaning="test rows the t-SNE figure shows",
+    fmt="d",
+    kind="count",
+)
 def _tsne_sample(run: RunContext) -> float:
     return float(len(run.tsne[1]))
 
@@ -520,7 +537,13 @@ def _silhouette(run: RunContext) -> float:
     return run.clustering["silhouette"]
 
 
-@register("silhouette_sample", needs_labels=True)  # a count: the rows the silhouette used
+@register(
+    "silhouette_sample",
+    needs_labels=True,
+    meaning="test rows the silhouette used",
+    fmt="d",
+    kind="count",
+)
 def _silhouette_sample(run: RunContext) -> float:
     return run.clustering["silhouette_sample"]  # an int, so scores.json keeps writing 50, not 50.0
 

@@ -34,6 +34,13 @@ from crl_pipelines.validation import parse
 
 log = logging.getLogger(__name__)
 
+# How wide each figure is shown (FigureFile.layout): the training curves take the page's width
+# (a panel per run, each on its own scale), the retrieval grid (a row per class) two cells.
+LAYOUT = dict.fromkeys((*RUN_FIGURES, *COMPARISON_FIGURES), "cell") | {
+    "training_curves": "full",
+    "retrieval": "double",
+}
+
 
 def check_lineage(
     records: dict[str, dict[str, Any]],
@@ -128,12 +135,15 @@ def write_report(
     records = {run.name: next(parts) for run in runs}
     run_figures = {
         run.name: {
-            figure: FigureFile(next(parts), f"runs/{run.folder}/{figure}.png")
+            figure: FigureFile(next(parts), f"runs/{run.folder}/{figure}.png", LAYOUT[figure])
             for figure in RUN_FIGURES
         }
         for run in runs
     }
-    comparison = {figure: FigureFile(next(parts), f"{figure}.png") for figure in COMPARISON_FIGURES}
+    comparison = {
+        figure: FigureFile(next(parts), f"{figure}.png", LAYOUT[figure])
+        for figure in COMPARISON_FIGURES
+    }
     plain = _plain(parameters)
     notes = {
         run.name: TrainingNote.of(next(parts).to_dict("list"), _keep(plain, run.experiment))
