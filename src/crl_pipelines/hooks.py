@@ -3,6 +3,7 @@ console which node starts, in which run (:mod:`crl_pipelines.progress`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from time import perf_counter
 from typing import Any
 
@@ -61,9 +62,14 @@ class ProjectHooks:
         declared = {run.name for run in build_spec(catalog.load("parameters")).runs()}
         built = {node.namespace for node in registered["train"].nodes}
         if declared != built:
+            sides = (
+                ("only in the parameters", declared - built),
+                ("only in the pipelines", built - declared),
+            )
+            differences = "; ".join(f"{side}: {some(runs)}" for side, runs in sides if runs)
             raise EnvironmentMismatchError(
-                f"the parameters declare runs {sorted(declared)} but the pipelines were built for "
-                f"{sorted(built)}, from the parameters of the environment alone: change "
+                f"the parameters and the pipelines disagree on the runs ({differences}): the "
+                "pipelines are built from the environment's parameters alone, so change "
                 "`experiments` or `seeds` in conf/<env>/parameters.yml and select it with "
                 "`kedro run --env <env>` (or KEDRO_ENV=<env>), not with --params or --conf-source"
             )
@@ -77,9 +83,22 @@ class ProjectHooks:
         )
         if not missing:
             return
-        makers = sorted(stage for stage in STAGES if set(missing) & registered[stage].all_outputs())
+        needed = set(missing)
+        makers = [i for i, stage in enumerate(STAGES) if needed & registered[stage].all_outputs()]
+        # every stage between the first and the last maker: evaluate needs embed's outputs too
+        stages = STAGES[min(makers) : max(makers) + 1] if makers else STAGES
+        shared = [name for name in missing if "." not in name]
+        runs = sorted({name.rpartition(".")[0] for name in missing if "." in name})
+        needs = shared + ([f"the outputs of {some(runs)}"] if runs else [])
         raise MissingInputsError(
-            f"this run needs {', '.join(missing)}, which no earlier run has written yet. "
-            f"Run `kedro run --pipelines={','.join(makers)}` first, "
+            f"this run needs {', '.join(needs)}, which no earlier run has written yet. "
+            f"Run `kedro run --pipelines={','.join(stages)}` first, "
             "or plain `kedro run` for the whole flow."
         )
+
+
+def some(names: Iterable[str], shown: int = 4) -> str:
+    """The first ``shown`` of ``names`` (sorted), and how many more: a message stays one line."""
+    names = sorted(names)
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

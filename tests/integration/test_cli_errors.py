@@ -84,8 +84,8 @@ def message(status: int, stdout: str, stderr: str) -> list[str]:
         ),
         pytest.param(
             ["--params=experiments.extra.loss=ntxent"],
-            "error: the parameters declare runs ['extra.seed0', 'random_init.seed0'] but the "
-            "pipelines were built for ['contrastive.seed0',",
+            "error: the parameters and the pipelines disagree on the runs (only in the "
+            "parameters: extra.seed0; only in the pipelines: contrastive.seed0, ",
             id="runs changed by --params",
         ),
         pytest.param(
