@@ -38,3 +38,15 @@ pipeline-picture: install  ## re-render docs/pipeline.png for the README (needs 
 
 clean-data:  ## remove what the pipelines wrote (data/02_* … 09_*, checkpoints); raw data stays
 	rm -rf data/0[2-9]_* data/checkpoints
+
+# DVC from a fresh clone (docs/dvc.md): the artifacts, the experiments table, the plots page.
+.PHONY: pull exp-show plots
+
+pull: install  ## dvc pull this commit's artifacts, or say in one line how to make them (make repro)
+	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/dvc_pull.py
+
+exp-show: install  ## dvc exp show with each run's headline score and the parameters that differ
+	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/exp_show.py
+
+plots: install  ## dvc plots show: dvc_plots/index.html, which renders offline (.dvc/plots/)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc plots show

@@ -1,0 +1,61 @@
+"""`dvc exp show` with the columns that matter: the headline scores of each run, and the
+parameters that differ between the experiments shown.
+
+    .venv/bin/python scripts/exp_show.py           # what `make exp-show` runs
+    .venv/bin/python scripts/exp_show.py --scores 'probe_accuracy|knn_accuracy' -- --md
+
+Plain `dvc exp show` prints every score of every run, every parameter and every dependency's
+hash (hundreds of columns). DVC 3.67 has no setting for its columns, only --only-changed, --keep
+and --drop, so this builds them: --keep the scores named by --scores (each run's
+`<run>.<score>`, shown even when equal everywhere); --drop every other score and every
+dependency, that is every column that is not a parameter (the top-level keys of
+conf/base/parameters.yml); --only-changed, so a parameter shows only where experiments differ.
+Arguments after `--` go to `dvc exp show` as they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMETERS = "conf/base/parameters.yml"
+# The table's own columns (State and Executor appear while experiments are queued or running).
+OWN_COLUMNS = ("Experiment", "Created", "State", "Executor")
+
+
+def exp_show_args(root: Path, scores: str) -> list[str]:
+    """The `dvc exp show` arguments that keep ``scores`` (a regex of score names) of every run and
+    the parameters that changed, and drop every other column."""
+    sections = yaml.safe_load((root / PARAMETERS).read_text())
+    parameters = "|".join(map(re.escape, sections))
+    own = "|".join(OWN_COLUMNS)
+    return [
+        "--only-changed",
+        "--keep",
+        rf"^(?:Experiment|Created)$|^(?!(?:{parameters})\.)[^./]+\.(?:{scores})$",
+        "--drop",
+        rf"^(?!(?:{own}|{parameters})(?:\.|$))",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--scores",
+        default="probe_accuracy",
+        help="regex of the score names to show for every run (default: %(default)s)",
+    )
+    parser.add_argument("dvc_args", nargs="*", help="passed on to `dvc exp show`")
+    args = parser.parse_args(argv)
+    command = ["dvc", "exp", "show", "--no-pager", *exp_show_args(ROOT, args.scores)]
+    return subprocess.run([*command, *args.dvc_args], cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
