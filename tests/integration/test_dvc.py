@@ -1,14 +1,17 @@
 """DVC: dvc.yaml against the Kedro pipelines, and the real `dvc` in a throw-away git repository.
 
 The fast tests read dvc.yaml, the catalog and the registered pipelines; the slow ones run
-`dvc repro` on the small settings (tests/integration/conftest.py: dvc_project, clone).
+`dvc repro` on the small settings, two experiments (tests/integration/conftest.py: dvc_project,
+clone, DVC_EXPERIMENTS).
 """
 
+import difflib
 import importlib.util
 import json
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from kedro.io.catalog_config_resolver import CatalogConfigResolver
 from kedro.pipeline import Pipeline
 
 from tests.integration.conftest import (
+    DVC_EXPERIMENTS,
     PROJECT,
     DvcProject,
     clone,
@@ -31,11 +35,19 @@ from tests.integration.conftest import (
 GROUPS = ["ingest", "pairs", "train", "embed", "evaluate", "floor", "compare"]
 EXPERIMENTS = ["contrastive", "triplet", "ntxent", "cross_entropy"]  # conf/base's
 PER_EXPERIMENT = ("train", "embed", "evaluate")
-STAGES = [
-    "ingest", "pairs",
-    *(f"{group}@{experiment}" for group in PER_EXPERIMENT for experiment in EXPERIMENTS),
-    "floor", "compare",
-]  # fmt: skip
+
+
+def stage_names(experiments) -> list[str]:
+    """The stages of dvc.yaml, in DVC's order, for these experiments."""
+    return [
+        "ingest", "pairs",
+        *(f"{group}@{experiment}" for group in PER_EXPERIMENT for experiment in experiments),
+        "floor", "compare",
+    ]  # fmt: skip
+
+
+STAGES = stage_names(EXPERIMENTS)
+RUN_STAGES = stage_names(DVC_EXPERIMENTS)  # the small DVC project's (conftest.py: dvc_project)
 PARAMETERS = "conf/base/parameters.yml"
 # Which runs a stage's namespaces hold is decided by `seeds` (and its experiment's entry): the
 # stages that train declare it, and the later ones follow through the trained models.
@@ -256,6 +268,77 @@ def test_metrics_and_plots_name_the_reports(kedro_project):
             assert spec["y"] == {comparison: "experiment"} and spec["x"] == name
 
 
+def test_loss_plot_draws_one_panel_per_run():
+    """The loss plot's template (.dvc/plots/loss_per_run.json) draws one panel per history file,
+    each with its own loss scale, so runs whose losses differ by orders of magnitude stay
+    readable."""
+    plots = {name: spec for entry in dvc_yaml()["plots"] for name, spec in entry.items()}
+    template = PROJECT / ".dvc/plots" / f"{plots['training_loss']['template']}.json"
+    spec = json.loads(template.read_text())
+    assert spec["facet"]["field"] == "filename"  # the field DVC gives each source file's rows
+    assert spec["resolve"]["scale"]["y"] == "independent"
+    assert spec["data"]["values"] == "<DVC_METRIC_DATA>"
+
+
+def test_plots_page_template_loads_the_vega_scripts_dvc_would_fetch():
+    """The page template of .dvc/config (plots.html_template) loads, from the repository, the
+    vega, vega-lite and vega-embed versions DVC's own page loads from a CDN."""
+    from dvc.repo import Repo
+    from dvc_render.vega import VegaRenderer
+
+    with Repo(str(PROJECT)) as repo:
+        plots_config = repo.config["plots"]
+    template = PROJECT / ".dvc" / plots_config["html_template"]
+    html = template.read_text()
+    assert "{plot_divs}" in html and "{scripts}" not in html  # DVC would add the CDN's scripts
+    cdn = re.findall(r"npm/([\w-]+)@([\d.]+)", VegaRenderer.SCRIPTS)
+    scripts = re.findall(r'<script src="([^"]+)"', html)
+    assert [Path(src).name for src in scripts] == [f"{name}-{ver}.min.js" for name, ver in cdn]
+    page = PROJECT / plots_config["out_dir"] / "index.html"  # where `dvc plots show` writes it
+    for src in scripts:
+        assert (page.parent / src).resolve().is_file(), src
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "value"),
+    [
+        (
+            "experiments.ntxent.loss_params.temperature=0.3",
+            "experiments.ntxent.loss_params.temperature",
+            0.3,
+        ),
+        ("evaluate.knn_k=7", "evaluate.knn_k", 7),
+        ("ingest.image_size=32", "ingest.image_size", 32),
+        ("seeds=[0,1]", "seeds", [0, 1]),
+        ("ingest.mnist.splits=[train,test]", "ingest.mnist.splits", ["train", "test"]),
+    ],
+)
+def test_dvc_set_param_changes_only_the_overridden_line(tmp_path, override, key, value):
+    """`dvc exp run -S` writes parameters.yml with DVC's own writer (dvc.utils.hydra:
+    apply_overrides, ruamel round trip); the file is kept in the form it writes, so an override
+    adds or changes only its own line and every comment stays."""
+    from dvc.utils.hydra import apply_overrides
+
+    original = (PROJECT / PARAMETERS).read_text()
+    path = tmp_path / "parameters.yml"
+    path.write_text(original)
+    apply_overrides(str(path), [override])
+    changed = [
+        line
+        for line in difflib.ndiff(original.splitlines(), path.read_text().splitlines())
+        if line.startswith(("- ", "+ "))
+    ]
+    added = [line for line in changed if line.startswith("+ ")]
+    assert len(added) == 1 and len(changed) <= 2, changed
+    expected = yaml.safe_load(original)
+    *parents, last = key.split(".")
+    section = expected
+    for name in parents:
+        section = section[name]
+    section[last] = value
+    assert yaml.safe_load(path.read_text()) == expected
+
+
 def test_gitignore_shows_dvc_files_and_hides_what_dvc_versions(tmp_path):
     """As DVC sees it (scmrepo, not the git CLI): the .dvc files of raw data are visible, so DVC
     collects and pushes them; the raw folders and the stages' outputs are ignored, so DVC writes
@@ -326,12 +409,12 @@ def test_repro_runs_every_stage_once_then_nothing(dvc_project: DvcProject):
     last, and records them in dvc.lock; a second one runs none, and git sees nothing new (the
     outputs are DVC's, dvc.lock is committed)."""
     first = ran(dvc_project.first_repro)
-    assert sorted(first) == sorted(STAGES)
+    assert sorted(first) == sorted(RUN_STAGES)
     assert first[:2] == ["ingest", "pairs"] and first[-1] == "compare"
-    assert set(lock_hashes(dvc_project.root)) == set(STAGES)
+    assert set(lock_hashes(dvc_project.root)) == set(RUN_STAGES)
     again = tool("dvc", "repro", cwd=dvc_project.root)
     assert ran(again.stdout) == []
-    assert sorted(skipped(again.stdout)) == sorted(STAGES)
+    assert sorted(skipped(again.stdout)) == sorted(RUN_STAGES)
     assert (
         "Data and pipelines are up to date." in tool("dvc", "status", cwd=dvc_project.root).stdout
     )
@@ -349,12 +432,12 @@ def test_dag_draws_one_branch_per_experiment(dvc_project: DvcProject):
     for line in tool("dvc", "dag", "--dot", cwd=dvc_project.root).stdout.splitlines():
         if match := re.match(r'\s*"?([\w@]+)"?\s*->\s*"?([\w@]+)"?', line):
             edges.add(match.groups())
-    for experiment in EXPERIMENTS:
+    for experiment in DVC_EXPERIMENTS:
         assert ("pairs", f"train@{experiment}") in edges
         assert (f"train@{experiment}", f"embed@{experiment}") in edges
         assert (f"embed@{experiment}", f"evaluate@{experiment}") in edges
         assert (f"evaluate@{experiment}", "compare") in edges
-        others = [other for other in EXPERIMENTS if other != experiment]
+        others = [other for other in DVC_EXPERIMENTS if other != experiment]
         assert not [o for o in others if (f"train@{experiment}", f"embed@{o}") in edges]
     assert ("ingest", "floor") in edges and ("floor", "compare") in edges
 
@@ -362,7 +445,7 @@ def test_dag_draws_one_branch_per_experiment(dvc_project: DvcProject):
 @pytest.mark.slow
 def test_metrics_show_prints_every_runs_probe_accuracy(dvc_project: DvcProject):
     metrics = json.loads((dvc_project.root / "data/08_reporting/metrics.json").read_text())
-    assert set(metrics) >= {*EXPERIMENTS, "random_init"}
+    assert set(metrics) >= {*DVC_EXPERIMENTS, "random_init"}
     shown = tool("dvc", "metrics", "show", cwd=dvc_project.root).stdout
     for run, scores in metrics.items():
         assert f"{run}.probe_accuracy" in shown
@@ -380,10 +463,30 @@ def test_plots_render_the_curves_and_the_scores(dvc_project: DvcProject):
     }
     assert set(plots) == {name for entry in dvc_yaml()["plots"] for name in entry}
     curves = {row["filename"] for row in plots["training_loss"]}
-    assert curves == {f"{run}/seed0/history.csv" for run in EXPERIMENTS}
+    assert curves == {f"{run}/seed0/history.csv" for run in DVC_EXPERIMENTS}
     assert all(row["loss"] for row in plots["training_loss"])
+    loss = shown["data"]["training_loss"][0]["content"]
+    assert loss["facet"]["field"] == "filename" and loss["spec"]["encoding"]["y"]["field"] == "loss"
     scored = {row["experiment"] for row in plots["probe_accuracy"]}
-    assert scored == {*EXPERIMENTS, "random_init"}
+    assert scored == {*DVC_EXPERIMENTS, "random_init"}
+
+
+@pytest.mark.slow
+def test_plots_page_renders_offline(dvc_project: DvcProject):
+    """The page `dvc plots show` writes loads no script or style from the network: its scripts
+    are the repository's vendored vega builds, which exist where the page points; every plot is
+    embedded in it."""
+    output = tool("dvc", "plots", "show", cwd=dvc_project.root).stdout
+    page = dvc_project.root / "dvc_plots" / "index.html"
+    assert page.as_uri() in output
+    html = page.read_text()
+    assert re.findall(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", html) == []
+    scripts = re.findall(r'<script src="([^"]+)"', html)
+    assert len(scripts) == 3
+    for src in scripts:
+        assert (page.parent / src).resolve().is_file(), src
+    names = [name for entry in dvc_yaml()["plots"] for name in entry]
+    assert html.count("vegaEmbed(") == len(names)
 
 
 @pytest.mark.slow
@@ -391,10 +494,29 @@ def test_fresh_clone_pulls_every_artifact_from_the_remote(dvc_project: DvcProjec
     """`dvc push` went to the default remote beside the repository; a fresh clone pulls it back,
     and nothing needs re-running."""
     assert dvc_project.remote.is_dir() and any(dvc_project.remote.rglob("*"))
-    fresh = clone(dvc_project, "fresh")
+    fresh = clone(dvc_project, "fresh", pull=False)
+    tool(sys.executable, "scripts/dvc_pull.py", cwd=fresh)  # `make pull`
     assert status(fresh) == {}
     for name in ["data/08_reporting/metrics.json", "data/06_models/ntxent/seed0/model.pt"]:
         assert (fresh / name).read_bytes() == (dvc_project.root / name).read_bytes()
+
+
+@pytest.mark.slow
+def test_pull_without_the_artifacts_says_in_one_line_how_to_make_them(dvc_project: DvcProject):
+    """`make pull` (scripts/dvc_pull.py) from a clone whose remote lacks the artifacts, or whose
+    commit has no dvc.lock: exit status 1 and one line naming the remote and `make repro`."""
+    root = clone(dvc_project, "no_remote", pull=False)
+    nowhere = root.parent / "no-such-storage"
+    tool("dvc", "remote", "modify", "--local", "local", "url", nowhere, cwd=root)
+    for case in ("no artifacts", "no dvc.lock"):
+        result = tool(sys.executable, "scripts/dvc_pull.py", cwd=root, check=False)
+        assert result.returncode == 1 and result.stdout == ""
+        (line,) = result.stderr.splitlines()
+        assert "run `make repro` (dvc repro" in line, line
+        if case == "no artifacts":
+            assert str(nowhere) in line
+        (root / "dvc.lock").unlink(missing_ok=True)
+    assert "no dvc.lock" in line
 
 
 @pytest.mark.slow
@@ -404,7 +526,7 @@ def test_each_parameter_invalidates_only_the_stages_that_read_it(dvc_project: Dv
     one, every train stage; a pairs one, pairs; where checkpoints go, the comparison alone."""
     root = clone(dvc_project, "parameters")
     original = (root / PARAMETERS).read_text()
-    every = {group: {f"{group}@{e}" for e in EXPERIMENTS} for group in PER_EXPERIMENT}
+    every = {group: {f"{group}@{e}" for e in DVC_EXPERIMENTS} for group in PER_EXPERIMENT}
     for (section, key, value), expected in [
         (("evaluate", "knn_k", 1), every["evaluate"] | {"floor", "compare"}),
         (("training", "weight_decay", 0.01), every["train"] | {"compare"}),
@@ -432,7 +554,7 @@ def test_one_experiments_learning_rate_reruns_only_its_branch(dvc_project: DvcPr
     assert ran(output) == ["train@ntxent", "embed@ntxent", "evaluate@ntxent", "compare"]
     before, after = lock_hashes(dvc_project.root), lock_hashes(root)
     assert after["train@ntxent"] != before["train@ntxent"]
-    for stage in STAGES:
+    for stage in RUN_STAGES:
         if "ntxent" not in stage and stage != "compare":
             assert after[stage] == before[stage], stage
 
@@ -448,7 +570,7 @@ def test_experiment_variant_with_dvc_exp_run_reruns_only_its_branch(dvc_project:
     output = tool("dvc", "exp", "run", "--name", "t03", "-S", setting, cwd=root).stdout
     branch = {"train@ntxent", "embed@ntxent", "evaluate@ntxent", "compare"}
     assert set(ran(output)) == branch
-    assert sorted(skipped(output)) == sorted(set(STAGES) - branch)
+    assert sorted(skipped(output)) == sorted(set(RUN_STAGES) - branch)
     before, after = lock_hashes(dvc_project.root), lock_hashes(root)
     assert after["ingest"] == before["ingest"] and after["train@triplet"] == before["train@triplet"]
     assert after["train@ntxent"] != before["train@ntxent"]
@@ -465,6 +587,13 @@ def test_experiment_variant_with_dvc_exp_run_reruns_only_its_branch(dvc_project:
     changed = diff["data/08_reporting/metrics.json"]
     assert changed and all(key.startswith("ntxent.") for key in changed), changed
 
+    # `make exp-show`: each run's headline score and the one parameter the variant changed
+    table = tool(sys.executable, "scripts/exp_show.py", "--", "--csv", cwd=root).stdout
+    header = table.splitlines()[0].split(",")
+    scores = {f"{run}.probe_accuracy" for run in [*DVC_EXPERIMENTS, "random_init"]}
+    assert header[:2] == ["Experiment", "Created"]
+    assert set(header[2:]) == scores | {"experiments.ntxent.loss_params.temperature"}
+
 
 @pytest.mark.slow
 def test_replaced_raw_data_reruns_ingest_onward(dvc_project: DvcProject):
@@ -479,7 +608,7 @@ def test_replaced_raw_data_reruns_ingest_onward(dvc_project: DvcProject):
     tool("dvc", "add", "--quiet", "data/01_raw/MNIST", cwd=root)
     assert "ingest" in status(root)
     output = tool("dvc", "repro", cwd=root).stdout
-    assert sorted(ran(output)) == sorted(STAGES)
+    assert sorted(ran(output)) == sorted(RUN_STAGES)
     old = json.loads((dvc_project.root / "data/08_reporting/metrics.json").read_text())
     new = json.loads((root / "data/08_reporting/metrics.json").read_text())
     assert new != old
