@@ -1,15 +1,17 @@
-"""Render the README's pipeline picture: kedro-viz's page in headless Chromium.
+"""Render the README's pipeline picture: kedro-viz's default view in headless Chromium.
 
     .venv/bin/python scripts/render_pipeline.py        # or: make pipeline-picture
 
 1. `kedro viz build` writes the static site of the project's pipelines (conf/base) to build/.
 2. A local HTTP server on 127.0.0.1 serves it (the page fetches its data, so file:// won't do).
-3. Chromium (Debian's `chromium` package: apt-get install chromium) loads the page headless, with
-   kedro-viz's settings preset (light theme, no feature hints, experiment groups collapsed, only
-   the nodes shown) and saves a screenshot to docs/pipeline.png.
+3. Chromium (Debian's `chromium` package: apt-get install chromium) loads the page headless and
+   saves a screenshot to docs/pipeline.png. The page shows what `make viz` opens on: the default
+   pipeline, its nodes and datasets, the experiment groups collapsed; only the look is preset
+   (light theme, no feature hints, no minimap).
 
-It also writes docs/pipeline.json, what the picture shows (the top-level nodes and one group per
-experiment), so a test without Chromium can tell when the picture is out of date.
+It also writes docs/pipeline.json, what the picture shows (the top-level nodes, one group per
+experiment, and the datasets drawn outside every group), so a test without Chromium can tell when
+the picture is out of date.
 Nothing here reaches the network: Chromium runs with its background networking off.
 """
 
@@ -31,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = {"KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1", "DVC_NO_ANALYTICS": "1"}
 # kedro-viz keeps its settings in the page's localStorage under "KedroViz"; the page below sets
-# them, then opens the default pipeline with the experiment groups collapsed and only nodes shown.
+# the look, then opens the default pipeline as `make viz` does (groups collapsed, default filters).
 SETTINGS = {
     "theme": "light",
     "showFeatureHints": False,
@@ -40,7 +42,7 @@ SETTINGS = {
 }
 START_PAGE = f"""<!doctype html><meta charset="utf-8"><script>
 localStorage.setItem("KedroViz", {json.dumps(json.dumps(SETTINGS))});
-location.replace("/?pid=__default__&expandAllPipelines=false&types=nodes");
+location.replace("/?pid=__default__");
 </script>
 """
 CHROMIUM_FLAGS = [
@@ -70,19 +72,15 @@ def build_site(root: Path) -> Path:
 
 
 def shown_in_picture(site: Path) -> dict[str, list[str]]:
-    """The default pipeline's top-level nodes and experiment groups, as the picture shows them."""
+    """The default pipeline's top level as the picture shows it: nodes, experiment groups (seeds
+    nested inside) and the datasets drawn outside every group."""
     main = json.loads((site / "api" / "main").read_text())
+    kinds = {node["id"]: (node["type"], node["name"]) for node in main["nodes"]}
+    top = [kinds[child["id"]] for child in main["modular_pipelines"]["__root__"]["children"]]
     return {
-        "nodes": sorted(
-            node["name"]
-            for node in main["nodes"]
-            if node["type"] == "task" and not node.get("modular_pipelines")
-        ),
-        "groups": sorted(  # the top-level groups: one per experiment (seeds nested inside)
-            child["id"]
-            for child in main["modular_pipelines"]["__root__"]["children"]
-            if child["type"] == "modularPipeline"
-        ),
+        "nodes": sorted(name for kind, name in top if kind == "task"),
+        "groups": sorted(name for kind, name in top if kind == "modularPipeline"),
+        "datasets": sorted(name for kind, name in top if kind == "data"),
     }
 
 

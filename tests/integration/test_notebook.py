@@ -7,7 +7,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.integration.conftest import PROJECT, DvcProject, tool_env
+from crl_pipelines.runs import FLOOR
+from tests.integration.conftest import DVC_EXPERIMENTS, PROJECT, DvcProject, tool_env
 
 NOTEBOOK = PROJECT / "notebooks" / "compare_experiments.ipynb"
 
@@ -37,8 +38,8 @@ def test_notebook_compares_the_runs_from_the_catalog(dvc_project: DvcProject):
     ]
     assert len(tables) == 2  # the comparison with intervals, and every run's scores
     assert re.search(r"0\.\d{3} \[0\.\d{3}, 0\.\d{3}\]", tables[0])  # value [low, high]
-    for run in ["contrastive", "triplet", "ntxent", "cross_entropy", "random_init"]:
+    for run in [*DVC_EXPERIMENTS, FLOOR]:
         assert all(run in table for table in tables), run
     images = [output for output in outputs if "image/png" in output.get("data", {})]
     # the intervals, the embeddings (one figure), each run's figure, the comparison's figures
-    assert len(images) >= 2 + 5 + 1
+    assert len(images) >= 2 + len(DVC_EXPERIMENTS) + 1 + 1

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,15 +22,24 @@ import yaml
 from kedro.framework.startup import bootstrap_project
 
 from crl_pipelines.pipeline_registry import declared_spec
-from tests.integration.conftest import PROJECT, DvcProject, inside, tool, tool_env
+from crl_pipelines.runs import FLOOR
+from tests.integration.conftest import (
+    DVC_EXPERIMENTS,
+    PROJECT,
+    DvcProject,
+    inside,
+    tool,
+    tool_env,
+)
 
 PIPELINES = ["ingest", "pairs", "train", "embed", "evaluate", "compare", "__default__"]
-EXPERIMENTS = {"contrastive", "triplet", "ntxent", "cross_entropy", "random_init"}
+EXPERIMENTS = {*DVC_EXPERIMENTS, FLOOR}  # the DVC project's experiments and the untrained floor
 
 
-def registered_pipelines(root: Path) -> dict[str, list[tuple[str | None, str]]]:
-    """Each registered pipeline's nodes as (namespace, name), as Kedro builds them in ``root``
-    from conf/base (KEDRO_ENV=base: a developer's conf/local does not count)."""
+@contextlib.contextmanager
+def project_pipelines(root: Path) -> Iterator[dict]:
+    """The registered pipelines as Kedro builds them in ``root`` from conf/base (KEDRO_ENV=base:
+    a developer's conf/local does not count)."""
     previous_cwd, previous_env = Path.cwd(), os.environ.get("KEDRO_ENV")
     os.chdir(root)  # the registry reads the experiments of the working directory's project
     os.environ["KEDRO_ENV"] = "base"
@@ -37,6 +47,18 @@ def registered_pipelines(root: Path) -> dict[str, list[tuple[str | None, str]]]:
         bootstrap_project(root)
         from kedro.framework.project import pipelines
 
+        yield pipelines
+    finally:
+        os.chdir(previous_cwd)
+        if previous_env is None:
+            os.environ.pop("KEDRO_ENV", None)
+        else:
+            os.environ["KEDRO_ENV"] = previous_env
+
+
+def registered_pipelines(root: Path) -> dict[str, list[tuple[str | None, str]]]:
+    """Each registered pipeline's nodes as (namespace, name)."""
+    with project_pipelines(root) as pipelines:
         return {
             name: sorted(
                 ((node.namespace, node.name.rsplit(".", 1)[-1]) for node in pipelines[name].nodes),
@@ -44,12 +66,28 @@ def registered_pipelines(root: Path) -> dict[str, list[tuple[str | None, str]]]:
             )
             for name in PIPELINES
         }
-    finally:
-        os.chdir(previous_cwd)
-        if previous_env is None:
-            os.environ.pop("KEDRO_ENV", None)
-        else:
-            os.environ["KEDRO_ENV"] = previous_env
+
+
+def ungrouped_datasets(root: Path) -> list[str]:
+    """The default pipeline's datasets that kedro-viz draws outside every group: a dataset is
+    inside an experiment's group only when a node of that group makes it and only nodes of that
+    group read it (kedro-viz's modular pipelines: a group's free inputs and outputs sit outside)."""
+    with project_pipelines(root) as pipelines:
+        nodes = pipelines["__default__"].nodes
+    makers, readers = {}, {}
+    for node in nodes:
+        group = node.namespace.split(".")[0] if node.namespace else None
+        for name in node.outputs:
+            makers[name] = group
+        for name in node.inputs:
+            readers.setdefault(name, set()).add(group)
+    return sorted(
+        name
+        for name in {*makers, *readers}
+        if not name.startswith("params:")
+        and name != "parameters"
+        and not (makers.get(name) and readers.get(name) == {makers[name]})
+    )
 
 
 def _order(node: tuple[str | None, str]) -> tuple[str, str]:
@@ -88,6 +126,13 @@ def check_graph(main: dict, pipeline_graphs: dict[str, dict], root: Path) -> Non
     assert set(main["modular_pipelines"]) == runs | EXPERIMENTS | {"__root__"}
     top = main["modular_pipelines"]["__root__"]["children"]
     assert {child["id"] for child in top if child["type"] == "modularPipeline"} == EXPERIMENTS
+    # a run's own datasets sit inside its group; what other nodes read (or nothing reads) outside
+    names = {node["id"]: (node["type"], node["name"]) for node in main["nodes"]}
+    outside = sorted(names[child["id"]][1] for child in top if names[child["id"]][0] == "data")
+    assert outside == ungrouped_datasets(root)
+    for run in runs:
+        group = {names[child["id"]][1] for child in main["modular_pipelines"][run]["children"]}
+        assert {f"{run}.model", f"{run}.embeddings"} <= group, run
     assert set(main["layers"]) == catalog_layers(root)
     assert main["layers"][:3] == ["intermediate", "primary", "feature"]
 
@@ -255,9 +300,9 @@ def test_update_check_is_answered_without_the_network(monkeypatch):
 
 
 def test_readme_picture_shows_the_current_pipeline():
-    """docs/pipeline.png (scripts/render_pipeline.py) shows the default pipeline's top-level nodes
-    and one group per experiment; docs/pipeline.json records which. If this fails, re-render:
-    `make pipeline-picture` (needs Debian's chromium)."""
+    """docs/pipeline.png (scripts/render_pipeline.py) shows the default pipeline's top-level nodes,
+    one group per experiment and the datasets outside the groups; docs/pipeline.json records
+    which. If this fails, re-render: `make pipeline-picture` (needs Debian's chromium)."""
     pipeline = registered_pipelines(PROJECT)["__default__"]
     picture = json.loads((PROJECT / "docs" / "pipeline.json").read_text())
     with inside(PROJECT, "base"):
@@ -265,5 +310,6 @@ def test_readme_picture_shows_the_current_pipeline():
     assert picture == {
         "nodes": sorted(name for namespace, name in pipeline if namespace is None),
         "groups": sorted(experiments),
+        "datasets": ungrouped_datasets(PROJECT),
     }
     assert (PROJECT / "docs" / "pipeline.png").stat().st_size > 10_000
