@@ -2,11 +2,13 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from kedro.framework.session import KedroSession
@@ -15,7 +17,7 @@ from kedro.framework.startup import bootstrap_project
 from crl_pipelines.evaluation.scores import SCORES
 from crl_pipelines.hooks import MissingInputsError
 from crl_pipelines.validation import ParameterError
-from tests.integration.conftest import copy_project, inside
+from tests.integration.conftest import PROJECT, copy_project, inside
 
 ENCODERS = ["contrastive", "triplet", "ntxent", "cross_entropy", "random_init"]
 FIGURES = ["class_distances", "correlation", "vif", "pca", "tsne", "retrieval"]
@@ -159,26 +161,77 @@ def test_env_that_changes_experiments_needs_kedro_env(project, monkeypatch):
         run(project, ["ingest"], env="other")
 
 
+# Added to a copy of the report: what the page looks like to a reader, sent to the frame's
+# parent (headless Chromium's window is at least 500 pixels wide; a frame can be narrower).
+PROBE = """<script>
+window.addEventListener("load", () => {
+  const root = document.documentElement, data = document.body.dataset;
+  const links = Array.from(document.querySelectorAll("nav.toc a"), a => a.getAttribute("href"));
+  const curves = document.querySelector('img[alt="training_curves"]');
+  data.overflow = root.scrollWidth - root.clientWidth;
+  data.tocLinks = links.length;
+  data.tocBroken = links.filter(h => !document.getElementById(h.slice(1))).length;
+  data.curvesWidth = Math.round(curves.getBoundingClientRect().width);
+  parent.postMessage(Object.assign({}, data), "*");
+});
+</script></body>"""
+FRAME = """<!DOCTYPE html><html><body style="margin:0">
+<iframe src="probed.html" style="border:0; width:{width}px; height:900px"></iframe>
+<script>
+window.addEventListener("message", event => Object.assign(document.body.dataset, event.data));
+</script></body></html>"""
+
+
+def probe(chromium: str, report: Path, width: int, profile: Path) -> dict[str, str]:
+    """The report with :data:`PROBE`, rendered offline in a frame ``width`` CSS pixels wide:
+    the ``data-*`` attributes the page and the probe set once everything has loaded."""
+    report.with_name("probed.html").write_text(
+        report.read_text("utf-8").replace("</body>", PROBE), "utf-8"
+    )
+    frame = report.with_name("frame.html")
+    frame.write_text(FRAME.format(width=width), "utf-8")
+    result = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={profile}", f"--window-size={width + 40},900",
+         "--allow-file-access-from-files", "--virtual-time-budget=10000", "--dump-dom",
+         frame.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    body = re.search(r"<body([^>]*)>", result.stdout)
+    assert body, result.stderr[-2000:]
+    return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(1)))
+
+
 @pytest.mark.slow
 def test_report_renders_in_headless_chromium(finished_run, tmp_path):
-    """The HTML report is self-contained: Chromium, offline, renders its tables and decodes
-    every embedded figure (the page records how many images loaded)."""
+    """The HTML report, offline in Chromium: every embedded figure decodes, each link of the
+    table of contents leads to a section, the training curves span the page at a desktop
+    width, nothing overflows sideways at a phone's width, and the screenshots that
+    scripts/screenshot_report.py takes at both widths show a page (not a blank one)."""
+    from PIL import Image
+
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    report = finished_run / "data" / "08_reporting" / "report.html"
-    result = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
-         "--dump-dom", report.as_uri()],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    dom = result.stdout
-    assert "<table>" in dom and "Ranking" in dom, result.stderr[-2000:]
+    report = shutil.copy(finished_run / "data" / "08_reporting" / "report.html", tmp_path)
+    desktop = probe(chromium, Path(report), 1280, tmp_path / "profile")
     expected_images = len(ENCODERS) * len(FIGURES) + len(COMPARISON_FIGURES)
-    assert f'data-images-total="{expected_images}"' in dom
-    assert f'data-images-loaded="{expected_images}"' in dom
+    assert desktop["images-total"] == desktop["images-loaded"] == str(expected_images), desktop
+    assert int(desktop["toc-links"]) == 8 + len(ENCODERS) and desktop["toc-broken"] == "0"
+    assert int(desktop["curves-width"]) >= 1100, desktop  # not squeezed into a column
+    narrow = probe(chromium, Path(report), 420, tmp_path / "profile")
+    assert narrow["overflow"] == "0", narrow  # wide tables scroll inside their own box
+    assert int(narrow["curves-width"]) <= 420 - 2 * 16  # laid out at 420 pixels
+
+    script = PROJECT / "scripts" / "screenshot_report.py"
+    subprocess.run([sys.executable, script, report, "--out", tmp_path], check=True, timeout=240)
+    for name, width in [("report.png", 1280), ("report-narrow.png", 420)]:
+        shot = Image.open(tmp_path / name).convert("L")
+        assert shot.size == (width, 900)
+        pixels = np.asarray(shot)
+        assert (pixels < 128).mean() > 0.01, name  # dark text on the page
+        assert (pixels > 240).mean() > 0.5, name  # on a light background
 
 
 @pytest.mark.slow
