@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,40 @@ def select_environment(env: str | None, conf_source: str | None) -> None:
         )
     os.environ["KEDRO_ENV"] = env
     pipelines.configure(f"{__package__}.pipeline_registry")
+
+
+class UnknownNameError(UserError, ValueError):
+    """``--pipelines``, ``--nodes``, ``--from-nodes``, ``--to-nodes`` or ``--namespaces`` names
+    something the pipelines do not have."""
+
+
+def check_names(options: dict[str, Any]) -> None:
+    """The pipelines, nodes and namespaces the options name exist (Kedro reports a misspelt name
+    with a traceback); a near name is suggested."""
+    registered = dict(pipelines.items())
+    everything = registered["__default__"].nodes if "__default__" in registered else []
+    nodes = [node.name for node in everything]
+    namespaces = {
+        node.namespace.rsplit(".", depth)[0]
+        for node in everything
+        if node.namespace
+        for depth in range(node.namespace.count(".") + 1)
+    }
+    asked = (
+        ("pipeline", [*options["pipelines"], *filter(None, [options["pipeline"]])], registered),
+        ("node", [*options["node_names"], *options["from_nodes"], *options["to_nodes"]], nodes),
+        ("namespace", options["namespaces"], namespaces),
+    )
+    for kind, names, known in asked:
+        for name in names or ():
+            if name not in known:
+                near = sorted(k for k in known if k.endswith(f".{name}"))
+                near = near or get_close_matches(name, sorted(known), n=3)
+                where = "list" if kind == "pipeline" else "describe"
+                hint = f"did you mean {' or '.join(near)}?" if near else "none is near it"
+                raise UnknownNameError(
+                    f"there is no {kind} {name!r}: {hint} (`kedro registry {where}` lists them)"
+                )
 
 
 def show_everything() -> None:
@@ -150,6 +185,7 @@ def _run(traceback: bool, dask: str | None, verbose: bool, **options: Any) -> di
     try:
         select_environment(options["env"], options["conf_source"])
         check_parameters(options["env"], options["conf_source"], options["params"])
+        check_names(options)
         return kedro_run.callback(**options)
     except Exception as error:
         log.error("the run failed", exc_info=error)

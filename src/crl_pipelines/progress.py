@@ -56,7 +56,8 @@ def node_started(stage: str, node: str, run: str | None) -> None:
 
 def pipeline_finished(nodes: int, seconds: float) -> None:
     """The console's last line of a run that succeeded."""
-    log.info("done: %d nodes in %.1f s (the full log: crl_pipelines.log)", nodes, seconds)
+    plural = "" if nodes == 1 else "s"
+    log.info("done: %d node%s in %.1f s (the full log: crl_pipelines.log)", nodes, plural, seconds)
 
 
 def can_draw(console: Console) -> bool:

@@ -78,6 +78,11 @@ def message(status: int, stdout: str, stderr: str) -> list[str]:
             id="bad data",
         ),
         pytest.param(
+            ["--pipelines=trian"],
+            "error: there is no pipeline 'trian': did you mean train?",
+            id="misspelt pipeline",
+        ),
+        pytest.param(
             ["--env=nowhere"],
             "error: there is no configuration environment 'nowhere' (no folder ",
             id="unknown environment",

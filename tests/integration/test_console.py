@@ -9,6 +9,7 @@ one into a pipe, each in its own copy of the project.
 
 from __future__ import annotations
 
+import io
 import os
 import pty
 import re
@@ -18,10 +19,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from rich.console import Console
 
+from crl_pipelines import progress
 from tests.integration.conftest import copy_project, tool_env
-
-pytestmark = pytest.mark.slow
 
 KEDRO = str(Path(sys.executable).parent / "kedro")
 # KEDRO_ENV names another environment (the tiny settings, four experiments): --env must win
@@ -66,6 +67,24 @@ def on_a_terminal(project: Path, *args: str) -> tuple[int, str]:
     return process.wait(timeout=600), b"".join(chunks).decode("utf8", "replace")
 
 
+@pytest.mark.parametrize("terminal", [True, False])
+def test_a_bar_shows_the_run_its_place_the_epoch_and_the_steps(monkeypatch, terminal):
+    """On a terminal, the bar of an epoch names the run, its place among the runs, the epoch
+    and the steps done; elsewhere there is no bar (and no callback to call)."""
+    console = Console(file=io.StringIO(), force_terminal=terminal, width=120)
+    monkeypatch.setattr(progress, "get_console", lambda: console)
+    monkeypatch.delenv(progress.PROGRESS_ENV, raising=False)
+    progress.set_runs(["a.seed0", "b.seed0", "ntxent.seed0", *(f"x{i}.seed0" for i in range(5))])
+    with progress.epoch_bars("ntxent.seed0", 10, 39) as on_step:
+        if not terminal:
+            assert on_step is None
+            return
+        for step in range(1, 15):
+            on_step(2, step)
+    frames = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", console.file.getvalue())
+    assert re.search(r"ntxent\.seed0 \(3/8\) epoch 2/10 ━+.* 14/39 steps", frames), frames
+
+
 @pytest.fixture(scope="module")
 def terminal_run(tmp_path_factory) -> tuple[Path, int, str]:
     project = solo_project(tmp_path_factory.mktemp("console") / "terminal")
@@ -83,6 +102,7 @@ def piped_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     return project, result
 
 
+@pytest.mark.slow
 def test_env_chooses_the_runs(terminal_run):
     """`--env solo` builds the pipelines from solo's one experiment, though KEDRO_ENV is `test`
     (four experiments): the run trains the floor and ntxent.seed0 only."""
@@ -92,6 +112,7 @@ def test_env_chooses_the_runs(terminal_run):
     assert trained == ["ntxent", "random_init"], (trained, output)
 
 
+@pytest.mark.slow
 def test_the_terminal_shows_stages_bars_and_epochs_not_kedro(terminal_run):
     """On a terminal: a line per node with the run's place, a bar of steps per epoch with the
     run's place, the epoch summary lines, and none of Kedro's per-dataset or per-node records
@@ -109,6 +130,7 @@ def test_the_terminal_shows_stages_bars_and_epochs_not_kedro(terminal_run):
     assert "train ntxent.seed0 (2/2)" in log and "ntxent.seed0: epoch 2/2" in log, log
 
 
+@pytest.mark.slow
 def test_a_pipe_gets_plain_lines_and_verbose_shows_kedro(piped_run):
     """Into a pipe (CI, DVC): no bar and no carriage-return animation, the epoch summary lines
     as the progress; --verbose adds Kedro's own records."""
