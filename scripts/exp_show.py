@@ -6,10 +6,12 @@ parameters that differ between the experiments shown.
 
 Plain `dvc exp show` prints every score of every run, every parameter and every dependency's
 hash (hundreds of columns). DVC 3.67 has no setting for its columns, only --only-changed, --keep
-and --drop, so this builds them: --keep the scores named by --scores (each run's
-`<run>.<score>`, shown even when equal everywhere); --drop every other score and every
-dependency, that is every column that is not a parameter (the top-level keys of
-conf/base/parameters.yml); --only-changed, so a parameter shows only where experiments differ.
+and --drop, so this builds them: --keep the scores named by --scores of the runs named by
+--runs (the columns `<run>.<score>`, shown even when equal everywhere); --drop the Created
+column, every other score and every dependency, that is every column that is not a parameter
+(the top-level keys of conf/base/parameters.yml); --only-changed, so a parameter shows only
+where the experiments differ. A terminal narrower than the table elides its last columns (…):
+`-- --md` or `-- --csv` prints them all.
 Arguments after `--` go to `dvc exp show` as they are.
 """
 
@@ -25,20 +27,21 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMETERS = "conf/base/parameters.yml"
-# The table's own columns (State and Executor appear while experiments are queued or running).
-OWN_COLUMNS = ("Experiment", "Created", "State", "Executor")
+# The table's own columns kept (State and Executor appear while experiments are queued or run);
+# Created is left out, for width.
+OWN_COLUMNS = ("Experiment", "State", "Executor")
 
 
-def exp_show_args(root: Path, scores: str) -> list[str]:
-    """The `dvc exp show` arguments that keep ``scores`` (a regex of score names) of every run and
-    the parameters that changed, and drop every other column."""
+def exp_show_args(root: Path, scores: str, runs: str = r"[^./]+") -> list[str]:
+    """The `dvc exp show` arguments that keep ``scores`` of ``runs`` (regexes of names) and the
+    parameters that changed, and drop every other column."""
     sections = yaml.safe_load((root / PARAMETERS).read_text())
     parameters = "|".join(map(re.escape, sections))
     own = "|".join(OWN_COLUMNS)
     return [
         "--only-changed",
         "--keep",
-        rf"^(?:Experiment|Created)$|^(?!(?:{parameters})\.)[^./]+\.(?:{scores})$",
+        rf"^Experiment$|^(?!(?:{parameters})\.)(?:{runs})\.(?:{scores})$",
         "--drop",
         rf"^(?!(?:{own}|{parameters})(?:\.|$))",
     ]
@@ -51,9 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         default="probe_accuracy",
         help="regex of the score names to show for every run (default: %(default)s)",
     )
+    parser.add_argument(
+        "--runs", default=r"[^./]+", help="regex of the runs to show (default: every run)"
+    )
     parser.add_argument("dvc_args", nargs="*", help="passed on to `dvc exp show`")
     args = parser.parse_args(argv)
-    command = ["dvc", "exp", "show", "--no-pager", *exp_show_args(ROOT, args.scores)]
+    command = ["dvc", "exp", "show", "--no-pager", *exp_show_args(ROOT, args.scores, args.runs)]
     return subprocess.run([*command, *args.dvc_args], cwd=ROOT).returncode
 
 
