@@ -11,9 +11,10 @@ Kedro finds this module (``<package>.cli``) and uses its ``run`` in place of its
   go to the log file only (``conf/logging.yml``). ``--verbose`` (or ``CRL_PIPELINES_VERBOSE=1``)
   shows them on the console too.
 - When the run fails with a :class:`~crl_pipelines.errors.UserError` (bad parameters, bad data,
-  missing inputs, an unknown environment, a diverged loss), the console shows
-  ``error: <message>`` on stderr and the command exits with status 1, while the traceback goes
-  to the log file. With ``--traceback`` (or ``CRL_PIPELINES_TRACEBACK=1``) the error is raised as
+  missing inputs, an unknown environment, a misspelt pipeline, node or namespace, a diverged
+  loss), the console shows ``error: <message>`` on stderr (Kedro's records of the failed node
+  stay in the log file) and the command exits with status 1, while the traceback goes to the
+  log file. With ``--traceback`` (or ``CRL_PIPELINES_TRACEBACK=1``) the error is raised as
   Kedro would. Any other exception is a bug and keeps Kedro's behaviour and its traceback.
 """
 
