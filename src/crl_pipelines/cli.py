@@ -181,7 +181,7 @@ def _run(traceback: bool, dask: str | None, verbose: bool, **options: Any) -> di
     options = use_dask(options, dask)
     if verbose:
         show_everything()
-    if not traceback:
+    if not (traceback or verbose):
         quiet_user_errors()
     try:
         select_environment(options["env"], options["conf_source"])

@@ -83,16 +83,13 @@ class ProjectHooks:
         )
         if not missing:
             return
-        needed = set(missing)
-        makers = [i for i, stage in enumerate(STAGES) if needed & registered[stage].all_outputs()]
-        # every stage between the first and the last maker: evaluate needs embed's outputs too
-        stages = STAGES[min(makers) : max(makers) + 1] if makers else STAGES
+        makers = sorted(stage for stage in STAGES if set(missing) & registered[stage].all_outputs())
         shared = [name for name in missing if "." not in name]
         runs = sorted({name.rpartition(".")[0] for name in missing if "." in name})
         needs = shared + ([f"the outputs of {some(runs)}"] if runs else [])
         raise MissingInputsError(
             f"this run needs {', '.join(needs)}, which no earlier run has written yet. "
-            f"Run `kedro run --pipelines={','.join(stages)}` first, "
+            f"Run `kedro run --pipelines={','.join(makers)}` first, "
             "or plain `kedro run` for the whole flow."
         )
 
