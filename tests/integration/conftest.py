@@ -167,19 +167,23 @@ def write_raw_digits(root: Path, part: int) -> None:
 
 @dataclass
 class DvcProject:
-    """A git + DVC repository of the project after one `dvc repro` (committed and pushed)."""
+    """A git + DVC repository of the project after one run recorded by DVC (committed and
+    pushed)."""
 
     root: Path
     remote: Path
-    first_repro: str  # the first `dvc repro`'s output
 
 
 @pytest.fixture(scope="session")
 def dvc_project(tmp_path_factory) -> DvcProject:
     """The checkout in a new git repository with the small settings in conf/base and MNIST-layout
-    raw files tracked by `dvc add`, after `dvc repro`; dvc.lock committed, the cache pushed to
-    the default local remote (beside the repository, as in .dvc/config). Read it, don't change
-    it: tests that change data or parameters work in a clone (`clone`)."""
+    raw files tracked by `dvc add`, after one run; dvc.lock committed, the cache pushed to the
+    default local remote (beside the repository, as in .dvc/config). Read it, don't change it:
+    tests that change data or parameters work in a clone (`clone`).
+
+    The run is one `kedro run` (what the stages' commands run together, in one process instead
+    of one per stage: 10 Kedro starts fewer), recorded by `dvc commit`, as DVC records stages run
+    by hand; a whole `dvc repro`, every stage in order, is test_dvc.py's replaced-raw-data test."""
     root = copy_checkout(tmp_path_factory.mktemp("dvc") / "origin")
     write_small_settings(root)
     write_raw_digits(root, part=0)
@@ -187,12 +191,13 @@ def dvc_project(tmp_path_factory) -> DvcProject:
     tool("dvc", "add", "--quiet", "data/01_raw/MNIST", cwd=root)
     tool("git", "add", "--all", cwd=root)
     tool("git", "commit", "--quiet", "--message", "project, small settings, raw data", cwd=root)
-    first = tool("dvc", "repro", cwd=root)
+    tool("kedro", "run", cwd=root)
+    tool("dvc", "commit", "--force", "--quiet", cwd=root)
     tool("git", "add", "dvc.lock", cwd=root)
-    tool("git", "commit", "--quiet", "--message", "dvc repro", cwd=root)
+    tool("git", "commit", "--quiet", "--message", "the run, recorded by dvc commit", cwd=root)
     tool("dvc", "push", "--quiet", cwd=root)
     remote = (root / ".." / "crl_pipelines-dvc-storage").resolve()
-    return DvcProject(root=root, remote=remote, first_repro=first.stdout + first.stderr)
+    return DvcProject(root=root, remote=remote)
 
 
 def clone(project: DvcProject, name: str, pull: bool = True) -> Path:
