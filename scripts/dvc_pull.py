@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# The default run's time: `kedro run` took 233 s on a 2-core CPU (README.md); `dvc repro` runs the
-# same nodes, one Kedro session per stage.
-REPRO_TIME = "4-5 min on a 2-core CPU"
+# The default run's time, measured: its `kedro run` took 233 s on a 2-core CPU (README.md);
+# `dvc repro` runs the same nodes, with one Kedro start (about 4 s) per stage on top.
+REPRO_TIME = "the default run's kedro run takes about 4 min on a 2-core CPU"
 
 
 def remote_url(root: Path) -> str:
@@ -34,7 +34,7 @@ def remote_url(root: Path) -> str:
 
 def pull(root: Path) -> tuple[bool, str]:
     """Run `dvc pull`; True and its output when every artifact came, else False and one line."""
-    hint = f"run `make repro` (dvc repro, {REPRO_TIME}) to make them"
+    hint = f"run `make repro` (dvc repro; {REPRO_TIME}) to make them"
     if not (root / "dvc.lock").is_file():
         return False, f"no dvc.lock in this commit, so there is nothing to pull: {hint}"
     result = subprocess.run(["dvc", "pull"], cwd=root, capture_output=True, text=True)
