@@ -11,6 +11,7 @@ is listed as its folder, otherwise module by module, so a stage never depends on
 run. The package markers src/crl_pipelines/__init__.py and pipelines/__init__.py are left out
 (they hold the version string: a release should not retrain every encoder), and so are the
 registry, hooks and settings, which check the parameters for every stage but compute nothing.
+The report's templates (data the report module reads) count as code of the stages that run it.
 tests/integration/test_dvc.py fails when dvc.yaml and the imports disagree.
 """
 
@@ -28,6 +29,8 @@ SOURCE = ROOT / "src"
 PACKAGE = "crl_pipelines"
 PACKAGE_DIR = SOURCE / PACKAGE
 NOT_CODE = {f"src/{PACKAGE}/__init__.py", f"src/{PACKAGE}/pipelines/__init__.py"}
+# Data a module reads at run time (not an import): a stage that runs the module depends on it too.
+DATA_OF = {f"src/{PACKAGE}/evaluation/report.py": f"src/{PACKAGE}/evaluation/templates"}
 # The Kedro pipelines each stage of dvc.yaml runs (a foreach stage runs them for one experiment).
 STAGE_PIPELINES = {
     "ingest": ["ingest"],
@@ -99,7 +102,8 @@ def code_deps(stage: str) -> list[str]:
     }
     folders = _folders(files)
     loose = {f for f in files if not any(f.startswith(folder + "/") for folder in folders)}
-    return sorted(folders | loose)
+    data = {folder for module, folder in DATA_OF.items() if module in files}
+    return sorted(folders | loose | data)
 
 
 def _stage_deps(stage: dict) -> list[str]:

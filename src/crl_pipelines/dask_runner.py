@@ -238,7 +238,7 @@ class DaskRunner(AbstractRunner):
     def _run_here(self, unit: Unit, catalog: Any, hooks: Any, run_id: str | None) -> None:
         for node in unit.nodes:
             Task(node, catalog, self._is_async, hooks, run_id).execute()
-            self._logger.info("Completed node: %s", node.name)
+            self._logger.debug("Completed node: %s", node.name)
 
     def _log_done(self, unit: Unit, where: dict[str, Any], finished: int, total: int) -> None:
         self._logger.info(
