@@ -1,5 +1,6 @@
 """Kedro datasets whose every save is atomic: ``.npz`` arrays, torch encoders, figures that a
-report can load back, and kedro-datasets' JSON, CSV and text datasets with an atomic save.
+report can load back, a run's results (JSON that names its figure files), and kedro-datasets'
+JSON, CSV and text datasets with an atomic save.
 
 Every save goes through :func:`crl_pipelines.files.write_atomically`: the data is written to a
 hidden temporary file beside the target, synced to disk, and renamed onto the target. A save that
@@ -11,6 +12,7 @@ of that target removes the killed writer's temporary file. Nothing loads with pi
 from __future__ import annotations
 
 import base64
+import hashlib
 import inspect
 import json
 from collections.abc import Callable
@@ -22,7 +24,7 @@ import pandas as pd
 import torch
 from kedro.io import AbstractDataset, DatasetError
 from kedro.io.core import get_filepath_str
-from kedro_datasets._typing import ImagePreview
+from kedro_datasets._typing import ImagePreview, JSONPreview
 from kedro_datasets.json import JSONDataset
 from kedro_datasets.pandas import CSVDataset
 from kedro_datasets.text import TextDataset
@@ -30,6 +32,7 @@ from matplotlib.figure import Figure
 
 from crl_pipelines.errors import UserError
 from crl_pipelines.files import save_npz, write_atomically
+from crl_pipelines.lineage import StaleArtifactError
 from crl_pipelines.models import Encoder, build_encoder
 
 
@@ -43,6 +46,10 @@ class UnreadableArtifactError(UserError, DatasetError):
             f"{path} is not {what} that can be read safely ({type(error).__name__}: {reason}); "
             "delete it and re-run the pipeline that makes it (`kedro run`, or `dvc repro`)"
         )
+
+
+class StaleFigureError(StaleArtifactError, DatasetError):
+    """A figure file that is not the one its run's results record (redrawn or changed since)."""
 
 
 class NpzDataset(AbstractDataset[dict[str, np.ndarray], dict[str, np.ndarray]]):
@@ -224,6 +231,47 @@ class AtomicJSONDataset(_AtomicSave, JSONDataset):
 
     def save(self, data: Any) -> None:
         self._save_atomically(lambda file: json.dump(data, file, **self._save_args))
+
+
+class RunResultsDataset(AtomicJSONDataset):
+    """A run's results: one JSON record (its scores, training history, lineage, ...) whose
+    ``figures`` entry names each figure's PNG file, beside the JSON, with its SHA-256. The record
+    is saved as written; it loads back with each figure's PNG bytes added under ``png``, after
+    checking them against the digest, so a figure redrawn or damaged since its results were
+    written is refused, not reported. The PNG files are the figure datasets' own: nothing is
+    stored twice. kedro-viz previews the JSON as it is on disk.
+
+    Example catalog entry::
+
+        "{experiment}.{seed}.results":
+          type: crl_pipelines.datasets.RunResultsDataset
+          filepath: data/08_reporting/runs/{experiment}/{seed}/results.json
+    """
+
+    def load(self) -> dict[str, Any]:
+        record = self._record()
+        source = Path(get_filepath_str(self._filepath, self._protocol))
+        for name, figure in (record.get("figures") or {}).items():
+            path = source.parent / figure["file"]
+            try:
+                png = path.read_bytes()
+            except OSError as error:
+                raise UnreadableArtifactError(path, f"the {name} figure", error) from error
+            if hashlib.sha256(png).hexdigest() != figure["sha256"]:
+                raise StaleFigureError(
+                    f"{path} is not the {name} figure that {source} records "
+                    "(redrawn or changed since); re-run the run's evaluation (`kedro run "
+                    "--pipelines=evaluate --namespaces=<experiment>`, or `dvc repro`)"
+                )
+            figure["png"] = png
+        return record
+
+    def preview(self) -> JSONPreview:
+        """The record as it is on disk (figure files named, not embedded)."""
+        return JSONPreview(json.dumps(self._record()))
+
+    def _record(self) -> dict[str, Any]:
+        return JSONDataset.load.__wrapped__(self)  # type: ignore[attr-defined]
 
 
 class AtomicCSVDataset(_AtomicSave, CSVDataset):

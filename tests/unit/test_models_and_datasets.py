@@ -1,5 +1,6 @@
 """Encoders and the project's Kedro datasets (real files, real torch.save/np.savez)."""
 
+import hashlib
 import inspect
 import io
 import json
@@ -27,12 +28,14 @@ from crl_pipelines.datasets import (
     AtomicTextDataset,
     FigureDataset,
     NpzDataset,
+    RunResultsDataset,
     TorchModelDataset,
     UnreadableArtifactError,
 )
 from crl_pipelines.embed import embed_images
 from crl_pipelines.errors import UserError
 from crl_pipelines.files import write_atomically
+from crl_pipelines.lineage import StaleArtifactError
 from crl_pipelines.models import build_encoder
 
 
@@ -305,7 +308,8 @@ def test_every_catalog_entry_saves_atomically():
     """conf/base/catalog.yml uses this module's datasets only (each saves atomically)."""
     catalog = yaml.safe_load((Path(__file__).parents[2] / "conf/base/catalog.yml").read_text())
     atomic = {"NpzDataset", "TorchModelDataset", "FigureDataset", "AtomicJSONDataset",
-              "AtomicCSVDataset", "AtomicTextDataset"}  # fmt: skip
+              "AtomicCSVDataset", "AtomicTextDataset", "RunResultsDataset"}  # fmt: skip
+    assert issubclass(RunResultsDataset, AtomicJSONDataset)  # its save is the atomic JSON one
     types = {entry["type"] for entry in catalog.values()}
     assert types <= {f"crl_pipelines.datasets.{name}" for name in atomic}
 
@@ -410,3 +414,27 @@ def test_unreadable_artifacts_are_named_never_loaded_unsafely(tmp_path, monkeypa
             dataset.load()
     assert not (tmp_path / "code-ran").exists()
     assert issubclass(UnreadableArtifactError, UserError)
+
+
+def test_run_results_name_their_figures_and_load_them_checked(tmp_path):
+    """A run's results hold each figure by file name and digest (the PNG is the figure dataset's
+    own file, not copied); they load back with the PNG bytes, and a figure changed since they
+    were written, or missing, is refused with the file named."""
+    figure = Figure(figsize=(1, 1))
+    figure.add_subplot().plot([0, 1])
+    FigureDataset(filepath=str(tmp_path / "pca.png")).save(figure)
+    png = (tmp_path / "pca.png").read_bytes()
+    record = {"scores": {"probe_accuracy": 0.9}, "figures": {"pca": {"file": "pca.png"}}}
+    record["figures"]["pca"]["sha256"] = hashlib.sha256(png).hexdigest()
+    results = RunResultsDataset(filepath=str(tmp_path / "results.json"))
+    results.save(record)
+    assert json.loads((tmp_path / "results.json").read_text()) == record  # no bytes inside
+    assert results.preview() == json.dumps(record)
+    loaded = results.load()
+    assert loaded["figures"]["pca"]["png"] == png and loaded["scores"] == record["scores"]
+    (tmp_path / "pca.png").write_bytes(png + b"changed")
+    with pytest.raises(StaleArtifactError, match=rf"{tmp_path / 'pca.png'} is not the pca"):
+        results.load()
+    (tmp_path / "pca.png").unlink()
+    with pytest.raises(UnreadableArtifactError, match=rf"{tmp_path / 'pca.png'} is not the pca"):
+        results.load()

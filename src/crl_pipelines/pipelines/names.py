@@ -11,6 +11,7 @@ from crl_pipelines.runs import Run
 
 TRAIN_SET, VALIDATION_SET, TEST_SET = "train_set", "validation_set", "test_set"
 DATASET_SUMMARY = "dataset_summary"
+RESULTS = "results"  # a run's results: the one dataset of a run that the comparison reads
 
 
 def plan(sampling: str) -> str:

@@ -1,5 +1,8 @@
 """Compare: every run's scores side by side, the ranking, metrics.json and the report.
 
+Of each run, it reads only the run's results (``<run>.results``: the scores record, the training
+history, the figures by file), so kedro-viz draws the rest of the run inside the run's group.
+
 Before anything is compared, every run's results must chain to the current split, its
 sampling's current plan and the settings the parameters give it now; a stale run is named with
 the command that rebuilds it.
@@ -71,6 +74,15 @@ def check_lineage(
         )  # fmt: skip
 
 
+def _history(record: dict[str, Any]) -> dict[str, list[Any]]:
+    """A trained run's history as its columns (the JSON's nulls back to NaN, as read from
+    history.csv)."""
+    return {
+        column: [np.nan if value is None else value for value in values]
+        for column, values in record["history"].items()
+    }
+
+
 def _scalars(record: dict[str, Any]) -> dict[str, float]:
     return {
         key: np.nan if value is None else float(value) for key, value in record["scores"].items()
@@ -87,11 +99,10 @@ def compare_runs(
     """The comparison table (mean ± std over seeds), ``metrics.json``, and the figures that put
     all experiments side by side (distances and depth probes of each experiment's first seed,
     training curves of every run), after :func:`check_lineage`. Inputs, in this order: the plan
-    of each of ``samplings``, every run's scores, every trained run's history."""
+    of each of ``samplings``, every run's results."""
     parts = iter(inputs)
     plans = {sampling: next(parts) for sampling in samplings}
     records = {run.name: next(parts) for run in runs}
-    histories = {run.name: next(parts) for run in runs if run.trained}
     check_lineage(records, dataset_summary, _plain(parameters), plans, runs)
     settings = _scoring(parameters)
     table = comparison_table(
@@ -112,7 +123,7 @@ def compare_runs(
         }
         for experiment, run in first_of.items()
     }
-    curves = {run: history.to_dict("list") for run, history in histories.items()}
+    curves = {run.name: _history(records[run.name]) for run in runs if run.trained}
     figures = comparison_figures(between, depth, curves)
     return (table, metrics_json(table), *(figures[name] for name in COMPARISON_FIGURES))
 
@@ -127,15 +138,19 @@ def write_report(
 ) -> tuple[str, str]:
     """The report as self-contained HTML (figures embedded) and as Markdown (figures linked).
 
-    Inputs, in this order: the plan of each of ``samplings``; every run's scores; every run's
-    :data:`RUN_FIGURES`; the :data:`COMPARISON_FIGURES` (PNG bytes); every trained run's history.
+    Inputs, in this order: the plan of each of ``samplings``; every run's results (with its
+    :data:`RUN_FIGURES`' PNG bytes); the :data:`COMPARISON_FIGURES` (PNG bytes).
     """
     parts = iter(inputs)
     plans = {sampling: plan_summary(next(parts)) for sampling in samplings}
     records = {run.name: next(parts) for run in runs}
     run_figures = {
         run.name: {
-            figure: FigureFile(next(parts), f"runs/{run.folder}/{figure}.png", LAYOUT[figure])
+            figure: FigureFile(
+                records[run.name]["figures"][figure]["png"],
+                f"runs/{run.folder}/{records[run.name]['figures'][figure]['file']}",
+                LAYOUT[figure],
+            )
             for figure in RUN_FIGURES
         }
         for run in runs
@@ -146,7 +161,7 @@ def write_report(
     }
     plain = _plain(parameters)
     notes = {
-        run.name: TrainingNote.of(next(parts).to_dict("list"), _keep(plain, run.experiment))
+        run.name: TrainingNote.of(_history(records[run.name]), _keep(plain, run.experiment))
         for run in runs
         if run.trained
     }

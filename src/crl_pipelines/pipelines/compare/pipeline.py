@@ -1,11 +1,11 @@
-"""Compare pipeline: every run's scores → the comparison, metrics.json and the report."""
+"""Compare pipeline: every run's results → the comparison, metrics.json and the report."""
 
 import warnings
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node
 
-from crl_pipelines.evaluation.figures import COMPARISON_FIGURES, RUN_FIGURES
+from crl_pipelines.evaluation.figures import COMPARISON_FIGURES
 from crl_pipelines.pipelines import names
 from crl_pipelines.pipelines.compare.nodes import compare_runs, write_report
 from crl_pipelines.runs import Run
@@ -16,13 +16,11 @@ def _bind(function, **arguments):
 
 
 def create_pipeline(runs: list[Run]) -> Pipeline:
-    """Reads every run's outputs, so its inputs are namespaced names on purpose."""
-    trained = [run for run in runs if run.trained]
-    samplings = tuple(sorted({run.sampling for run in trained}))
+    """Reads every run's results (scores, history, figures: the one dataset of a run that
+    anything outside the run reads), so its inputs are namespaced names on purpose."""
+    samplings = tuple(sorted({run.sampling for run in runs if run.trained}))
     plans = [names.plan(sampling) for sampling in samplings]
-    scores = [names.of_run(run, "scores") for run in runs]
-    histories = [names.of_run(run, "history") for run in trained]
-    figures = [names.of_run(run, names.figure(f)) for run in runs for f in RUN_FIGURES]
+    results = [names.of_run(run, names.RESULTS) for run in runs]
     comparison_figures = [names.figure(figure) for figure in COMPARISON_FIGURES]
     bound = {"runs": tuple(runs), "samplings": samplings}
     with warnings.catch_warnings():
@@ -33,8 +31,7 @@ def create_pipeline(runs: list[Run]) -> Pipeline:
                 names.DATASET_SUMMARY,
                 "parameters",
                 *plans,
-                *scores,
-                *histories,
+                *results,
             ],
             ["comparison_table", "metrics", *comparison_figures],
             name="compare_runs",
@@ -46,10 +43,8 @@ def create_pipeline(runs: list[Run]) -> Pipeline:
                 names.DATASET_SUMMARY,
                 "parameters",
                 *plans,
-                *scores,
-                *figures,
+                *results,
                 *comparison_figures,
-                *histories,
             ],
             ["report_html", "report_markdown"],
             name="write_report",

@@ -1,11 +1,13 @@
-"""Evaluate: score each run's embeddings and draw its figures."""
+"""Evaluate: score each run's embeddings, draw its figures, and gather the run's results."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from crl_pipelines import lineage
 from crl_pipelines.data import ImageDataset
@@ -78,3 +80,23 @@ def score_run(
         },
     }
     return (_jsonable(record), *(figures[key] for key in RUN_FIGURES))
+
+
+def collect_results(scores: dict[str, Any], *inputs: Any, run: Run) -> dict[str, Any]:
+    """The run's results, the one file the comparison reads of it: its scores record, each of
+    :data:`RUN_FIGURES` named by file (beside the results, ``<figure>.png``) and SHA-256 and,
+    for a trained run, its training history (every column, as lists), how many steps it took
+    and where it trained. Inputs, in this order: the PNG bytes of each of :data:`RUN_FIGURES`;
+    for a trained run, its history, per-step log and placement."""
+    parts = iter(inputs)
+    figures = {
+        figure: {"file": f"{figure}.png", "sha256": hashlib.sha256(next(parts)).hexdigest()}
+        for figure in RUN_FIGURES
+    }
+    results = {**scores, "figures": figures}
+    if run.trained:
+        history: pd.DataFrame = next(parts)
+        steps: pd.DataFrame = next(parts)
+        results["history"] = _jsonable(history.to_dict("list"))
+        results["training"] = {"steps": len(steps), "placement": next(parts)}
+    return results
