@@ -126,13 +126,20 @@ def check_graph(main: dict, pipeline_graphs: dict[str, dict], root: Path) -> Non
     assert set(main["modular_pipelines"]) == runs | EXPERIMENTS | {"__root__"}
     top = main["modular_pipelines"]["__root__"]["children"]
     assert {child["id"] for child in top if child["type"] == "modularPipeline"} == EXPERIMENTS
-    # a run's own datasets sit inside its group; what other nodes read (or nothing reads) outside
+    # kedro-viz draws outside the groups what other nodes read (or nothing reads): of a run, only
+    # its results, which the comparison reads; every other dataset of the run sits inside its group
     names = {node["id"]: (node["type"], node["name"]) for node in main["nodes"]}
     outside = sorted(names[child["id"]][1] for child in top if names[child["id"]][0] == "data")
     assert outside == ungrouped_datasets(root)
+    assert [name for name in outside if name.split(".")[0] in EXPERIMENTS] == sorted(
+        f"{run}.results" for run in runs
+    )
+    assert len(outside) <= 15 + len(runs)  # the shared stages' datasets and one per run
     for run in runs:
         group = {names[child["id"]][1] for child in main["modular_pipelines"][run]["children"]}
-        assert {f"{run}.model", f"{run}.embeddings"} <= group, run
+        own = {"model", "embeddings", "scores", "pca_png"}
+        own |= {"history", "steps", "placement"} if not run.startswith(f"{FLOOR}.") else set()
+        assert {f"{run}.{dataset}" for dataset in own} <= group, run
     assert set(main["layers"]) == catalog_layers(root)
     assert main["layers"][:3] == ["intermediate", "primary", "feature"]
 
@@ -312,4 +319,8 @@ def test_readme_picture_shows_the_current_pipeline():
         "groups": sorted(experiments),
         "datasets": ungrouped_datasets(PROJECT),
     }
+    # of each run, only its results (which the comparison reads) are drawn outside its group
+    runs = sorted(f"{namespace}.results" for namespace, _ in pipeline if namespace)
+    per_run = [name for name in picture["datasets"] if name.split(".")[0] in experiments]
+    assert per_run == sorted(set(runs))
     assert (PROJECT / "docs" / "pipeline.png").stat().st_size > 10_000
