@@ -11,7 +11,8 @@ or, shorter, ``kedro run --dask tcp://host:8786`` (``--dask`` alone starts a loc
 repro``). Workers that advertise a ``GPU`` resource (``dask worker ... --resources GPU=1``) get one
 run each. A run that fails is reported by name while the others finish; a worker lost mid-run has
 its run rescheduled by Dask (``distributed.scheduler.allowed-failures``), and training resumes from
-the run's last checkpoint.
+the run's last checkpoint. Runs are spread, not fused: a task trains its own run only
+(:mod:`crl_pipelines.training.fused` is off in the workers).
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ def run_branch(
     ``checkpoint_dir`` are relative to it); where and how long, for the driver's log."""
     import torch
 
+    from crl_pipelines.training.fused import FUSE_VARIABLE
+
     if not Path(project, "conf").is_dir():
         raise UserError(
             f"the Dask worker on {socket.gethostname()} has no project at {project}: workers read "
@@ -107,6 +110,8 @@ def run_branch(
         )
     if threads:
         torch.set_num_threads(threads)
+    # every run is its own task here, spread over the workers: no run trains another's epochs
+    os.environ[FUSE_VARIABLE] = "0"
     started = perf_counter()
     with _forward_logs(), _inside(project):
         for node in nodes:

@@ -40,12 +40,15 @@ def declared_spec() -> RunSpec:
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    runs = declared_spec().runs()
+    spec = declared_spec()
+    runs = spec.runs()
     comparison = compare.create_pipeline(runs)
     pipelines = {
         "ingest": ingest.create_pipeline(),
         "pairs": pairs.create_pipeline(),
-        "train": train.create_pipeline(runs),
+        "train": train.create_pipeline(
+            runs, {name: spec.experiment(name) for name in spec.experiments}
+        ),
         "embed": embed.create_pipeline(runs),
         # re-scores the embeddings on disk and rewrites the comparison; never trains
         "evaluate": evaluate.create_pipeline(runs) + comparison,

@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 import torch
 
-from crl_pipelines import training
 from crl_pipelines.data import hold_out_validation, stratified_split, stratified_subsample
 from crl_pipelines.evaluation.report import TrainingNote
 from crl_pipelines.models import ModelSettings
@@ -27,6 +26,7 @@ from crl_pipelines.training import (
     optim,
     train_encoder,
 )
+from crl_pipelines.training import job as training_job
 from tests.unit.test_report import small_report
 
 MODEL = ModelSettings(arch="small_cnn", embedding_dim=8)
@@ -161,7 +161,7 @@ def test_keep_best_resumes_to_the_same_kept_weights(data, tmp_path, monkeypatch)
     train, validation, _, plan = data
     checkpoint, run = tmp_path / "checkpoint.pt", experiment(keep="best")
     straight, _ = train_encoder(train, plan, run, 0, validation=validation)
-    original = training._saver
+    original = training_job._saver
 
     def stopping_saver(*args):
         save = original(*args)
@@ -173,10 +173,10 @@ def test_keep_best_resumes_to_the_same_kept_weights(data, tmp_path, monkeypatch)
 
         return save_then_stop
 
-    monkeypatch.setattr(training, "_saver", stopping_saver)
+    monkeypatch.setattr(training_job, "_saver", stopping_saver)
     with pytest.raises(KeyboardInterrupt):
         train_encoder(train, plan, run, 0, validation=validation, checkpoint_path=checkpoint)
-    monkeypatch.setattr(training, "_saver", original)
+    monkeypatch.setattr(training_job, "_saver", original)
     resumed, _ = train_encoder(
         train, plan, run, 0, validation=validation, checkpoint_path=checkpoint
     )

@@ -33,7 +33,7 @@ BAD = [
     ("training.learing_rate", 0.1,
      "parameter `training.learing_rate` is unknown; did you mean 'learning_rate'? (known here: "
      "optimizer, learning_rate, weight_decay, scheduler, warmup_epochs, precision, device, "
-     "clip_grad_norm, keep, spike_factor, spike_window, degrade_tolerance, distributed)"),
+     "clip_grad_norm, keep, spike_factor, spike_window, degrade_tolerance, distributed, fuse)"),
     ("training.learning_rate", -1,
      "parameter `training.learning_rate` should be greater than 0, got -1"),
     ("training.learning_rate", float("nan"),

@@ -164,6 +164,48 @@ def _epoch_row(
     }
 
 
+@dataclass
+class Ledger:
+    """What a run records after each epoch: the epoch's history row and step trace (checked for
+    non-finite losses and spikes), the monitor's scores, the best epoch, the log line and the
+    checkpoint. ``names`` are the run's and the loss's, for the log and errors."""
+
+    trainable: Trainable
+    progress: Progress
+    monitor: Callable[[Encoder], dict[str, float]] | None
+    save: Callable[[int, Progress], None] | None
+    settings: TrainingSettings
+    names: tuple[str, str]
+    epochs: int
+
+    def __post_init__(self) -> None:
+        window = self.settings.spike_window
+        losses = [row["loss"] for row in self.progress.steps[-window:]]
+        self.previous = torch.tensor(losses, dtype=torch.float64)
+
+    def record(self, epoch: int, trace: dict[str, torch.Tensor], started: float) -> None:
+        """Record ``epoch`` (0-based), trained since ``started`` (``time.perf_counter``)."""
+        (name, loss_name), progress, window = self.names, self.progress, self.settings.spike_window
+        check_finite(trace["loss"], epoch, name, loss_name, kept=self.save is not None)
+        first = [row["loss"] for row in progress.steps[:window]] or trace["loss"][:window]
+        start = instability.starting_level(torch.as_tensor(first))
+        flags, medians = instability.spike_flags(
+            self.previous, trace["loss"], self.settings.spike_factor, window, start
+        )
+        spikes = instability.spikes_of_epoch(epoch, trace["loss"], flags, medians)
+        row = _epoch_row(epoch, trace, spikes)
+        if self.monitor is not None:
+            row.update(self.monitor(self.trainable.encoder))
+            _judge(row, progress, self.trainable.encoder, self.settings, name)
+        row["seconds"] = time.perf_counter() - started
+        progress.history.append(row)
+        progress.steps += _trace(epoch, trace, flags)
+        self.previous = torch.cat([self.previous, trace["loss"].double()])[-window:]
+        _log_epoch(name, self.epochs, row, spikes)
+        if self.save is not None:
+            self.save(epoch + 1, progress)
+
+
 def train(
     trainable: Trainable,
     step: Step,
@@ -178,30 +220,12 @@ def train(
     """Train the epochs after ``len(progress.history)`` of the plan's ``shape`` (epochs, steps);
     ``names`` are the run's and the loss's, for the log and errors; ``on_step`` follows the
     steps (:mod:`crl_pipelines.progress` draws them as a bar)."""
-    (epochs, steps), (name, loss_name) = shape, names
-    window = settings.spike_window
-    previous = torch.tensor([row["loss"] for row in progress.steps[-window:]], dtype=torch.float64)
+    epochs, steps = shape
+    ledger = Ledger(trainable, progress, monitor, save, settings, names, epochs)
     for epoch in range(len(progress.history), epochs):
         started = time.perf_counter()
         trace = run_epoch(trainable, step, epoch, steps, settings.clip_grad_norm, on_step)
-        check_finite(trace["loss"], epoch, name, loss_name, kept=save is not None)
-        first = [row["loss"] for row in progress.steps[:window]] or trace["loss"][:window]
-        start = instability.starting_level(torch.as_tensor(first))
-        flags, medians = instability.spike_flags(
-            previous, trace["loss"], settings.spike_factor, window, start
-        )
-        spikes = instability.spikes_of_epoch(epoch, trace["loss"], flags, medians)
-        row = _epoch_row(epoch, trace, spikes)
-        if monitor is not None:
-            row.update(monitor(trainable.encoder))
-            _judge(row, progress, trainable.encoder, settings, name)
-        row["seconds"] = time.perf_counter() - started
-        progress.history.append(row)
-        progress.steps += _trace(epoch, trace, flags)
-        previous = torch.cat([previous, trace["loss"].double()])[-window:]
-        _log_epoch(name, epochs, row, spikes)
-        if save is not None:
-            save(epoch + 1, progress)
+        ledger.record(epoch, trace, started)
     return progress
 
 

@@ -58,7 +58,8 @@ class TrainingSettings(Settings):
     validation monitor (:func:`crl_pipelines.training.monitor.selection_score`). ``spike_factor``,
     ``spike_window`` and ``degrade_tolerance``: the instability rules of
     :mod:`crl_pipelines.training.instability`. ``distributed``: how many processes train one
-    run (:class:`DistributedSettings`).
+    run (:class:`DistributedSettings`). ``fuse``: train this run in one step with the other runs
+    of its plan and settings (:mod:`crl_pipelines.training.fused`); false trains it alone.
     """
 
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
@@ -74,3 +75,4 @@ class TrainingSettings(Settings):
     spike_window: PositiveInt = 50
     degrade_tolerance: NonNegative = 0.2
     distributed: DistributedSettings = DistributedSettings()
+    fuse: Flag = True

@@ -20,6 +20,7 @@ from crl_pipelines.models import Encoder, ModelSettings
 from crl_pipelines.runs import Run
 from crl_pipelines.sampling import check_plan_matches
 from crl_pipelines.training import (
+    Experiment,
     TrainingSettings,
     initial_encoder,
     resolve_device,
@@ -38,6 +39,7 @@ def train_run(
     checkpoint_dir: str,
     *,
     run: Run,
+    partners: tuple[tuple[Run, Experiment], ...] = (),
 ) -> tuple[Encoder, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Train ``run``; returns the encoder (recording its lineage and kept epoch), its per-epoch
     history, its per-step trace, and where and how long this call trained (:func:`_placement`).
@@ -45,7 +47,9 @@ def train_run(
     The test split is not read here: the validation split is scored after every epoch
     (collapse judged against ``collapse_threshold``), and ``training.keep: best`` chooses by it.
     ``<checkpoint_dir>/<experiment>/seed<seed>/checkpoint.pt`` holds the last finished epoch, so
-    an interrupted run picks up where it stopped.
+    an interrupted run picks up where it stopped. The ``partners`` (the other runs of the plan)
+    that share this run's settings are trained with it, one step for all (``training.fuse``):
+    their checkpoints are then at their last epoch and their own train nodes resume from them.
     """
     split = lineage.split_of(train_set, "train")
     lineage.require(
@@ -67,8 +71,12 @@ def train_run(
         run.seed,
         name=run.name,
         validation=_validation(validation_set),
-        checkpoint_path=Path(checkpoint_dir) / run.folder / "checkpoint.pt",
+        checkpoint_path=_checkpoint(checkpoint_dir, run),
         collapse_threshold=collapse_threshold,
+        partners=[
+            (settings, other.seed, other.name, _checkpoint(checkpoint_dir, other))
+            for other, settings in partners
+        ],
     )
     record = {
         "split": split,
@@ -82,6 +90,10 @@ def train_run(
     device = str(resolve_device(resolved.training.device))
     placement = _placement(run, started, device, progress.history)
     return encoder, history, pd.DataFrame(progress.steps), placement
+
+
+def _checkpoint(checkpoint_dir: str, run: Run) -> Path:
+    return Path(checkpoint_dir) / run.folder / "checkpoint.pt"
 
 
 def _placement(run: Run, started: float, device: str, history: list[dict]) -> dict[str, Any]:

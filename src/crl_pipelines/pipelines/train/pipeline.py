@@ -1,5 +1,6 @@
 """Train pipeline: one namespace per run (experiment × seed), the floor included."""
 
+from collections.abc import Mapping
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node
@@ -7,6 +8,7 @@ from kedro.pipeline import Pipeline, node
 from crl_pipelines.pipelines import names
 from crl_pipelines.pipelines.train.nodes import init_floor, train_run
 from crl_pipelines.runs import Run
+from crl_pipelines.training import Experiment
 
 
 def _floor(run: Run) -> Pipeline:
@@ -19,8 +21,8 @@ def _floor(run: Run) -> Pipeline:
     )
 
 
-def _trained(run: Run) -> Pipeline:
-    train = update_wrapper(partial(train_run, run=run), train_run)
+def _trained(run: Run, partners: tuple[tuple[Run, Experiment], ...]) -> Pipeline:
+    train = update_wrapper(partial(train_run, run=run, partners=partners), train_run)
     plan = names.plan(run.sampling)
     inputs = [
         names.TRAIN_SET, names.VALIDATION_SET, plan, "params:experiment", "params:model",
@@ -40,5 +42,14 @@ def _trained(run: Run) -> Pipeline:
     )
 
 
-def create_pipeline(runs: list[Run]) -> Pipeline:
-    return sum(_trained(run) if run.trained else _floor(run) for run in runs)
+def create_pipeline(runs: list[Run], experiments: Mapping[str, Experiment]) -> Pipeline:
+    """``experiments``: every experiment resolved, so that a run's train node knows the other
+    runs of its plan it may train with (``training.fuse``)."""
+
+    def partners(run: Run) -> tuple[tuple[Run, Experiment], ...]:
+        return tuple(
+            (other, experiments[other.experiment]) for other in runs
+            if other.trained and other != run and other.sampling == run.sampling
+        )  # fmt: skip
+
+    return sum(_trained(run, partners(run)) if run.trained else _floor(run) for run in runs)

@@ -56,6 +56,9 @@ class Step:
     """The loss of batch (epoch, index) of a plan; subclasses implement :meth:`__call__`."""
 
     loss_views: ClassVar[str] = "pairs"  # the ``views`` trait of the losses this step feeds
+    # runs of this step may be trained together (training.fused): the step calls its encoder
+    # once and its loss once, with the embeddings on the last axis
+    fusable: ClassVar[bool] = True
 
     def __init__(
         self,

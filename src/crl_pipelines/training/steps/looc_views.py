@@ -17,6 +17,7 @@ class LOOCViewsStep(ViewStep):
     data-parallel run, the views of the whole batch are drawn, then the process's share is kept)."""
 
     loss_views = "looc"
+    fusable = False  # every head of the encoder, not one forward pass
 
     @classmethod
     def encoder_overrides(cls, plan: dict[str, np.ndarray], channels: int) -> dict[str, Any]:
