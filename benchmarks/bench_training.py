@@ -1,9 +1,9 @@
 """Training throughput: the guide's own training loop against the project's trainer.
 
 Run: ``.venv/bin/python benchmarks/bench_training.py [--rounds 3] [--batch-pairs 10]
-[--device cpu|cuda] [--default-run]``. Prints the machine, then one table row per round (the two
-ways alternated in one run: guide-style, project, guide-style, project, ...), the median
-images/s of each way and their ratio, the model-FLOP utilization and the peak memory.
+[--device cpu|cuda] [--default-run]``. Prints the machine, then one table row per round (the
+ways alternated in one run: guide-style, project, project fused, guide-style, ...), the median
+images/s of each way and their ratios, the model-FLOP utilization and the peak memory.
 
 Both ways train the same encoder (ResNet-18 with the guide's stem: 7×7 stride-2 conv and
 max-pool; the 32-d linear projector; the same initial weights) with Adam (lr 1e-3) and the margin
@@ -20,6 +20,10 @@ pair loss on the same images: scikit-learn's digits, a stratified subset upscale
 - **project**: ``crl_pipelines.training.train_encoder`` with the contrastive loss on a
   ``class_pairs`` plan of ``--batch-pairs / 10`` pairs per class (one forward pass over anchors
   and positives together), no validation, no checkpoint.
+- **project, 4 runs fused**: the default run's four losses (contrastive, triplet, NT-Xent,
+  cross-entropy) trained together on one such plan (``crl_pipelines.training.fused``: one batch,
+  one forward pass per encoder on the CPU or one grouped pass on CUDA, one backward, one
+  optimizer step); its images/s are summed over the four runs, as the issue's target counts them.
 
 Timing: the seconds of the epochs only, set-up (building the model, the loader, the plan) left
 out: the guide-style loop is timed around its epochs; the project's time is the sum of
@@ -33,7 +37,8 @@ the RSS high-water mark of each round on the CPU, ``torch.cuda.max_memory_alloca
 
 ``--default-run`` (minutes; off by default) also times the experiments of
 ``conf/base/parameters.yml`` (seed 0, their per-epoch validation monitor, no checkpoint), each a
-``train_encoder`` call: wall time and images/s of each, and of all together.
+``train_encoder`` call: wall time and images/s of each, and of all together; then the same
+experiments trained together where ``training.fuse`` groups them (as the pipeline does).
 """
 
 from __future__ import annotations
@@ -243,6 +248,39 @@ def project_round(
     return Result(planned_epochs * steps * 2 * batch, seconds, peak_mib(device), start)
 
 
+FUSED = "project, 4 runs fused"
+FUSED_LOSSES = {  # the default run's four experiments
+    "contrastive": {"margin": MARGIN},
+    "triplet": {"margin": MARGIN},
+    "ntxent": {"temperature": 0.5},
+    "cross_entropy": {},
+}
+
+
+def fused_round(
+    train: Any, batch_pairs: int, epochs: int, device: torch.device, precision: str, seed: int
+) -> Result:
+    """The four default losses trained together (``training.fused``) on one class-pair plan;
+    images of all four, the group's epoch seconds."""
+    from crl_pipelines.sampling.class_pairs import class_pair_plan
+    from crl_pipelines.training import Experiment, Job, TrainingSettings
+    from crl_pipelines.training.fused import train_together
+
+    plan = class_pair_plan(train.labels, train.class_names, epochs, batch_pairs // CLASSES, seed)
+    training = TrainingSettings(device=str(device), precision=precision, learning_rate=1e-3)
+    jobs = [
+        Job(train, plan, Experiment(loss, loss, params, "class_pairs", guide_model(), training),
+            0, loss, None, None, 0.1)
+        for loss, params in FUSED_LOSSES.items()
+    ]  # fmt: skip
+    start = reset_peak(device)
+    progresses = train_together(jobs, device)
+    planned_epochs, steps, batch = plan["anchors"].shape
+    seconds = sum(row["seconds"] for row in progresses[0].history)
+    images = len(jobs) * planned_epochs * steps * 2 * batch
+    return Result(images, seconds, peak_mib(device), start)
+
+
 # ---- FLOPs and the peak ------------------------------------------------------------------------
 
 
@@ -326,7 +364,8 @@ def compare(args: argparse.Namespace, device: torch.device, bf16: bool) -> None:
     warm = digits_28(max(100, 3 * pairs))
     guide_round(warm, pairs, 1, device, bf16, seed=99)  # untimed warm-up of each way
     project_round(warm, pairs, 1, device, precision, seed=99)
-    results: dict[str, list[Result]] = {"guide-style": [], "project": []}
+    fused_round(warm, pairs, 1, device, precision, seed=99)
+    results: dict[str, list[Result]] = {"guide-style": [], "project": [], FUSED: []}
     memory = "RSS" if device.type == "cpu" else "CUDA allocated"
     memory = f"peak {memory} (MiB, + rise in the round)"
     print(f"| round | way | images | seconds | images/s | MFU | {memory} |")
@@ -335,8 +374,10 @@ def compare(args: argparse.Namespace, device: torch.device, bf16: bool) -> None:
         for way in results:
             if way == "guide-style":
                 result = guide_round(train, pairs, epochs, device, bf16, seed=index)
-            else:
+            elif way == "project":
                 result = project_round(train, pairs, epochs, device, precision, seed=index)
+            else:
+                result = fused_round(train, pairs, epochs, device, precision, seed=index)
             results[way].append(result)
             print(f"| {index + 1} | {way} | {result.images} | {result.seconds:.2f} | "
                   f"{result.rate:.1f} | {utilization(result.rate, 3 * forward, peak)} | "
@@ -356,14 +397,17 @@ def summarize(
         medians[way] = statistics.median(rates)
         print(f"| {way} | {medians[way]:.1f} | {min(rates):.1f}–{max(rates):.1f} | "
               f"{utilization(medians[way], train_flops, peak)} |")  # fmt: skip
-    per_round = [
-        p.rate / g.rate for p, g in zip(results["project"], results["guide-style"], strict=True)
-    ]
-    ratio = medians["project"] / medians["guide-style"]
-    print(
-        f"\nratio (project ÷ guide-style): of the medians {ratio:.2f}×, median of the per-round "
-        f"ratios {statistics.median(per_round):.2f}× ({', '.join(f'{r:.2f}' for r in per_round)})"
-    )
+    print()
+    for way in ("project", FUSED):
+        per_round = [
+            p.rate / g.rate for p, g in zip(results[way], results["guide-style"], strict=True)
+        ]
+        ratio = medians[way] / medians["guide-style"]
+        print(
+            f"ratio ({way} ÷ guide-style): of the medians {ratio:.2f}×, median of the per-round "
+            f"ratios {statistics.median(per_round):.2f}× "
+            f"({', '.join(f'{r:.2f}' for r in per_round)})"
+        )
     if device.type == "cpu":
         print(
             "peak RSS: the process's high-water mark within each round (Linux clear_refs 5; "
@@ -396,6 +440,8 @@ def default_run(device: torch.device) -> None:
     """Each experiment of ``conf/base/parameters.yml`` (seed 0) through ``train_encoder``, with
     its per-epoch validation monitor, no checkpoint; wall time of each call, and summed."""
     from crl_pipelines.sampling import SAMPLINGS
+    from crl_pipelines.training import Job
+    from crl_pipelines.training.fused import train_together
 
     spec, train, validation = default_inputs()
     plans: dict[str, Any] = {}
@@ -405,32 +451,59 @@ def default_run(device: torch.device) -> None:
           f"seed {spec.seeds[0]}, device {device}\n")  # fmt: skip
     print("| experiment | plan (epochs × steps × pairs) | images | wall (s) | images/s |")
     print("|---|---|---:|---:|---:|")
-    total_images, total_seconds = 0, 0.0
+    total_images, total_seconds, experiments = 0, 0.0, []
     for name in spec.experiments:
         experiment = spec.experiment(name)
         training = experiment.training.model_copy(update={"device": str(device)})
         experiment = dataclasses.replace(experiment, training=training)
+        experiments.append(experiment)
         if experiment.sampling not in plans:
             plans[experiment.sampling] = SAMPLINGS[experiment.sampling].make_plan(
                 train, spec.pairs, spec.augment
             )
         plan = plans[experiment.sampling]
         started = time.perf_counter()
-        train_one_default(train, plan, experiment, spec.seeds[0], validation)
+        job = Job(train, plan, experiment, spec.seeds[0], name, validation, None, 0.1)
+        train_one_default(job)
         seconds = time.perf_counter() - started
         epochs, steps, batch = plan["anchors"].shape
         images = epochs * steps * 2 * batch
         total_images, total_seconds = total_images + images, total_seconds + seconds
         print(f"| {name} | {epochs} × {steps} × {batch} | {images} | {seconds:.1f} | "
               f"{images / seconds:.1f} |", flush=True)  # fmt: skip
-    print(f"| **all {len(spec.experiments)}** | | {total_images} | {total_seconds:.1f} | "
-          f"{total_images / total_seconds:.1f} |")  # fmt: skip
+    print(f"| **all {len(spec.experiments)}**, one after another | | {total_images} | "
+          f"{total_seconds:.1f} | {total_images / total_seconds:.1f} |")  # fmt: skip
+    jobs = [
+        Job(train, plans[e.sampling], e, spec.seeds[0], e.name, validation, None, 0.1)
+        for e in experiments
+    ]
+    started = time.perf_counter()
+    for group in fusion_groups(jobs):
+        if len(group) > 1:
+            train_together(group, device)
+        else:
+            train_one_default(group[0])
+    seconds = time.perf_counter() - started
+    print(f"| **all {len(spec.experiments)}**, fused by plan and settings | | {total_images} | "
+          f"{seconds:.1f} | {total_images / seconds:.1f} |")  # fmt: skip
 
 
-def train_one_default(train: Any, plan: Any, experiment: Any, seed: int, validation: Any) -> None:
+def fusion_groups(jobs: list[Any]) -> list[list[Any]]:
+    """The jobs that ``training.fused`` would train together, as the pipeline groups them."""
+    from crl_pipelines.training.fused import fusion_key
+
+    groups: dict[Any, list[Any]] = {}
+    for job in jobs:
+        groups.setdefault(fusion_key(job) or job.name, []).append(job)
+    return list(groups.values())
+
+
+def train_one_default(job: Any) -> None:
     from crl_pipelines.training import train_encoder
 
-    train_encoder(train, plan, experiment, seed, name=experiment.name, validation=validation)
+    train_encoder(
+        job.train, job.plan, job.experiment, job.seed, name=job.name, validation=job.validation
+    )
 
 
 def main() -> None:

@@ -25,9 +25,13 @@ def learning_rate_factor(step: int, total_steps: int, warmup_steps: int, schedul
 def build_optimizer(
     parameters: Iterable[torch.nn.Parameter], settings: TrainingSettings, epochs: int, steps: int
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """The optimizer over ``parameters`` and its schedule, stepped once per training step."""
+    """The optimizer over ``parameters`` and its schedule, stepped once per training step.
+
+    The fused implementation updates every weight in one kernel (CPU and CUDA): on the CPU an
+    Adam step of ResNet-18 measured 8 ms against 44 ms one tensor at a time (docs/
+    fused_training.md), and on small batches the step is a large part of training."""
     optimizer = OPTIMIZERS[settings.optimizer](
-        parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay
+        parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay, fused=True
     )
     warmup_steps = round(settings.warmup_epochs * steps)
     schedule = torch.optim.lr_scheduler.LambdaLR(
