@@ -7,12 +7,14 @@ import pytest
 import torch
 
 from crl_pipelines.augment import default_params
+from crl_pipelines.losses import LOSSES
 from crl_pipelines.models import ModelSettings, build_encoder
 from crl_pipelines.sampling.views import view_plan
 from crl_pipelines.training import Job, fused, train_encoder
 from crl_pipelines.training.fused import train_together, train_with_partners
+from crl_pipelines.training.loop import TrainingError
 from crl_pipelines.training.stacked import StackedEncoder, member_view
-from tests.unit.test_train import MODEL, experiment, small_data, weights
+from tests.unit.test_train import MODEL, NaNAfterLoss, experiment, small_data, weights
 
 CPU = torch.device("cpu")
 # a margin loss, an all-negatives loss, one drawing random directions (its own random stream)
@@ -105,6 +107,26 @@ def test_interrupted_fused_run_resumes_to_the_uninterrupted_weights(tmp_path, mo
         expected, expected_progress = resumed(reference)
         assert torch.equal(weights(encoder), weights(expected)), finished.name
         assert rows(progress) == rows(expected_progress)
+
+
+def test_a_run_going_non_finite_stops_the_group_and_the_others_go_on_alone(tmp_path, monkeypatch):
+    """The NaN run keeps its last good checkpoint and fails in its own node; the other run's
+    checkpoint holds the failing epoch too, and it finishes alone as if never fused."""
+    train, _, plan = small_data(epochs=3)
+    steps = plan["anchors"].shape[1]
+    monkeypatch.setitem(LOSSES, "nan_after", NaNAfterLoss)
+    healthy, failing = jobs_of(train, plan, ["contrastive", "nan_after"], tmp_path)
+    failing = dataclasses.replace(
+        failing,
+        experiment=dataclasses.replace(failing.experiment, loss_params={"nan_at_call": steps + 3}),
+    )
+    progresses = train_together([healthy, failing], CPU)
+    assert [len(progress.history) for progress in progresses] == [2, 1]
+    assert [fused.epochs_done(job) for job in (healthy, failing)] == [2, 1]
+    encoder, progress = resumed(healthy)
+    assert_same_run(healthy, progress, encoder)
+    with pytest.raises(TrainingError, match=r"nan_after.seed1.*became nan"):
+        resumed(failing)
 
 
 def test_partners_are_fused_only_when_their_plan_settings_and_epoch_match(tmp_path):
