@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# The default run's time, measured: its `kedro run` took 233 s on a 2-core CPU (README.md);
+# The default run's time, measured: its `kedro run` took 213 s on a 2-core CPU (README.md);
 # `dvc repro` runs the same nodes, with one Kedro start (about 4 s) per stage on top.
-REPRO_TIME = "the default run's kedro run takes about 4 min on a 2-core CPU"
+REPRO_TIME = "the default run's kedro run takes about 3.5 min on a 2-core CPU"
 
 
 def remote_url(root: Path) -> str:
