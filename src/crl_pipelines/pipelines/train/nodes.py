@@ -64,20 +64,12 @@ def train_run(
     check_plan_matches(plan, train.labels)
     started = time.time()
     resolved = resolve_experiment(run.experiment, experiment, model, training)
+    others = [(e, o.seed, o.name, _checkpoint(checkpoint_dir, o)) for o, e in partners]
     encoder, progress = train_encoder(
-        train,
-        plan,
-        resolved,
-        run.seed,
-        name=run.name,
-        validation=_validation(validation_set),
-        checkpoint_path=_checkpoint(checkpoint_dir, run),
-        collapse_threshold=collapse_threshold,
-        partners=[
-            (settings, other.seed, other.name, _checkpoint(checkpoint_dir, other))
-            for other, settings in partners
-        ],
-    )
+        train, plan, resolved, run.seed, name=run.name, validation=_validation(validation_set),
+        checkpoint_path=_checkpoint(checkpoint_dir, run), collapse_threshold=collapse_threshold,
+        partners=others,
+    )  # fmt: skip
     record = {
         "split": split,
         "plan": lineage.of_arrays(plan)["plan"],
