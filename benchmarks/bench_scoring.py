@@ -2,8 +2,9 @@
 
 Run: ``.venv/bin/python benchmarks/bench_scoring.py [--n 10000] [--dim 512]``. Prints the machine,
 the time of each score of the battery on one encoder's embeddings (train and test of N × D each;
-a computation several scores share is charged to the first that needs it), and, for the closed
-forms, the reference they replace on a size the reference can handle.
+a computation several scores share is charged to the first that needs it, the bootstrap's 500
+resamples together), and, for the closed forms and the batched bootstrap, the way they replace
+(each resample scored on its own) on a size that way can handle.
 """
 
 from __future__ import annotations
@@ -21,6 +22,19 @@ def timed(function: Callable[[], object]) -> float:
     started = time.perf_counter()
     function()
     return time.perf_counter() - started
+
+
+def sklearn_agreement(labels: np.ndarray, clusters: np.ndarray) -> list[float]:
+    from sklearn.metrics import (
+        adjusted_mutual_info_score,
+        adjusted_rand_score,
+        normalized_mutual_info_score,
+    )
+
+    return [
+        score(labels, clusters)
+        for score in (adjusted_rand_score, normalized_mutual_info_score, adjusted_mutual_info_score)
+    ]
 
 
 def main() -> None:
@@ -90,6 +104,33 @@ def main() -> None:
             "broadcast N×N×D, then masks",
             timed(broadcast_distances),
             timed(lambda: metrics.class_distance_matrix(test_x[:m], test_y[:m], args.classes)),
+        )
+    )
+    resamples = 500
+    weights = metrics.resample_weights(rng.integers(0, m, size=(resamples, m)), m)
+    x, y = test_x[:m], test_y[:m]
+    for name, batched in (
+        ("uniformity", lambda w: metrics.resampled_uniformity(x, w)),
+        ("class distances", lambda w: metrics.resampled_class_distances(x, y, args.classes, w)),
+    ):
+        rows.append(
+            (
+                f"{name} of {resamples} bootstrap resamples, {m} × {args.dim}",
+                "pairs formed again for each resample",
+                timed(
+                    lambda batched=batched: [batched(weights[b : b + 1]) for b in range(resamples)]
+                ),
+                timed(lambda batched=batched: batched(weights)),
+            )
+        )
+    clusters = np.where(rng.random(args.n) < 0.7, test_y, rng.integers(0, args.classes, args.n))
+    drawn = [rng.integers(0, args.n, args.n) for _ in range(resamples)]
+    rows.append(
+        (
+            f"ARI, NMI, AMI of {resamples} resamples, {args.n} rows",
+            "scikit-learn's three functions",
+            timed(lambda: [sklearn_agreement(test_y[r], clusters[r]) for r in drawn]),
+            timed(lambda: [metrics.cluster_agreement(test_y[r], clusters[r]) for r in drawn]),
         )
     )
     print("| closed form | reference | reference (s) | ours (s) | speed-up |")

@@ -25,6 +25,10 @@ from crl_pipelines.evaluation.metrics import (
     normalized_between_class_distances,
     normalized_vif,
     pca_summary,
+    resample_weights,
+    resampled_class_distances,
+    resampled_uniformity,
+    uniformity,
     variance_inflation_factors,
 )
 
@@ -194,6 +198,60 @@ def test_class_distance_matrix_single_member_class_diagonal_is_nan():
     expected = distance_reference(x, labels, 3)
     assert np.isnan(distances[1, 1])
     np.testing.assert_allclose(distances, expected, rtol=1e-9)
+
+
+def copies_reference(x, labels, rows, num_classes):
+    """The class distances of a resample by a double loop over its rows, pairs of copies of one
+    image (the same row drawn twice) left out like self-pairs."""
+    sums, counts = np.zeros((num_classes, num_classes)), np.zeros((num_classes, num_classes))
+    for a in rows:
+        for c in rows:
+            if a != c:
+                sums[labels[a], labels[c]] += math.dist(x[a], x[c])
+                counts[labels[a], labels[c]] += 1
+    with np.errstate(invalid="ignore"):
+        return np.where(counts > 0, sums / counts, np.nan)
+
+
+@pytest.mark.parametrize("block_size", [1, 6, 2048])
+def test_resampled_class_distances_match_a_loop_per_resample(block_size):
+    """Every resample's class distance matrix, all from one pass over the pairs, equals the double
+    loop over that resample's rows; a resample without two images of a class is NaN there."""
+    x, labels = blobs(per_class=(5, 7, 4), seed=3)
+    rng = np.random.default_rng(4)
+    rows = rng.integers(0, len(x), size=(6, len(x)))
+    rows[5] = np.flatnonzero(labels != 2)[0]  # one image, drawn every time
+    matrices = resampled_class_distances(x, labels, 3, resample_weights(rows, len(x)), block_size)
+    assert matrices.shape == (6, 3, 3)
+    for b in range(6):
+        expected = copies_reference(x, labels, rows[b], 3)
+        np.testing.assert_allclose(matrices[b], expected, rtol=1e-9)
+    assert np.isnan(matrices[5]).all()
+
+
+def uniformity_reference(x, rows, t):
+    """log mean exp(−t‖u−v‖²) over pairs of distinct images of a resample, by a loop, in
+    log-sum-exp form (scipy), so that a large t does not underflow."""
+    from scipy.special import logsumexp
+
+    z = x / np.linalg.norm(x, axis=1, keepdims=True)
+    exponents = [-t * ((z[a] - z[c]) ** 2).sum() for a in rows for c in rows if a != c]
+    return float(logsumexp(exponents) - math.log(len(exponents)))
+
+
+@pytest.mark.parametrize("t", [2.0, 2000.0])
+@pytest.mark.parametrize("block_size", [1, 7, 2048])
+def test_resampled_uniformity_matches_a_loop_per_resample(t, block_size):
+    """Every resample's uniformity, from one pass over the pairs, equals the loop over its pairs
+    of distinct images, at t = 2 and at a t where exp(−t‖u−v‖²) underflows in float64."""
+    x, _ = blobs(per_class=(6, 6, 6), seed=5)
+    rows = np.random.default_rng(6).integers(0, len(x), size=(5, len(x)))
+    values = resampled_uniformity(x, resample_weights(rows, len(x)), t, block_size)
+    for b in range(5):
+        assert values[b] == pytest.approx(uniformity_reference(x, rows[b], t), rel=1e-9)
+    whole = uniformity_reference(x, range(len(x)), t)
+    assert uniformity(x, t, block_size) == pytest.approx(whole, rel=1e-9)
+    assert math.isnan(resampled_uniformity(x, resample_weights(np.zeros((1, 4), int), 18), t)[0])
 
 
 def test_class_separation_is_mean_off_diagonal_over_mean_diagonal():

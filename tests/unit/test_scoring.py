@@ -233,35 +233,59 @@ def test_uniformity_orders_spread_and_clustered():
 # ---------------------------------------------------------------------------------------------
 
 
-def test_clustering_scores_match_sklearn():
-    """ARI/NMI/AMI equal sklearn's on KMeans(k, n_init=4, random_state=seed) fitted on train and
-    predicting test; silhouette equals silhouette_score on the full test set when the sample
-    covers it, and the sample size is reported."""
-    train_x, _ = labelled_blobs([25, 25, 25], dim=3, spread=1.5, seed=12)
-    test_x, test_y = labelled_blobs([15, 15, 15], dim=3, spread=1.5, seed=12)
-    test_x = test_x + 0.5 * np.random.default_rng(13).normal(size=test_x.shape)
-    seed = 3
-    scores = metrics.clustering_scores(train_x, test_x, test_y, 3, seed=seed, silhouette_sample=500)
-    clusters = KMeans(n_clusters=3, n_init=4, random_state=seed).fit(train_x).predict(test_x)
-    assert scores["kmeans_ari"] == pytest.approx(adjusted_rand_score(test_y, clusters), abs=1e-12)
+def _labellings():
+    """Class/cluster labellings that cover the corner cases of the three agreement scores."""
+    rng = np.random.default_rng(12)
+    yield "random", rng.integers(0, 10, 360), rng.integers(0, 10, 360)
+    yield "unequal sizes", rng.integers(0, 3, 500) ** 2, rng.integers(0, 7, 500)
+    classes = rng.integers(0, 4, 200)
+    yield "close agreement", classes, np.where(rng.random(200) < 0.9, classes, 4)
+    yield "relabelled", classes, (classes + 2) % 4 * 10
+    yield "one class", np.zeros(30, int), rng.integers(0, 3, 30)
+    yield "one cluster", rng.integers(0, 3, 30), np.full(30, 5)
+    yield "one class, one cluster", np.ones(9, int), np.ones(9, int)
+    yield "each its own cluster", rng.integers(0, 3, 40), np.arange(40)
+    yield "opposed", np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
+    yield "large", rng.integers(0, 10, 20_000), rng.integers(0, 12, 20_000)
+
+
+@pytest.mark.parametrize("labels, clusters", [case[1:] for case in _labellings()],
+                         ids=[case[0] for case in _labellings()])  # fmt: skip
+def test_cluster_agreement_matches_sklearn(labels, clusters):
+    """ARI, NMI and AMI from one contingency table equal scikit-learn's three functions, corner
+    cases (one class, one cluster, both, a cluster per row) included."""
+    scores = metrics.cluster_agreement(labels, clusters)
+    assert scores["kmeans_ari"] == pytest.approx(adjusted_rand_score(labels, clusters), abs=1e-12)
     assert scores["kmeans_nmi"] == pytest.approx(
-        normalized_mutual_info_score(test_y, clusters), abs=1e-12
+        normalized_mutual_info_score(labels, clusters), abs=1e-12
     )
     assert scores["kmeans_ami"] == pytest.approx(
-        adjusted_mutual_info_score(test_y, clusters), abs=1e-12
+        adjusted_mutual_info_score(labels, clusters), abs=1e-10
     )
-    assert 0.0 < scores["kmeans_ari"] < 1.0
-    assert scores["silhouette"] == pytest.approx(silhouette_score(test_x, test_y), rel=1e-10)
-    assert scores["silhouette_sample"] == len(test_x)
 
 
-def test_clustering_silhouette_sample_reported_when_smaller():
-    """With fewer sampled rows than test rows the sample size used is the one asked for."""
-    train_x, _ = labelled_blobs([10, 10], dim=3, seed=14)
-    test_x, test_y = labelled_blobs([12, 12], dim=3, seed=15)
-    scores = metrics.clustering_scores(train_x, test_x, test_y, 2, seed=0, silhouette_sample=10)
-    assert scores["silhouette_sample"] == 10
-    assert -1.0 <= scores["silhouette"] <= 1.0
+def test_battery_clustering_scores_match_sklearn():
+    """The battery's ARI/NMI/AMI are sklearn's on KMeans(k, n_init=4, random_state=seed) fitted
+    on train and predicting test; its silhouette is silhouette_score on the seeded sample, whose
+    size it reports (the whole test set here, a part of it below)."""
+    train_x, train_y = labelled_blobs([25, 25, 25], dim=3, spread=1.5, seed=12)
+    test_x, test_y = labelled_blobs([15, 15, 15], dim=3, spread=1.5, seed=12)
+    test_x = test_x + 0.5 * np.random.default_rng(13).normal(size=test_x.shape)
+    data = {"train_embedding": train_x, "test_embedding": test_x,
+            "train_labels": train_y, "test_labels": test_y}  # fmt: skip
+    for sample in (500, 20):
+        config = CONFIG.model_copy(
+            update={"seed": 3, "silhouette_sample": sample, "bootstrap_resamples": 0}
+        )
+        scores = score_embeddings(data, config).scores
+        clusters = KMeans(n_clusters=3, n_init=4, random_state=3).fit(train_x).predict(test_x)
+        assert scores["kmeans_ari"] == pytest.approx(adjusted_rand_score(test_y, clusters))
+        assert scores["kmeans_nmi"] == pytest.approx(normalized_mutual_info_score(test_y, clusters))
+        assert scores["kmeans_ami"] == pytest.approx(adjusted_mutual_info_score(test_y, clusters))
+        assert 0.0 < scores["kmeans_ari"] < 1.0
+        reference = silhouette_score(test_x, test_y, sample_size=min(sample, 45), random_state=3)
+        assert scores["silhouette"] == pytest.approx(reference, rel=1e-10)
+        assert scores["silhouette_sample"] == min(sample, 45)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -502,10 +526,11 @@ def test_score_embeddings_flags_collapse():
 
 
 def test_shared_computations_run_once_per_battery(monkeypatch):
-    """Scores that share a computation (k-means → ARI/NMI/AMI/silhouette, retrieval → P@1/MAP@R,
+    """Scores that share a computation (k-means → ARI/NMI/AMI, retrieval → P@1/MAP@R,
     the class distances, the PCA, the VIF, the embedding probe behind probe_embedding and
     probe_accuracy) trigger it once per run (and once per bootstrap resample), not once per
-    score; what is fitted on the train embeddings is fitted once, resamples included."""
+    score; what is fitted on the train embeddings is fitted once, resamples included; the
+    pairwise scores form their pairs once for all the resamples together."""
     calls: dict[str, int] = {}
 
     def counted(name):
@@ -525,13 +550,16 @@ def test_shared_computations_run_once_per_battery(monkeypatch):
         "tsne_projection",
     )
     recomputed = (  # on the test rows: once for the scores, once more per bootstrap resample
-        "clustering_scores",
-        "class_distance_matrix",
+        "cluster_agreement",
         "pca_summary",
         "variance_inflation_factors",  # (it calls correlation_matrix itself: not counted here)
         "collapse_statistic",
     )
-    for name in (*fitted, *recomputed):
+    batched = (  # the pairwise scores: once on the full run, once for all resamples together
+        "resampled_class_distances",
+        "resampled_uniformity",
+    )
+    for name in (*fitted, *recomputed, *batched):
         counted(name)
     resamples = 3
     config = CONFIG.model_copy(update={"bootstrap_resamples": resamples})
@@ -539,6 +567,7 @@ def test_shared_computations_run_once_per_battery(monkeypatch):
     assert calls == {  # one probe: the embedding (no stage features)
         **{name: 1 for name in fitted},
         **{name: 1 + resamples for name in recomputed},
+        **{name: 2 for name in batched},
     }
 
 

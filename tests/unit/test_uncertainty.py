@@ -54,6 +54,7 @@ def test_replicates_equal_a_direct_resampling_loop():
         direct = {
             "alignment": _alignment_by_pairs(x, y, resample),
             "class_separation": metrics.class_separation(_distances_by_pairs(x, y, resample, 4)),
+            "uniformity": _uniformity_by_pairs(x, resample, SETTINGS.uniformity_t),
             "knn_accuracy": float((knn[resample] == y).mean()),
             "effective_rank": metrics.effective_rank(x),
             "mean_abs_correlation": metrics.mean_abs_correlation(metrics.correlation_matrix(x)),
@@ -71,6 +72,16 @@ def _distances_by_pairs(x, y, ids, classes):
             sums[y[i], y[j]] += np.linalg.norm(x[i] - x[j])
             counts[y[i], y[j]] += 1
     return sums / counts
+
+
+def _uniformity_by_pairs(x, ids, t):
+    z = metrics.l2_normalize(x)
+    kernel = [
+        math.exp(-t * ((z[i] - z[j]) ** 2).sum())
+        for i, j in itertools.product(range(len(z)), repeat=2)
+        if ids[i] != ids[j]
+    ]
+    return math.log(sum(kernel) / len(kernel))
 
 
 def _alignment_by_pairs(x, y, ids):

@@ -113,8 +113,16 @@ class RunContext:
 
     @cached_property
     def class_distances(self) -> np.ndarray:
-        return metrics.class_distance_matrix(
-            self.test_x, self.test_y, self.num_classes, self.config.distance_block_size, self.rows
+        if self.rows is None:
+            block = self.config.distance_block_size
+            return metrics.class_distance_matrix(self.test_x, self.test_y, self.num_classes, block)
+        return self.root.resampled_class_distances(self.rows[None])[0]
+
+    def resampled_class_distances(self, rows: np.ndarray) -> np.ndarray:
+        """The class distance matrix of every resample of ``rows`` (B × m) at once."""
+        weights = metrics.resample_weights(rows, len(self.test_x))
+        return metrics.resampled_class_distances(
+            self.test_x, self.test_y, self.num_classes, weights, self.config.distance_block_size
         )
 
     @cached_property
@@ -145,20 +153,14 @@ class RunContext:
 
     @cached_property
     def clustering(self) -> dict[str, float]:
-        return metrics.clustering_scores(
-            self.train_x,
-            self.test_x,
-            self.test_y,
-            self.num_classes,
-            self.config.seed,
-            self.config.silhouette_sample,
-            clusters=self.per_image(self.clusters),
-        )
+        """ARI, NMI and AMI of the k-means clusters against the classes, on these test rows."""
+        return metrics.cluster_agreement(self.test_y, self.per_image(self.clusters))
 
     @cached_property
     def silhouette_values(self) -> np.ndarray:
-        """Each test image's silhouette within the seeded sample the silhouette score uses (NaN
-        outside it): the score's resamples average these, as the score averages them."""
+        """Each test image's silhouette within a seeded sample of at most ``silhouette_sample``
+        rows (NaN outside it; the sample scikit-learn's ``silhouette_score`` draws with this
+        ``random_state``). The score and each of its resamples average these."""
         if self.root is not self:
             return self.root.silhouette_values
         from sklearn.metrics import silhouette_samples
@@ -268,6 +270,9 @@ class Score:
     # the score as a mean of one value per test image (right/wrong, or NaN where undefined), for
     # exact bootstrap resamples and McNemar's test (crl_pipelines.evaluation.uncertainty)
     per_image: Callable[[RunContext], np.ndarray] | None = None
+    # the score on every bootstrap resample at once, from the full run and the resamples' rows
+    # (B × N): for pairwise scores, whose pairs are formed once instead of once per resample
+    batched: Callable[[RunContext, np.ndarray], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if (self.better or self.in_table) and not self.heading:
@@ -353,6 +358,12 @@ def _mean_abs_correlation(run: RunContext) -> float:
     return metrics.mean_abs_correlation(run.correlation)
 
 
+def _uniformities(run: RunContext, rows: np.ndarray) -> np.ndarray:
+    weights = metrics.resample_weights(rows, len(run.test_x))
+    t, block = run.config.uniformity_t, run.config.distance_block_size
+    return metrics.resampled_uniformity(run.test_x, weights, t, block)
+
+
 @register(
     "uniformity",
     needs_labels=False,
@@ -361,10 +372,12 @@ def _mean_abs_correlation(run: RunContext) -> float:
     meaning="log E exp(−2‖f(x)−f(y)‖²) over all pairs (normalized)",
     in_table=True,
     order=110,
+    batched=_uniformities,
 )
 def _uniformity(run: RunContext) -> float:
-    config = run.config
-    return metrics.uniformity(run.test_x, config.uniformity_t, config.distance_block_size, run.rows)
+    if run.rows is not None:
+        return float(_uniformities(run.root, run.rows[None])[0])
+    return metrics.uniformity(run.test_x, run.config.uniformity_t, run.config.distance_block_size)
 
 
 @register(
@@ -427,6 +440,9 @@ def _tsne_sample(run: RunContext) -> float:
     meaning="mean between-class ÷ mean within-class distance",
     in_table=True,
     order=50,
+    batched=lambda run, rows: np.array(
+        [metrics.class_separation(matrix) for matrix in run.resampled_class_distances(rows)]
+    ),
 )
 def _class_separation(run: RunContext) -> float:
     return metrics.class_separation(run.class_distances)
@@ -534,7 +550,9 @@ def _kmeans_ami(run: RunContext) -> float:
     per_image=lambda run: run.silhouette_values,
 )
 def _silhouette(run: RunContext) -> float:
-    return run.clustering["silhouette"]
+    values = run.per_image(run.silhouette_values)
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if len(values) else math.nan
 
 
 @register(
@@ -545,7 +563,7 @@ def _silhouette(run: RunContext) -> float:
     kind="count",
 )
 def _silhouette_sample(run: RunContext) -> float:
-    return run.clustering["silhouette_sample"]  # an int, so scores.json keeps writing 50, not 50.0
+    return min(run.config.silhouette_sample, len(run.root.test_x))  # an int: scores.json writes 50
 
 
 # The probe after each stage: a depth profile, drawn in a figure rather than ranked.

@@ -43,7 +43,13 @@ def replicates(run: RunContext, names: Sequence[str], rows: np.ndarray) -> dict[
         taken = values[rows].astype(float)
         with np.errstate(invalid="ignore"):
             out[name] = np.nanmean(taken, axis=1) if np.isnan(taken).any() else taken.mean(axis=1)
-    rest = [name for name in names if name not in per_image]
+    batched = {n: SCORES[n].batched for n in names if n not in per_image and SCORES[n].batched}
+    for name, compute in batched.items() if len(rows) else ():
+        try:
+            out[name] = np.asarray(compute(run, rows), dtype=float)
+        except (Skip, ValueError, FloatingPointError):
+            continue  # no value on any resample
+    rest = [name for name in names if name not in per_image and name not in batched]
     for index, resample in enumerate(rows if rest else ()):
         context = run.resampled(resample)
         for name in rest:
