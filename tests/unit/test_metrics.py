@@ -22,9 +22,11 @@ from crl_pipelines.evaluation.metrics import (
     correlation_matrix,
     linear_probe,
     mean_abs_correlation,
+    moments,
     normalized_between_class_distances,
     normalized_vif,
-    pca_summary,
+    pca_explained,
+    pca_projection,
     resample_weights,
     resampled_class_distances,
     resampled_uniformity,
@@ -69,7 +71,7 @@ def test_vif_matches_statsmodels_on_correlated_data():
     """The closed form equals statsmodels' variance_inflation_factor with a constant column, and
     the correlated features really are inflated (so the test is not comparing ones with ones)."""
     x = correlated_data()
-    vif = variance_inflation_factors(x)
+    vif = variance_inflation_factors(moments(x))
     expected = statsmodels_vif(x)
     np.testing.assert_allclose(vif, expected, rtol=1e-6)
     assert vif[4] > 5.0
@@ -79,7 +81,7 @@ def test_vif_matches_statsmodels_on_correlated_data():
 def test_vif_matches_direct_regression():
     """VIF_i = 1 / (1 − R²_i) with R²_i from an intercept regression on the other features."""
     x = correlated_data(seed=1)
-    vif = variance_inflation_factors(x)
+    vif = variance_inflation_factors(moments(x))
     expected = [lstsq_vif(x, i) for i in range(x.shape[1])]
     np.testing.assert_allclose(vif, expected, rtol=1e-6)
 
@@ -90,7 +92,7 @@ def test_vif_exact_collinearity_is_inf_and_others_unchanged():
     full data, and a direct least-squares R²)."""
     x = correlated_data(seed=2)
     x[:, 3] = x[:, 0] + x[:, 1]
-    vif = variance_inflation_factors(x)
+    vif = variance_inflation_factors(moments(x))
     collinear = [0, 1, 3]
     others = [2, 4, 5]
     assert np.isinf(vif[collinear]).all()
@@ -110,7 +112,7 @@ def test_vif_duplicate_column_and_second_collinear_group():
     x = correlated_data(seed=3)
     x[:, 3] = x[:, 0] + x[:, 1]
     x[:, 5] = 2.0 * x[:, 2]
-    vif = variance_inflation_factors(x)
+    vif = variance_inflation_factors(moments(x))
     assert np.isinf(vif[[0, 1, 2, 3, 5]]).all()
     assert vif[4] == pytest.approx(lstsq_vif(x, 4), rel=1e-6)
 
@@ -122,7 +124,7 @@ def test_vif_constant_feature_is_inf_without_error():
     x[:, 2] = 3.0
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        vif = variance_inflation_factors(x)
+        vif = variance_inflation_factors(moments(x))
     assert np.isinf(vif[2])
     rest = [0, 1, 3, 4, 5]
     assert np.isfinite(vif[rest]).all()
@@ -131,7 +133,7 @@ def test_vif_constant_feature_is_inf_without_error():
 
 def test_vif_all_constant_is_all_inf():
     """Embeddings with no variance at all give inf everywhere instead of crashing."""
-    vif = variance_inflation_factors(np.ones((20, 3)))
+    vif = variance_inflation_factors(moments(np.ones((20, 3))))
     assert vif.shape == (3,)
     assert np.isinf(vif).all()
 
@@ -143,7 +145,7 @@ def test_normalized_vif_max_finite_is_one():
     normalized = normalized_vif(vif)
     np.testing.assert_allclose(normalized[[0, 1, 3]], [0.25, 1.0, 0.5])
     assert np.isinf(normalized[2])
-    real = normalized_vif(variance_inflation_factors(correlated_data()))
+    real = normalized_vif(variance_inflation_factors(moments(correlated_data())))
     assert real.max() == pytest.approx(1.0)
     assert (real > 0).all()
     all_inf = np.full(3, np.inf)
@@ -283,7 +285,7 @@ def test_normalized_between_class_distances():
 def test_correlation_matrix_matches_corrcoef():
     """Pearson correlation equals np.corrcoef, and the mean |r| is over distinct pairs only."""
     x = correlated_data()
-    corr = correlation_matrix(x)
+    corr = correlation_matrix(moments(x))
     expected = np.corrcoef(x, rowvar=False)
     np.testing.assert_allclose(corr, expected, rtol=1e-10, atol=1e-12)
     off = np.abs(expected[~np.eye(6, dtype=bool)])
@@ -295,7 +297,7 @@ def test_correlation_constant_feature_is_nan_and_mean_stays_finite():
     features, and mean_abs_correlation ignores the NaNs."""
     x = correlated_data(seed=5)
     x[:, 1] = -2.0
-    corr = correlation_matrix(x)
+    corr = correlation_matrix(moments(x))
     assert np.isnan(corr[1, :]).all()
     assert np.isnan(corr[:, 1]).all()
     rest = [0, 2, 3, 4, 5]
@@ -339,35 +341,48 @@ def test_linear_probe_separates_blobs():
 # ---------------------------------------------------------------------------------------------
 
 
-def test_pca_summary_on_train_equals_sklearn_ratio():
+def test_pca_explained_on_train_equals_sklearn_ratio():
     """With test == train the explained curve is sklearn's cumulative explained_variance_ratio_
     (ratios, so the ddof difference cancels); the projection is the first two PCA coordinates."""
     x = correlated_data()
-    summary = pca_summary(x, x)
     pca = PCA().fit(x)
-    np.testing.assert_allclose(
-        summary["explained"], np.cumsum(pca.explained_variance_ratio_), atol=1e-6
-    )
-    assert summary["projection"].shape == (len(x), 2)
-    np.testing.assert_allclose(summary["projection"], pca.transform(x)[:, :2], atol=1e-9)
+    explained = pca_explained(moments(x), pca.components_)
+    np.testing.assert_allclose(explained, np.cumsum(pca.explained_variance_ratio_), atol=1e-6)
+    projection = pca_projection(x, pca)
+    assert projection.shape == (len(x), 2)
+    np.testing.assert_allclose(projection, pca.transform(x)[:, :2], atol=1e-9)
 
 
-def test_pca_summary_on_held_out_data():
+def test_pca_explained_on_held_out_data():
     """On other test data the curve is the share of the test variance captured by the train
     components: increasing, ending at 1 with all components, and the projection uses the train
     mean and basis."""
     train = correlated_data(seed=6)
     test = correlated_data(rows=50, seed=7) + 1.5
-    summary = pca_summary(train, test)
     pca = PCA().fit(train)
+    explained = pca_explained(moments(test), pca.components_)
     coordinates = (test - train.mean(axis=0)) @ pca.components_.T
     captured = coordinates.var(axis=0)
     expected = np.cumsum(captured) / (test - test.mean(axis=0)).var(axis=0).sum()
-    np.testing.assert_allclose(summary["explained"], expected, rtol=1e-10)
-    assert summary["explained"][-1] == pytest.approx(1.0)
-    assert (np.diff(summary["explained"]) >= 0).all()
-    assert summary["projection"].shape == (50, 2)
-    np.testing.assert_allclose(summary["projection"], pca.transform(test)[:, :2], atol=1e-9)
+    np.testing.assert_allclose(explained, expected, rtol=1e-10)
+    assert explained[-1] == pytest.approx(1.0)
+    assert (np.diff(explained) >= 0).all()
+    np.testing.assert_allclose(pca_projection(test, pca), pca.transform(test)[:, :2], atol=1e-9)
+
+
+def test_moments_of_a_resample_equal_those_of_its_rows():
+    """A resample given as counts of the full set's rows has the mean, covariance and constant
+    features of its rows written out with their repeats (numpy's ddof-0 covariance)."""
+    x = correlated_data(rows=40, seed=8)
+    x[:, 5] = np.where(np.arange(40) < 20, 1.0, 2.0)  # constant on the first half only
+    rows = np.random.default_rng(9).integers(0, 20, 40)
+    drawn = moments(x, np.bincount(rows, minlength=40))
+    np.testing.assert_allclose(drawn.mean, x[rows].mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(
+        drawn.covariance, np.cov(x[rows], rowvar=False, ddof=0), rtol=1e-10, atol=1e-14
+    )
+    assert drawn.constant.tolist() == [False] * 5 + [True]
+    assert drawn.count == 40
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,12 +419,13 @@ def test_score_embeddings_scalar_keys_and_values():
         assert isinstance(scores[key], (int, float)), key
         assert np.isfinite(scores[key]), key
     assert scores["probe_accuracy"] == linear_probe(train_x, train_y, test_x, test_y)
-    assert scores["pca2_variance"] == pytest.approx(pca_summary(train_x, test_x)["explained"][1])
+    train_pca = PCA().fit(train_x).components_
+    assert scores["pca2_variance"] == pytest.approx(pca_explained(moments(test_x), train_pca)[1])
     distances = distance_reference(test_x, test_y, 3)
     assert scores["class_separation"] == pytest.approx(class_separation(distances), rel=1e-9)
     assert scores["vif_infinite"] == 1
-    vif = variance_inflation_factors(test_x)
+    vif = variance_inflation_factors(moments(test_x))
     assert scores["mean_vif"] == pytest.approx(vif[np.isfinite(vif)].mean())
     assert scores["mean_abs_correlation"] == pytest.approx(
-        mean_abs_correlation(correlation_matrix(test_x))
+        mean_abs_correlation(correlation_matrix(moments(test_x)))
     )

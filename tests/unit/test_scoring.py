@@ -300,7 +300,7 @@ def test_effective_rank_matches_rankme_formula():
     singular = np.linalg.svd(x, compute_uv=False)
     p = singular / singular.sum()
     expected = math.exp(-sum(v * math.log(v) for v in p))
-    assert metrics.effective_rank(x) == pytest.approx(expected, rel=1e-8)
+    assert metrics.effective_rank(metrics.moments(x)) == pytest.approx(expected, rel=1e-8)
     assert 1.0 < expected < 6.0
 
 
@@ -308,10 +308,10 @@ def test_effective_rank_rank_one_and_isotropic():
     """Rank-1 data has effective rank ≈ 1; an isotropic Gaussian in d dims has nearly d."""
     rng = np.random.default_rng(17)
     rank_one = np.outer(rng.normal(size=200), rng.normal(size=10))
-    assert metrics.effective_rank(rank_one) == pytest.approx(1.0, abs=1e-6)
+    assert metrics.effective_rank(metrics.moments(rank_one)) == pytest.approx(1.0, abs=1e-6)
     isotropic = rng.normal(size=(5000, 10))
-    assert metrics.effective_rank(isotropic) == pytest.approx(10.0, rel=0.01)
-    assert metrics.effective_rank(np.zeros((5, 3))) == 0.0
+    assert metrics.effective_rank(metrics.moments(isotropic)) == pytest.approx(10.0, rel=0.01)
+    assert metrics.effective_rank(metrics.moments(np.zeros((5, 3)))) == 0.0
 
 
 def test_collapse_statistic_identical_and_isotropic():
@@ -460,7 +460,9 @@ def test_score_embeddings_keys_and_values():
     assert scores["uniformity"] != pytest.approx(metrics.uniformity(test_x, t=2.0), rel=1e-3)
     assert scores["alignment"] == pytest.approx(metrics.alignment(test_x, test_y), rel=1e-12)
     assert scores["map_at_r"] == metrics.retrieval_scores(test_x, test_y)["map_at_r"]
-    assert scores["effective_rank"] == pytest.approx(metrics.effective_rank(test_x), rel=1e-12)
+    assert scores["effective_rank"] == pytest.approx(
+        metrics.effective_rank(metrics.moments(test_x)), rel=1e-12
+    )
     assert scores["silhouette_sample"] == 30
     assert scores["tsne_sample"] == 20
     assert scores["collapsed"] == 0.0
@@ -551,8 +553,7 @@ def test_shared_computations_run_once_per_battery(monkeypatch):
     )
     recomputed = (  # on the test rows: once for the scores, once more per bootstrap resample
         "cluster_agreement",
-        "pca_summary",
-        "variance_inflation_factors",  # (it calls correlation_matrix itself: not counted here)
+        "moments",  # (behind the correlation, the VIF, the PCA curve and the effective rank)
         "collapse_statistic",
     )
     batched = (  # the pairwise scores: once on the full run, once for all resamples together

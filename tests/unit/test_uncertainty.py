@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.outliers_influence import variance_inflation_factor
 
 from crl_pipelines.evaluation import metrics
 from crl_pipelines.evaluation.battery import ScoringSettings, score_embeddings
@@ -42,22 +43,29 @@ SETTINGS = ScoringSettings(bootstrap_resamples=30, tsne_sample=10, silhouette_sa
 
 def test_replicates_equal_a_direct_resampling_loop():
     """Each shown score's bootstrap replicates equal the score computed from scratch on the
-    resampled test rows (the same rows, drawn from the seed), pairs of copies excluded."""
+    resampled test rows (the same rows, drawn from the seed), pairs of copies excluded: brute-force
+    pair loops, an SVD, np.corrcoef and statsmodels' VIF."""
     data = embeddings()
     result = score_embeddings(data, SETTINGS)
     rows = bootstrap_rows(40, 30, SETTINGS.seed)
     train_x, train_y = data["train_embedding"], data["train_labels"]
     knn = metrics.knn_predictions(train_x, train_y, data["test_embedding"], 5, 64, 4)
+    off_diagonal = ~np.eye(data["test_embedding"].shape[1], dtype=bool)
     for b in (0, 7, 29):
         resample = rows[b]
         x, y = data["test_embedding"][resample], data["test_labels"][resample]
+        exog = np.column_stack([np.ones(len(x)), x])
         direct = {
             "alignment": _alignment_by_pairs(x, y, resample),
             "class_separation": metrics.class_separation(_distances_by_pairs(x, y, resample, 4)),
             "uniformity": _uniformity_by_pairs(x, resample, SETTINGS.uniformity_t),
             "knn_accuracy": float((knn[resample] == y).mean()),
-            "effective_rank": metrics.effective_rank(x),
-            "mean_abs_correlation": metrics.mean_abs_correlation(metrics.correlation_matrix(x)),
+            "effective_rank": _rankme_by_svd(x),
+            "collapse_statistic": float(_unit(x).std(axis=0).mean() * math.sqrt(x.shape[1])),
+            "mean_vif": float(np.mean([variance_inflation_factor(exog, i) for i in range(1, 7)])),
+            "mean_abs_correlation": float(
+                np.abs(np.corrcoef(x, rowvar=False)[off_diagonal]).mean()
+            ),
         }
         for name, value in direct.items():
             assert result.replicates[name][b] == pytest.approx(value, rel=1e-9), (name, b)
@@ -72,6 +80,16 @@ def _distances_by_pairs(x, y, ids, classes):
             sums[y[i], y[j]] += np.linalg.norm(x[i] - x[j])
             counts[y[i], y[j]] += 1
     return sums / counts
+
+
+def _unit(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _rankme_by_svd(x):
+    singular = np.linalg.svd(x, compute_uv=False)
+    p = singular / singular.sum()
+    return math.exp(-(p * np.log(p)).sum())
 
 
 def _uniformity_by_pairs(x, ids, t):

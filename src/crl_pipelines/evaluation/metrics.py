@@ -7,14 +7,10 @@ computed in blocks and VIF in closed form, so large embeddings score in seconds.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-
-def _copies(ids: np.ndarray | None, n: int) -> np.ndarray:
-    """Which image each row is (``ids``); by default every row is its own image."""
-    return np.arange(n) if ids is None else np.asarray(ids)
 
 
 def resample_weights(rows: np.ndarray, n: int) -> np.ndarray:
@@ -91,22 +87,46 @@ def normalized_between_class_distances(distance_matrix: np.ndarray) -> np.ndarra
     return lower / np.nanmax(distance_matrix)
 
 
-def constant_features(embeddings: np.ndarray) -> np.ndarray:
-    """Boolean mask of features that take a single value (no variance) over the embeddings."""
-    return np.ptp(embeddings, axis=0) == 0
+@dataclass(frozen=True)
+class Moments:
+    """What the feature-level scores need of a set of embeddings: how many rows, their mean,
+    covariance (ddof 0) and which features are constant. One N·D² pass shared by the
+    correlation, the VIFs, the PCA curve and the effective rank."""
+
+    count: float
+    mean: np.ndarray
+    covariance: np.ndarray
+    constant: np.ndarray  # per feature: a single value over the rows
+
+    @property
+    def second_moment(self) -> np.ndarray:
+        """Σ x xᵀ over the rows (uncentred)."""
+        return self.count * (self.covariance + np.outer(self.mean, self.mean))
 
 
-def correlation_matrix(embeddings: np.ndarray) -> np.ndarray:
-    """Pearson correlation between features (D×D); rows and columns of constant features are NaN."""
+def moments(embeddings: np.ndarray, weights: np.ndarray | None = None) -> Moments:
+    """:class:`Moments` of the rows, each counted ``weights[i]`` times (a bootstrap resample as
+    counts of the full set's rows, so repeated rows cost nothing); by default once."""
     x = np.asarray(embeddings, dtype=np.float64)
-    centered = x - x.mean(axis=0)
-    scale = np.sqrt((centered**2).sum(axis=0))
+    if weights is None:
+        weights = np.ones(len(x))
+    drawn = weights > 0
+    x, weights = x[drawn], np.asarray(weights, dtype=np.float64)[drawn]
+    count = weights.sum()
+    mean = weights @ x / count
+    centered = x - mean
+    covariance = (centered * weights[:, None]).T @ centered / count
+    return Moments(float(count), mean, covariance, np.ptp(x, axis=0) == 0)
+
+
+def correlation_matrix(stats: Moments) -> np.ndarray:
+    """Pearson correlation between features (D×D); rows and columns of constant features are NaN."""
+    scale = np.sqrt(np.diag(stats.covariance))
     with np.errstate(invalid="ignore", divide="ignore"):
-        standardized = centered / scale
-    corr = standardized.T @ standardized
+        corr = stats.covariance / np.outer(scale, scale)
     np.fill_diagonal(corr, 1.0)
-    corr[constant_features(x), :] = np.nan
-    corr[:, constant_features(x)] = np.nan
+    corr[stats.constant, :] = np.nan
+    corr[:, stats.constant] = np.nan
     return np.clip(corr, -1.0, 1.0)
 
 
@@ -117,7 +137,7 @@ def mean_abs_correlation(corr: np.ndarray) -> float:
     return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 
 
-def variance_inflation_factors(embeddings: np.ndarray, rank_tolerance: float = 1e-10) -> np.ndarray:
+def variance_inflation_factors(stats: Moments, rank_tolerance: float = 1e-10) -> np.ndarray:
     """VIF_i = 1 / (1 − R²_i), R²_i from regressing feature i on all others with an intercept.
 
     Closed form: the diagonal of the inverse correlation matrix. A constant feature has no R²
@@ -126,13 +146,11 @@ def variance_inflation_factors(embeddings: np.ndarray, rank_tolerance: float = 1
     remaining features are computed with redundant features dropped, which leaves their
     regressions' column spaces, hence their R², unchanged.
     """
-    x = np.asarray(embeddings, dtype=np.float64)
-    features = x.shape[1]
-    vif = np.full(features, np.inf)
-    keep = np.flatnonzero(~constant_features(x))
+    vif = np.full(len(stats.constant), np.inf)
+    keep = np.flatnonzero(~stats.constant)
     if len(keep) == 0:
         return vif
-    corr = correlation_matrix(x[:, keep])
+    corr = correlation_matrix(stats)[np.ix_(keep, keep)]
     values, vectors = np.linalg.eigh(corr)
     null = values < rank_tolerance * max(values[-1], 1.0)
     collinear = np.zeros(len(keep), dtype=bool)
@@ -200,23 +218,18 @@ def fit_linear_probe(
     return probe.fit(train_x, train_y)
 
 
-def pca_summary(train_x: np.ndarray, test_x: np.ndarray, pca: Any = None) -> dict[str, np.ndarray]:
-    """PCA fitted on the train embeddings (or ``pca``, already fitted on them), applied to the
-    test embeddings.
+def pca_explained(stats: Moments, components: np.ndarray) -> np.ndarray:
+    """For k = 1..K, the share of the embeddings' variance (``stats``, the test embeddings')
+    captured by the first k of ``components`` (K × D, a PCA's fitted on the train embeddings),
+    cumulative."""
+    captured = ((components @ stats.covariance) * components).sum(axis=1)  # each cᵀ Σ c
+    total = np.trace(stats.covariance)
+    return np.cumsum(captured) / total if total > 0 else np.zeros(len(captured))
 
-    Returns:
-        ``explained``: for k = 1..min(N_train, D), the share of the test embeddings' variance
-        captured by the first k train components (cumulative); ``projection``: the test
-        embeddings on the first two.
-    """
-    from sklearn.decomposition import PCA
 
-    pca = PCA().fit(train_x) if pca is None else pca
-    centered = test_x - pca.mean_
-    captured = (centered @ pca.components_.T).var(axis=0)
-    total = centered.var(axis=0).sum()
-    explained = np.cumsum(captured) / total if total > 0 else np.zeros(len(captured))
-    return {"explained": explained, "projection": centered @ pca.components_[:2].T}
+def pca_projection(embeddings: np.ndarray, pca: Any) -> np.ndarray:
+    """The embeddings on the first two components of ``pca`` (fitted on the train embeddings)."""
+    return (np.asarray(embeddings, dtype=np.float64) - pca.mean_) @ pca.components_[:2].T
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
@@ -226,22 +239,23 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
     return x / np.where(norms > 0, norms, 1.0)
 
 
-def alignment(x: np.ndarray, labels: np.ndarray, ids: np.ndarray | None = None) -> float:
+def alignment(x: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Wang & Isola's alignment E‖f(x)−f(y)‖² over positive pairs, on L2-normalized embeddings.
 
     Held-out images have no augmented twin, so the positive pairs are all pairs of distinct
     images of the same class. Closed form per class c with n_c members:
-    Σ_{i≠j} ‖x_i − x_j‖² = 2·n_c·Σ‖x_i‖² − 2‖Σx_i‖². With ``ids`` (repeated rows of a
-    resample), pairs of copies of one image, at distance 0, are not counted as pairs.
+    Σ_{i≠j} ‖x_i − x_j‖² = 2·n_c·Σ‖x_i‖² − 2‖Σx_i‖². With ``weights`` (how many times a resample
+    draws each row), pairs of copies of one image, at distance 0, are not counted as pairs.
     """
     z = l2_normalize(x)
-    ids = _copies(ids, len(z))
-    total, pairs = 0.0, 0
-    for k in np.unique(labels):  # a loop over classes, not samples
-        members = z[labels == k]
-        n = len(members)
-        total += 2 * n * (members**2).sum() - 2 * (members.sum(axis=0) ** 2).sum()
-        pairs += n * n - (np.unique(ids[labels == k], return_counts=True)[1] ** 2).sum()
+    weights = np.ones(len(z)) if weights is None else np.asarray(weights, dtype=np.float64)
+    total, pairs = 0.0, 0.0
+    for k in np.unique(labels[weights > 0]):  # a loop over classes, not samples
+        members = labels == k
+        drawn, counts = z[members], weights[members]
+        n = counts.sum()
+        total += 2 * n * (counts @ (drawn**2).sum(axis=1)) - 2 * ((counts @ drawn) ** 2).sum()
+        pairs += n * n - (counts**2).sum()
     return float(total / pairs) if pairs else float("nan")
 
 
@@ -482,20 +496,28 @@ def kmeans_clusters(
     return KMeans(n_clusters=num_classes, n_init=4, random_state=seed).fit(train_x).predict(test_x)
 
 
-def effective_rank(x: np.ndarray) -> float:
-    """RankMe (Garrido et al., 2023): exp of the entropy of the normalized singular values."""
-    singular = np.linalg.svd(np.asarray(x, dtype=np.float64), compute_uv=False)
+def effective_rank(stats: Moments) -> float:
+    """RankMe (Garrido et al., 2023): exp of the entropy of the normalized singular values of
+    the embedding matrix, from the eigenvalues of its Gram matrix XᵀX (values below its rounding
+    level are zeros, as an SVD finds them)."""
+    eigenvalues = np.linalg.eigvalsh(stats.second_moment)
+    rounding = len(eigenvalues) * np.finfo(np.float64).eps * max(eigenvalues[-1], 0.0)
+    singular = np.sqrt(np.where(eigenvalues > rounding, eigenvalues, 0.0))
     if singular.sum() == 0:
         return 0.0
     p = singular / singular.sum() + 1e-12
     return float(np.exp(-(p * np.log(p)).sum()))
 
 
-def collapse_statistic(x: np.ndarray) -> float:
+def collapse_statistic(x: np.ndarray, weights: np.ndarray | None = None) -> float:
     """SimSiam's collapse check: the mean per-dimension std of L2-normalized embeddings, times
-    √D. About 1 for embeddings spread over the sphere, 0 when they all coincide."""
+    √D. About 1 for embeddings spread over the sphere, 0 when they all coincide. ``weights``:
+    how many times each row counts (a resample)."""
     z = l2_normalize(x)
-    return float(z.std(axis=0).mean() * np.sqrt(z.shape[1]))
+    weights = np.ones(len(z)) if weights is None else np.asarray(weights, dtype=np.float64)
+    mean = weights @ z / weights.sum()
+    std = np.sqrt(weights @ (z - mean) ** 2 / weights.sum())
+    return float(std.mean() * np.sqrt(z.shape[1]))
 
 
 def tsne_projection(

@@ -82,12 +82,26 @@ class RunContext:
         return int(max(self.train_y.max(), self.embeddings["test_labels"].max())) + 1
 
     @cached_property
+    def counts(self) -> np.ndarray | None:
+        """How many times these rows draw each test image of the full run (None: the full run),
+        for scores that weigh the full run's rows instead of copying them."""
+        return (
+            None if self.rows is None else np.bincount(self.rows, minlength=len(self.root.test_x))
+        )
+
+    @cached_property
+    def moments(self) -> metrics.Moments:
+        """The test rows' mean and covariance: what the correlation, VIF, PCA and rank scores
+        share."""
+        return metrics.moments(self.root.test_x, self.counts)
+
+    @cached_property
     def correlation(self) -> np.ndarray:
-        return metrics.correlation_matrix(self.test_x)
+        return metrics.correlation_matrix(self.moments)
 
     @cached_property
     def vif(self) -> np.ndarray:
-        return metrics.variance_inflation_factors(self.test_x)
+        return metrics.variance_inflation_factors(self.moments)
 
     @cached_property
     def pca_model(self) -> Any:
@@ -99,12 +113,13 @@ class RunContext:
         return PCA().fit(self.train_x)
 
     @cached_property
-    def pca(self) -> dict[str, np.ndarray]:
-        return metrics.pca_summary(self.train_x, self.test_x, self.pca_model)
+    def pca_explained(self) -> np.ndarray:
+        """The share of the test variance on the first k train components, k = 1, 2, …"""
+        return metrics.pca_explained(self.moments, self.pca_model.components_)
 
     @cached_property
     def spread(self) -> float:
-        return metrics.collapse_statistic(self.test_x)
+        return metrics.collapse_statistic(self.root.test_x, self.counts)
 
     @cached_property
     def tsne(self) -> tuple[np.ndarray, np.ndarray]:
@@ -234,8 +249,8 @@ class RunContext:
         arrays = {
             "correlation": self.correlation,
             "vif": self.vif,
-            "pca_explained": self.pca["explained"],
-            "pca_projection": self.pca["projection"],
+            "pca_explained": self.pca_explained,
+            "pca_projection": metrics.pca_projection(self.test_x, self.pca_model),
             "tsne_projection": self.tsne[0],
             "tsne_rows": self.tsne[1],
         }
@@ -313,7 +328,7 @@ def in_order() -> list[tuple[str, Score]]:
     order=130,
 )
 def _pca2_variance(run: RunContext) -> float:
-    explained = run.pca["explained"]
+    explained = run.pca_explained
     return float(explained[min(1, len(explained) - 1)])
 
 
@@ -390,7 +405,7 @@ def _uniformity(run: RunContext) -> float:
     order=120,
 )
 def _effective_rank(run: RunContext) -> float:
-    return metrics.effective_rank(run.test_x)
+    return metrics.effective_rank(run.moments)
 
 
 @register(
@@ -458,7 +473,7 @@ def _class_separation(run: RunContext) -> float:
     order=100,
 )
 def _alignment(run: RunContext) -> float:
-    return metrics.alignment(run.test_x, run.test_y, run.rows)
+    return metrics.alignment(run.root.test_x, run.root.test_y, run.counts)
 
 
 @register(
