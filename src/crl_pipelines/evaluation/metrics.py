@@ -151,18 +151,19 @@ def variance_inflation_factors(stats: Moments, rank_tolerance: float = 1e-10) ->
     if len(keep) == 0:
         return vif
     corr = correlation_matrix(stats)[np.ix_(keep, keep)]
-    values, vectors = np.linalg.eigh(corr)
-    null = values < rank_tolerance * max(values[-1], 1.0)
-    collinear = np.zeros(len(keep), dtype=bool)
-    if null.any():
-        null_space = vectors[:, null]
-        collinear = np.abs(null_space).max(axis=1) > 1e-6
+
+    def null(values: np.ndarray) -> np.ndarray:
+        return values < rank_tolerance * max(values[-1], 1.0)
+
+    if null(np.linalg.eigvalsh(corr)).any():  # the eigenvectors only when there is a null space
+        values, vectors = np.linalg.eigh(corr)
+        collinear = np.abs(vectors[:, null(values)]).max(axis=1) > 1e-6
         # Drop redundant members one per null direction until the rest is full rank.
         basis = list(range(len(keep)))
-        for _ in range(int(null.sum())):
+        for _ in range(int(null(values).sum())):
             sub = corr[np.ix_(basis, basis)]
             sub_values, sub_vectors = np.linalg.eigh(sub)
-            if sub_values[0] >= rank_tolerance * max(sub_values[-1], 1.0):
+            if not null(sub_values)[0]:
                 break
             basis.pop(int(np.argmax(np.abs(sub_vectors[:, 0]))))
         basis = np.asarray(basis)
@@ -464,25 +465,27 @@ def _adjusted_mutual(table: np.ndarray, mutual: float, entropies: float) -> floa
 
 def _expected_mutual_information(table: np.ndarray) -> float:
     """E[MI] over the hypergeometric model of the table's cells (Vinh et al. 2010, eq. 24),
-    vectorized over every cluster and cell count of one class at a time."""
+    vectorized over every cluster and cell count of one class at a time, the factorials looked
+    up in one table of log m!."""
     from scipy.special import gammaln
 
     a, b = table.sum(axis=1), table.sum(axis=0)
     n = int(table.sum())
-    counts = np.arange(1, max(int(a.max()), int(b.max())) + 1)
-    fixed_b = gammaln(b + 1) + gammaln(n - b + 1) - gammaln(n + 1)
+    log_factorial = gammaln(np.arange(n + 1) + 1.0)
+    fixed_b = (log_factorial[b] + log_factorial[n - b] - log_factorial[n])[:, None]
+    b = b[:, None]
     total = 0.0
     for size in a:
-        low = np.maximum(1, size + b - n)[:, None]
-        high = np.minimum(size, b)[:, None]
+        counts = np.arange(1, min(size, b.max()) + 1)
+        low, high = np.maximum(1, size + b - n), np.minimum(size, b)
         valid = (counts >= low) & (counts <= high)
         k = np.clip(counts, low, high)  # in range everywhere; the cells outside are left out
         log_probability = (
-            gammaln(size + 1) + gammaln(n - size + 1) + fixed_b[:, None]
-            - gammaln(k + 1) - gammaln(size - k + 1) - gammaln(b[:, None] - k + 1)
-            - gammaln(n - size - b[:, None] + k + 1)
+            log_factorial[size] + log_factorial[n - size] + fixed_b
+            - log_factorial[k] - log_factorial[size - k] - log_factorial[b - k]
+            - log_factorial[n - size - b + k]
         )  # fmt: skip
-        term = (k / n) * (np.log(n) + np.log(k) - np.log(size) - np.log(b)[:, None])
+        term = (k / n) * (np.log(n) + np.log(k) - np.log(size) - np.log(b))
         total += float((term * np.exp(log_probability))[valid].sum())
     return total
 
