@@ -155,23 +155,25 @@ def variance_inflation_factors(stats: Moments, rank_tolerance: float = 1e-10) ->
     def null(values: np.ndarray) -> np.ndarray:
         return values < rank_tolerance * max(values[-1], 1.0)
 
-    if null(np.linalg.eigvalsh(corr)).any():  # the eigenvectors only when there is a null space
+    values = np.linalg.eigvalsh(corr)
+    if null(values).any():  # the eigenvectors only when there may be a null space
         values, vectors = np.linalg.eigh(corr)
-        collinear = np.abs(vectors[:, null(values)]).max(axis=1) > 1e-6
-        # Drop redundant members one per null direction until the rest is full rank.
-        basis = list(range(len(keep)))
-        for _ in range(int(null(values).sum())):
-            sub = corr[np.ix_(basis, basis)]
-            sub_values, sub_vectors = np.linalg.eigh(sub)
-            if not null(sub_values)[0]:
-                break
-            basis.pop(int(np.argmax(np.abs(sub_vectors[:, 0]))))
-        basis = np.asarray(basis)
-        inverse_diagonal = np.diag(np.linalg.inv(corr[np.ix_(basis, basis)]))
-        finite = ~collinear[basis]
-        vif[keep[basis[finite]]] = inverse_diagonal[finite]
+    if not null(values).any():
+        vif[keep] = np.diag(np.linalg.inv(corr))
         return vif
-    vif[keep] = np.diag(np.linalg.inv(corr))
+    collinear = np.abs(vectors[:, null(values)]).max(axis=1) > 1e-6
+    # Drop redundant members one per null direction until the rest is full rank.
+    basis = list(range(len(keep)))
+    for _ in range(int(null(values).sum())):
+        sub = corr[np.ix_(basis, basis)]
+        sub_values, sub_vectors = np.linalg.eigh(sub)
+        if not null(sub_values)[0]:
+            break
+        basis.pop(int(np.argmax(np.abs(sub_vectors[:, 0]))))
+    basis = np.asarray(basis)
+    inverse_diagonal = np.diag(np.linalg.inv(corr[np.ix_(basis, basis)]))
+    finite = ~collinear[basis]
+    vif[keep[basis[finite]]] = inverse_diagonal[finite]
     return vif
 
 
