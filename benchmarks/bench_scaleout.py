@@ -26,7 +26,7 @@ LOSS_PARAMS = {"contrastive": {"margin": 1.0}, "triplet": {"margin": 1.0}}
 
 def tiny_inputs(size: int, epochs: int, pairs_per_class: int) -> tuple[Any, Any]:
     """A stratified digits subset and its class-pair plan (the tiny test settings' shape)."""
-    from crl_pipelines.data import stratified_subsample
+    from crl_pipelines.images import stratified_subsample
     from crl_pipelines.sampling.class_pairs import class_pair_plan
     from crl_pipelines.sources.digits import load_digits_dataset
 
@@ -37,8 +37,9 @@ def tiny_inputs(size: int, epochs: int, pairs_per_class: int) -> tuple[Any, Any]
 
 def experiment(loss: str, arch: str = "small_cnn", world: int = 1) -> Any:
     """Sync batch norm on several ranks, so that both ways train the same model."""
-    from crl_pipelines.models import ModelSettings
-    from crl_pipelines.training import Experiment, TrainingSettings
+    from crl_pipelines.encoder_settings import ModelSettings
+    from crl_pipelines.experiments import Experiment
+    from crl_pipelines.training.settings import TrainingSettings
 
     distributed = {"nproc_per_node": world, "sync_batchnorm": world > 1}
     training = TrainingSettings(device="cpu", distributed=distributed)
@@ -51,7 +52,7 @@ def train_one(
 ) -> tuple[np.ndarray, list[float]]:
     """Train one experiment; its weights as one vector (for comparing two ways) and the
     seconds of each epoch (without the processes' start-up)."""
-    from crl_pipelines.training import train_encoder
+    from crl_pipelines.training.trainer import train_encoder
 
     torch.set_num_threads(threads)
     encoder, progress = train_encoder(train, plan, experiment(loss, arch, world), seed=0)

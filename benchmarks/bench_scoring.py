@@ -50,7 +50,8 @@ def main() -> None:
     from statsmodels.stats.outliers_influence import variance_inflation_factor
 
     from crl_pipelines.evaluation import metrics
-    from crl_pipelines.evaluation.battery import ScoringSettings, score_embeddings
+    from crl_pipelines.evaluation.battery import score_embeddings
+    from crl_pipelines.evaluation.settings import ScoringSettings
 
     rng = np.random.default_rng(0)
     centers = rng.normal(size=(args.classes, args.dim)) * 0.5

@@ -90,14 +90,14 @@ class Result:
 
 
 def guide_model() -> Any:
-    from crl_pipelines.models import ModelSettings
+    from crl_pipelines.encoder_settings import ModelSettings
 
     return ModelSettings(arch="resnet18", stem="guide")
 
 
 def digits_28(count: int, size: int = 28) -> Any:
     """A stratified subset of ``count`` digits, resized to size × size (Pillow bilinear)."""
-    from crl_pipelines.data import stratified_subsample
+    from crl_pipelines.images import stratified_subsample
     from crl_pipelines.sources.digits import load_digits_dataset
     from crl_pipelines.sources.transforms import conform
 
@@ -107,7 +107,7 @@ def digits_28(count: int, size: int = 28) -> Any:
 def fresh_encoder(train: Any, device: torch.device) -> torch.nn.Module:
     """The encoder both ways start from (seed 0, as ``train_encoder`` builds it)."""
     from crl_pipelines.models import build_encoder
-    from crl_pipelines.training import encoder_config
+    from crl_pipelines.training.job import encoder_config
 
     return build_encoder(encoder_config(train, guide_model()), seed=0).to(device).train()
 
@@ -233,8 +233,10 @@ def project_round(
     train: Any, batch_pairs: int, epochs: int, device: torch.device, precision: str, seed: int
 ) -> Result:
     """``epochs`` epochs of ``train_encoder`` on a class-pair plan; the loop's epoch seconds."""
+    from crl_pipelines.experiments import Experiment
     from crl_pipelines.sampling.class_pairs import class_pair_plan
-    from crl_pipelines.training import Experiment, TrainingSettings, train_encoder
+    from crl_pipelines.training.settings import TrainingSettings
+    from crl_pipelines.training.trainer import train_encoder
 
     plan = class_pair_plan(train.labels, train.class_names, epochs, batch_pairs // CLASSES, seed)
     training = TrainingSettings(device=str(device), precision=precision, learning_rate=1e-3)
@@ -262,9 +264,11 @@ def fused_round(
 ) -> Result:
     """The four default losses trained together (``training.fused``) on one class-pair plan;
     images of all four, the group's epoch seconds."""
+    from crl_pipelines.experiments import Experiment
     from crl_pipelines.sampling.class_pairs import class_pair_plan
-    from crl_pipelines.training import Experiment, Job, TrainingSettings
     from crl_pipelines.training.fused import train_together
+    from crl_pipelines.training.job import Job
+    from crl_pipelines.training.settings import TrainingSettings
 
     plan = class_pair_plan(train.labels, train.class_names, epochs, batch_pairs // CLASSES, seed)
     training = TrainingSettings(device=str(device), precision=precision, learning_rate=1e-3)
@@ -423,7 +427,7 @@ def default_inputs() -> tuple[Any, Any, Any]:
     """The default parameters' spec, and their train and validation splits as ingest makes them."""
     import yaml
 
-    from crl_pipelines.data import hold_out_validation, split_train_test
+    from crl_pipelines.images import hold_out_validation, split_train_test
     from crl_pipelines.sources import build_dataset
     from crl_pipelines.spec import build_spec
 
@@ -440,8 +444,8 @@ def default_run(device: torch.device) -> None:
     """Each experiment of ``conf/base/parameters.yml`` (seed 0) through ``train_encoder``, with
     its per-epoch validation monitor, no checkpoint; wall time of each call, and summed."""
     from crl_pipelines.sampling import SAMPLINGS
-    from crl_pipelines.training import Job
     from crl_pipelines.training.fused import train_together
+    from crl_pipelines.training.job import Job
 
     spec, train, validation = default_inputs()
     plans: dict[str, Any] = {}
@@ -499,7 +503,7 @@ def fusion_groups(jobs: list[Any]) -> list[list[Any]]:
 
 
 def train_one_default(job: Any) -> None:
-    from crl_pipelines.training import train_encoder
+    from crl_pipelines.training.trainer import train_encoder
 
     train_encoder(
         job.train, job.plan, job.experiment, job.seed, name=job.name, validation=job.validation

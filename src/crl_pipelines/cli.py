@@ -4,8 +4,9 @@ change the runs, and a user's mistake in one line.
 Kedro finds this module (``<package>.cli``) and uses its ``run`` in place of its own, for
 ``kedro run`` and ``python -m crl_pipelines`` alike. Every option of Kedro's ``run`` is kept, and:
 
-- ``--env X`` selects the environment the pipelines are built from, too (``KEDRO_ENV`` is set
-  before they are first built), so an environment may change ``experiments`` and ``seeds``.
+- ``--env X``, ``--params`` and ``--conf-source`` choose the parameters the pipelines are built
+  from, too (they are set before the pipelines are first built), so they may change
+  ``experiments`` and ``seeds``, and every node gets its settings from them.
 - The console shows the project's lines (one per node, the epoch summaries, a progress bar per
   epoch on a terminal: :mod:`crl_pipelines.progress`), warnings and errors; Kedro's own records
   go to the log file only (``conf/logging.yml``). ``--verbose`` (or ``CRL_PIPELINES_VERBOSE=1``)
@@ -20,6 +21,7 @@ Kedro finds this module (``<package>.cli``) and uses its ``run`` in place of its
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -35,7 +37,7 @@ from kedro.utils import find_kedro_project
 
 from crl_pipelines.dask_runner import SCHEDULER_ENV
 from crl_pipelines.errors import UserError
-from crl_pipelines.spec import build_spec
+from crl_pipelines.pipeline_registry import CONF_SOURCE_ENV, RUNTIME_PARAMS_ENV
 
 TRACEBACK_ENV = "CRL_PIPELINES_TRACEBACK"
 VERBOSE_ENV = "CRL_PIPELINES_VERBOSE"
@@ -65,20 +67,24 @@ class UnknownEnvironmentError(UserError, ValueError):
     """``--env`` names an environment the configuration does not have."""
 
 
-def select_environment(env: str | None, conf_source: str | None) -> None:
-    """Build the pipelines from ``--env``'s parameters: Kedro's ``--env`` reaches the session
-    only, while the pipeline registry reads ``KEDRO_ENV`` (:mod:`crl_pipelines.pipeline_registry`).
-    The registry is lazy and nothing has read it yet; it is reset in case something did."""
-    if env is None:
-        return
-    conf = Path(conf_source) if conf_source else _project() / settings.CONF_SOURCE
-    if conf.is_dir() and not (conf / env).is_dir():
-        known = sorted(path.parent.name for path in conf.glob("*/parameters*.yml"))
-        raise UnknownEnvironmentError(
-            f"there is no configuration environment {env!r} (no folder {conf / env}); "
-            f"use one of {', '.join(known)}, or create {conf / env}/parameters.yml"
-        )
-    os.environ["KEDRO_ENV"] = env
+def select_run(env: str | None, conf_source: str | None, params: dict[str, Any]) -> None:
+    """Build the pipelines from the run's parameters: Kedro's ``--env``, ``--conf-source`` and
+    ``--params`` reach the session only, while the pipeline registry, which binds every node's
+    settings, reads ``KEDRO_ENV`` and the project's two variables
+    (:mod:`crl_pipelines.pipeline_registry`). The registry is lazy and nothing has read it yet;
+    it is reset in case something did."""
+    if env is not None:
+        conf = Path(conf_source) if conf_source else _project() / settings.CONF_SOURCE
+        if conf.is_dir() and not (conf / env).is_dir():
+            known = sorted(path.parent.name for path in conf.glob("*/parameters*.yml"))
+            raise UnknownEnvironmentError(
+                f"there is no configuration environment {env!r} (no folder {conf / env}); "
+                f"use one of {', '.join(known)}, or create {conf / env}/parameters.yml"
+            )
+        os.environ["KEDRO_ENV"] = env
+    os.environ[RUNTIME_PARAMS_ENV] = json.dumps(params or {})
+    if conf_source:
+        os.environ[CONF_SOURCE_ENV] = conf_source
     pipelines.configure(f"{__package__}.pipeline_registry")
 
 
@@ -151,19 +157,6 @@ def _project() -> Path:
     return find_kedro_project(Path.cwd()) or Path.cwd()
 
 
-def check_parameters(env: str | None, conf_source: str | None, params: dict[str, Any]) -> None:
-    """Check the run's parameters (the configuration with ``--params`` over it) as the project
-    does, before Kedro validates each node's typed parameters, whose report would bury the
-    message that names the dotted parameter and its fix."""
-    loader = settings.CONFIG_LOADER_CLASS(
-        conf_source=conf_source or str(_project() / settings.CONF_SOURCE),
-        env=env or os.environ.get("KEDRO_ENV"),
-        runtime_params=params,
-        **settings.CONFIG_LOADER_ARGS,
-    )
-    build_spec(loader["parameters"])
-
-
 def use_dask(options: dict[str, Any], dask: str | None) -> dict[str, Any]:
     """``--dask [ADDRESS]`` (or ``CRL_DASK_SCHEDULER``) as Kedro's runner options: the
     :class:`~crl_pipelines.dask_runner.DaskRunner` on that scheduler, or on a local cluster."""
@@ -184,9 +177,8 @@ def _run(traceback: bool, dask: str | None, verbose: bool, **options: Any) -> di
     if not (traceback or verbose):
         quiet_user_errors()
     try:
-        select_environment(options["env"], options["conf_source"])
-        check_parameters(options["env"], options["conf_source"], options["params"])
-        check_names(options)
+        select_run(options["env"], options["conf_source"], options["params"])
+        check_names(options)  # builds the pipelines: a wrong parameter stops here, in one line
         return kedro_run.callback(**options)
     except Exception as error:
         log.error("the run failed", exc_info=error)

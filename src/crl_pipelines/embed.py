@@ -9,7 +9,7 @@ import torch
 
 from crl_pipelines.devices import DeviceName
 from crl_pipelines.models import Encoder
-from crl_pipelines.validation import PositiveInt, Settings
+from crl_pipelines.parameters import PositiveInt, Settings
 
 
 class EmbedSettings(Settings):

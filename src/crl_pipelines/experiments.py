@@ -1,4 +1,4 @@
-"""Experiments: the named entries of ``experiments:`` in the parameters.
+"""Experiments: the named entries of ``experiments:`` in the parameters, and each one resolved.
 
 An entry names its loss (with its parameters), may name its sampling (``class_pairs``, the
 default; ``augmented_views`` or ``looc_views``, self-supervised) and may override the shared
@@ -12,21 +12,25 @@ default; ``augmented_views`` or ``looc_views``, self-supervised) and may overrid
         training: {learning_rate: 0.0005}
 
 The name becomes a Kedro namespace and a folder, so it is letters, digits and ``_``.
+:func:`resolve_experiment` turns an entry into an :class:`Experiment`, once, when the run is
+specified (:mod:`crl_pipelines.spec`): every setting typed, the shared blocks with the entry's
+own keys applied (:func:`crl_pipelines.parameters.override`), the loss and sampling checked to go
+together (:func:`check_compatible`, the one place that rule lives).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
+from crl_pipelines.encoder_settings import ModelSettings
 from crl_pipelines.lineage import fingerprint
-from crl_pipelines.losses import LOSSES, check_loss_params, loss_class
-from crl_pipelines.models import ModelSettings
+from crl_pipelines.losses import LOSSES, check_loss_params
+from crl_pipelines.parameters import ParameterError, Settings, Text, override
 from crl_pipelines.runs import FLOOR
 from crl_pipelines.sampling import SAMPLINGS
-from crl_pipelines.training import Experiment, TrainingSettings
-from crl_pipelines.training.steps import STEPS
-from crl_pipelines.validation import ParameterError, Settings, Text, parse, unknown_value
+from crl_pipelines.training.settings import TrainingSettings
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -41,26 +45,34 @@ class ExperimentSettings(Settings):
     training: dict[str, Any] | None = None  # overrides of the shared `training`
 
 
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment as training sees it: its loss (with its validated parameters, defaults
+    filled in), sampling, and the shared model and training settings with its own applied."""
+
+    name: str
+    loss: str
+    loss_params: dict[str, Any]
+    sampling: str
+    model: ModelSettings
+    training: TrainingSettings
+
+
 def resolve_experiment(
     name: str, entry: ExperimentSettings, model: ModelSettings, training: TrainingSettings
 ) -> Experiment:
-    """``entry`` with its loss parameters checked and its ``model`` and ``training`` overrides
-    merged over the shared settings; errors name ``experiments.<name>.<key>``."""
+    """``entry`` with its loss parameters checked and its ``model`` and ``training`` keys applied
+    over the shared settings; errors name ``experiments.<name>.<key>``."""
     where = f"experiments.{name}"
-    for key, value, known in (
-        ("loss", entry.loss, LOSSES),
-        ("sampling", entry.sampling, SAMPLINGS),
-    ):
-        if value not in known:
-            raise unknown_value(f"{where}.{key}", key, value, list(known))
-    merged_training = {**training.model_dump(), **(entry.training or {})}
+    LOSSES.lookup(entry.loss, f"{where}.loss")
+    SAMPLINGS.lookup(entry.sampling, f"{where}.sampling")
     return Experiment(
         name=name,
         loss=entry.loss,
         loss_params=check_loss_params(entry.loss, entry.loss_params, f"{where}.loss_params"),
         sampling=entry.sampling,
-        model=parse(ModelSettings, {**model.model_dump(), **(entry.model or {})}, f"{where}.model"),
-        training=parse(TrainingSettings, merged_training, f"{where}.training"),
+        model=override(model, entry.model, f"{where}.model"),
+        training=override(training, entry.training, f"{where}.training"),
     )
 
 
@@ -77,25 +89,24 @@ def check_name(name: str) -> None:
         )
 
 
-def check_compatible(experiment: Experiment, labelled: bool | None, epochs: int) -> None:
-    """The loss, the sampling, the data (``labelled``: False when it surely has no labels) and
-    the plan's length (``epochs``) go together."""
-    where = f"experiments.{experiment.name}"
-    loss, step = loss_class(experiment.loss), STEPS[experiment.sampling]
-    if loss.views != step.loss_views:
-        fitting = " or ".join(name for name, s in STEPS.items() if s.loss_views == loss.views)
+def check_compatible(loss: str, sampling: str, labelled: bool | None, where: str) -> None:
+    """The loss, the sampling and the data (``labelled``: False when it surely has no labels) go
+    together; errors name the experiment's entry ``where``. The one place this rule lives: the
+    run specification checks it before anything runs, training again on the plan it is given."""
+    loss_class, chosen = LOSSES[loss], SAMPLINGS[sampling]
+    if loss_class.views != chosen.loss_views:
+        fitting = " or ".join(n for n, s in SAMPLINGS.items() if s.loss_views == loss_class.views)
         raise ParameterError(
-            f"parameter `{where}.sampling`: the {experiment.loss} loss trains on `sampling:` "
-            f"{fitting}, not {experiment.sampling}"
+            f"parameter `{where}.sampling`: the {loss} loss trains on `sampling:` {fitting}, "
+            f"not {sampling}"
         )
-    if labelled is False and (loss.needs_labels or SAMPLINGS[experiment.sampling].needs_labels):
-        what = "loss" if loss.needs_labels else "sampling"
+    if labelled is False and (loss_class.needs_labels or chosen.needs_labels):
+        what, value = ("loss", loss) if loss_class.needs_labels else ("sampling", sampling)
         raise ParameterError(
-            f"parameter `{where}.{what}`: the {getattr(experiment, what)} {what} needs class "
-            "labels and the data has none; use a self-supervised loss (ntxent, align_uniform, "
-            "...) with `sampling: augmented_views`"
+            f"parameter `{where}.{what}`: the {value} {what} needs class labels and the data "
+            "has none; use a self-supervised loss (ntxent, align_uniform, ...) with "
+            "`sampling: augmented_views`"
         )
-    check_warmup(experiment.training, epochs, f"{where}.training")
 
 
 def check_warmup(training: TrainingSettings, epochs: int, where: str) -> None:

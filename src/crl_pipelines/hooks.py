@@ -12,9 +12,8 @@ from kedro.framework.project import pipelines as registered
 from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
 
-from crl_pipelines import progress
+from crl_pipelines import pipeline_registry, progress
 from crl_pipelines.errors import UserError
-from crl_pipelines.spec import build_spec
 
 STAGES = ("ingest", "pairs", "train", "embed", "evaluate")
 # the stage a node is shown under: `evaluate` holds the comparison too, so `compare` comes first
@@ -26,7 +25,7 @@ class MissingInputsError(UserError, RuntimeError):
 
 
 class EnvironmentMismatchError(UserError, RuntimeError):
-    """The parameters declare other runs than the pipelines were built for."""
+    """The run's parameters are not the ones the pipelines were built from."""
 
 
 class ProjectHooks:
@@ -57,22 +56,19 @@ class ProjectHooks:
 
     @staticmethod
     def _check_parameters(catalog: Any) -> None:
-        """The run's parameters (``--params`` overrides included) make a valid specification
-        whose runs are the ones the pipelines were built for."""
-        declared = {run.name for run in build_spec(catalog.load("parameters")).runs()}
-        built = {node.namespace for node in registered["train"].nodes}
-        if declared != built:
-            sides = (
-                ("only in the parameters", declared - built),
-                ("only in the pipelines", built - declared),
-            )
-            differences = "; ".join(f"{side}: {some(runs)}" for side, runs in sides if runs)
-            raise EnvironmentMismatchError(
-                f"the parameters and the pipelines disagree on the runs ({differences}): the "
-                "pipelines are built from the environment's parameters alone, so change "
-                "`experiments` or `seeds` in conf/<env>/parameters.yml and select it with "
-                "`kedro run --env <env>` (or KEDRO_ENV=<env>), not with --params or --conf-source"
-            )
+        """The run's parameters are the ones the pipelines were built from (their settings are
+        bound to the nodes when the pipelines are registered)."""
+        built_from = pipeline_registry.built_from
+        given = catalog.load("parameters")
+        if built_from is None or given == built_from:
+            return
+        raise EnvironmentMismatchError(
+            f"the run's parameters differ from those its pipelines were built from (at "
+            f"`{first_difference(given, built_from)}`): the pipelines are built from the "
+            "environment's parameters and `kedro run`'s --params and --conf-source; start the "
+            "run with `kedro run` (--env, --params, --conf-source), or set "
+            f"{pipeline_registry.RUNTIME_PARAMS_ENV} (JSON) to the session's runtime_params"
+        )
 
     @staticmethod
     def _check_inputs_exist(pipeline: Pipeline, catalog: Any) -> None:
@@ -99,3 +95,14 @@ def some(names: Iterable[str], shown: int = 4) -> str:
     names = sorted(names)
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
     return ", ".join(names[:shown]) + more
+
+
+def first_difference(first: Any, second: Any, path: str = "") -> str:
+    """The dotted path of the first key at which two parameter trees differ."""
+    if isinstance(first, dict) and isinstance(second, dict):
+        for key in [*first, *(key for key in second if key not in first)]:
+            if first.get(key, Ellipsis) != second.get(key, Ellipsis):
+                return first_difference(
+                    first.get(key), second.get(key), f"{path}.{key}" if path else str(key)
+                )
+    return path or "(the whole tree)"

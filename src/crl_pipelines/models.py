@@ -1,4 +1,5 @@
-"""Encoders: a backbone, then a projection head, rebuilt from a plain config dict.
+"""Encoders: a backbone, then a projection head, rebuilt from a plain config dict (its settings:
+:mod:`crl_pipelines.encoder_settings`).
 
 Backbones:
 - ``resnet18``: torchvision's ResNet-18 with the guide's changes: ``conv1`` takes the data's
@@ -19,57 +20,13 @@ concatenated: LOOC++); training always uses the heads.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field, Strict, model_validator
 from torch import nn
-from torchvision.models import resnet18
 
-from crl_pipelines.validation import (
-    NonNegativeInt,
-    Number,
-    PositiveInt,
-    Settings,
-    parse,
-)
-
-STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")  # every stage name any backbone has
-HeadLayers = Annotated[int, Strict(), Field(ge=1, le=4)]
-
-
-class ModelSettings(Settings):
-    """The encoder a researcher chooses (``model`` in the parameters, or an experiment's own)."""
-
-    arch: Literal["resnet18", "small_cnn"] = "resnet18"
-    stem: Literal["guide", "small"] = "small"
-    embedding_dim: PositiveInt = 32
-    head_layers: HeadLayers = 1
-    representation: Literal["projector", "backbone", "all_heads"] = "projector"
-
-
-class EncoderConfig(ModelSettings):
-    """Everything that rebuilds an encoder: the chosen model, plus what the data and the loss
-    decide (input channels and statistics, LOOC's extra heads), and the lineage of the trained
-    weights. Saved beside the weights."""
-
-    extra_heads: NonNegativeInt = 0
-    lineage: dict[str, str] = Field(default_factory=dict)  # what it was made from
-    # which epoch's weights these are: keep (last | best), kept_epoch, epochs, best_epoch
-    training: dict[str, str | int] = Field(default_factory=dict)
-    in_channels: PositiveInt = 1
-    input_mean: tuple[Number, ...] = (0.5,)
-    input_std: tuple[Number, ...] = (0.5,)
-
-    @model_validator(mode="after")
-    def _one_statistic_per_channel(self) -> EncoderConfig:
-        for key in ("input_mean", "input_std"):
-            if len(getattr(self, key)) != self.in_channels:
-                raise ValueError(
-                    f"model.{key} needs {self.in_channels} values (one per channel), "
-                    f"got {list(getattr(self, key))}"
-                )
-        return self
+from crl_pipelines.encoder_settings import STAGES, EncoderConfig
+from crl_pipelines.parameters import parse
 
 
 def _conv_block(channels_in: int, channels_out: int, stride: int) -> nn.Sequential:
@@ -90,6 +47,10 @@ def _backbone(config: dict[str, Any]) -> tuple[nn.ModuleDict, int]:
             "layer2": _conv_block(64, 128, 2),
         }
         return nn.ModuleDict(stages), 128
+    # torchvision is imported here, not with this module: importing it costs ~2 s (it loads
+    # torch._dynamo), which every process that only builds the small CNN would pay
+    from torchvision.models import resnet18
+
     net = resnet18(weights=None)
     if config["stem"] == "guide":
         stem = nn.Sequential(

@@ -1,20 +1,25 @@
 """Project pipelines: ingest, pairs, train, embed, evaluate, compare, and ``__default__`` (all).
 
-The parameters are read and checked (:func:`crl_pipelines.spec.build_spec`) here, before any
-node runs, because each run becomes its own namespace: ``<experiment>.seed<seed>``. The
-configuration environment is taken from ``KEDRO_ENV``, which ``kedro run --env X`` sets before
-the pipelines are first built (:func:`crl_pipelines.cli.select_environment`), so an environment
-may change which experiments and seeds exist. ``--params`` and ``--conf-source`` reach the run's
-parameters but not this list: the project's hook stops a run whose parameters and pipelines
-disagree, in one line.
+The parameters are read here (:func:`run_parameters`: the configuration environment's files with
+the run's ``--params`` over them), typed and resolved once (:func:`crl_pipelines.spec.build_spec`,
+before any node runs), and each node is built with the typed block it needs bound to it
+(:mod:`crl_pipelines.pipelines.binding`): an experiment's resolved settings, the scoring
+settings, never the whole tree. Each run becomes its own namespace, ``<experiment>.seed<seed>``.
+
+The environment comes from ``KEDRO_ENV``; ``kedro run`` (:mod:`crl_pipelines.cli`) sets it from
+``--env``, and passes ``--params`` and ``--conf-source`` in :data:`RUNTIME_PARAMS_ENV` and
+:data:`CONF_SOURCE_ENV`, before the pipelines are first built. The project's hook stops a run
+whose parameters are not the ones the pipelines were built from (a session made with other
+``runtime_params``), in one line.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
-from kedro.config import OmegaConfigLoader
 from kedro.framework.project import settings
 from kedro.pipeline import Pipeline
 from kedro.utils import find_kedro_project
@@ -27,32 +32,73 @@ from crl_pipelines.pipelines.pairs import pipeline as pairs
 from crl_pipelines.pipelines.train import pipeline as train
 from crl_pipelines.spec import RunSpec, build_spec
 
+RUNTIME_PARAMS_ENV = "CRL_PIPELINES_RUNTIME_PARAMS"  # the run's --params, as JSON
+CONF_SOURCE_ENV = "CRL_PIPELINES_CONF_SOURCE"  # the run's --conf-source
 
-def declared_spec() -> RunSpec:
-    """The run specification of the active environment's parameters."""
+built_from: dict[str, Any] | None = None
+"""The parameters the registered pipelines were built from (None before they are built)."""
+
+
+def run_parameters() -> dict[str, Any]:
+    """The run's parameters, as Kedro's session reads them: the environment's files, with the
+    run's ``--params`` over them."""
     project = find_kedro_project(Path.cwd()) or Path.cwd()
-    loader = OmegaConfigLoader(
-        conf_source=str(project / settings.CONF_SOURCE),
+    loader = settings.CONFIG_LOADER_CLASS(
+        conf_source=os.environ.get(CONF_SOURCE_ENV) or str(project / settings.CONF_SOURCE),
         env=os.environ.get("KEDRO_ENV"),
+        runtime_params=json.loads(os.environ.get(RUNTIME_PARAMS_ENV) or "{}"),
         **settings.CONFIG_LOADER_ARGS,
     )
-    return build_spec(loader["parameters"])
+    return loader["parameters"]
 
 
-def register_pipelines() -> dict[str, Pipeline]:
-    spec = declared_spec()
-    runs = spec.runs()
-    comparison = compare.create_pipeline(runs)
+def described(spec: RunSpec) -> dict[str, Any]:
+    """What the report restates of the parameters: every block as typed (defaults filled in),
+    of ``ingest`` only the chosen source's block."""
+    shown = spec.parameters.model_dump(mode="json")
+    ingest_settings = spec.parameters.ingest
+    shown["ingest"] = {
+        key: value
+        for key, value in shown["ingest"].items()
+        if key not in ingest_settings.registry or key == ingest_settings.source
+    }
+    return shown
+
+
+def create_pipelines(spec: RunSpec) -> dict[str, Pipeline]:
+    """Every pipeline of the run specification, each node with its settings bound."""
+    parameters, runs = spec.parameters, spec.runs()
+    scoring = parameters.evaluate
+    expected = {
+        run.name: {
+            "settings": spec.settings_fingerprint(run),
+            "scoring": scoring.battery_fingerprint(),
+        }
+        for run in runs
+    }
+    comparison = compare.create_pipeline(runs, expected, scoring, described(spec))
     pipelines = {
-        "ingest": ingest.create_pipeline(),
-        "pairs": pairs.create_pipeline(),
+        "ingest": ingest.create_pipeline(parameters.ingest),
+        "pairs": pairs.create_pipeline(parameters.pairs, parameters.augment),
         "train": train.create_pipeline(
-            runs, {name: spec.experiment(name) for name in spec.experiments}
+            runs,
+            spec.experiments,
+            model=parameters.model,
+            checkpoint_dir=parameters.checkpoint_dir,
+            collapse_threshold=scoring.collapse_threshold,
         ),
-        "embed": embed.create_pipeline(runs),
+        "embed": embed.create_pipeline(runs, parameters.embed),
         # re-scores the embeddings on disk and rewrites the comparison; never trains
-        "evaluate": evaluate.create_pipeline(runs) + comparison,
+        "evaluate": evaluate.create_pipeline(runs, scoring) + comparison,
         "compare": comparison,
     }
     pipelines["__default__"] = sum(pipelines.values())
+    return pipelines
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    global built_from
+    parameters = run_parameters()
+    pipelines = create_pipelines(build_spec(parameters))
+    built_from = parameters
     return pipelines

@@ -1,38 +1,43 @@
-"""The run specification: every parameter, typed, and checked together before anything runs.
+"""The run specification: every parameter, typed and resolved once, and checked together before
+anything runs.
 
-:func:`build_spec` turns the parameters (``conf/<env>/parameters.yml``) into a :class:`RunSpec`.
-Each block is the settings model of the room that uses it (``ingest`` → sources, ``pairs`` →
-sampling, ``augment`` → augmentations, ``model`` → models, ``training`` → training, ``embed``,
-``evaluate`` → evaluation), so a value is checked by its types once, with one message format
-(:mod:`crl_pipelines.validation`). On top of the blocks, the spec checks what only the whole
-can tell: experiment names, each experiment's overrides merged over the shared settings, its
-loss's parameters, and whether its loss, its sampling and the data go together
-(:mod:`crl_pipelines.experiments`).
+:func:`build_spec` turns the parameters (``conf/<env>/parameters.yml``, with any ``--params``)
+into a :class:`RunSpec`. Each block is parsed by the settings model of the room that uses it
+(``ingest`` → sources, ``pairs`` → sampling, ``augment`` → augmentations, ``model`` → encoder
+settings, ``training`` → training, ``embed``, ``evaluate`` → evaluation), so a value is checked
+by its types once, with one message format (:mod:`crl_pipelines.parameters`). Then each
+experiment is resolved once (:func:`crl_pipelines.experiments.resolve_experiment`) and what only
+the whole can tell is checked: experiment names, whether each loss, its sampling and the data go
+together, warm-up against the plan's length, ``keep: best`` against the validation split. The
+pipeline registry hands each node the typed block it needs; nothing is parsed again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
 from crl_pipelines.augment import AugmentSettings
 from crl_pipelines.embed import EmbedSettings
-from crl_pipelines.evaluation.battery import ScoringSettings
+from crl_pipelines.encoder_settings import ModelSettings
+from crl_pipelines.evaluation.settings import ScoringSettings
 from crl_pipelines.experiments import (
+    Experiment,
     ExperimentSettings,
     check_compatible,
     check_name,
     check_warmup,
     resolve_experiment,
+    settings_fingerprint,
 )
-from crl_pipelines.models import ModelSettings
+from crl_pipelines.parameters import NonNegativeInt, ParameterError, Settings, Text, parse
 from crl_pipelines.runs import Run, plan_runs
 from crl_pipelines.sampling import PairsSettings
 from crl_pipelines.sources import IngestSettings
-from crl_pipelines.training import Experiment, TrainingSettings
-from crl_pipelines.validation import NonNegativeInt, ParameterError, Settings, Text, parse
+from crl_pipelines.training.settings import TrainingSettings, check_keep
 
 
 def _distinct(seeds: list[int]) -> list[int]:
@@ -44,8 +49,8 @@ def _distinct(seeds: list[int]) -> list[int]:
 Seeds = Annotated[list[NonNegativeInt], Field(min_length=1), AfterValidator(_distinct)]
 
 
-class RunSpec(Settings):
-    """Every parameter of a run, each block validated by its own settings model."""
+class RunParameters(Settings):
+    """Every parameter of a run as written, each block validated by its own settings model."""
 
     ingest: IngestSettings = IngestSettings()
     pairs: PairsSettings = PairsSettings()
@@ -58,30 +63,43 @@ class RunSpec(Settings):
     embed: EmbedSettings = EmbedSettings()
     evaluate: ScoringSettings = ScoringSettings()
 
-    def experiment(self, name: str) -> Experiment:
-        """The experiment ``name`` with its overrides applied and its loss parameters checked."""
-        return resolve_experiment(name, self.experiments[name], self.model, self.training)
+
+@dataclass(frozen=True)
+class RunSpec:
+    """The parameters, typed, and every experiment resolved (in the order they are declared)."""
+
+    parameters: RunParameters
+    experiments: Mapping[str, Experiment]
 
     def runs(self) -> list[Run]:
         """Every experiment, then the floor, once per seed."""
-        return plan_runs({name: e.sampling for name, e in self.experiments.items()}, self.seeds)
+        samplings = {name: experiment.sampling for name, experiment in self.experiments.items()}
+        return plan_runs(samplings, self.parameters.seeds)
+
+    def experiment_of(self, run: Run) -> Experiment | None:
+        """The resolved experiment a run trains (None for the untrained floor)."""
+        return self.experiments[run.experiment] if run.trained else None
+
+    def settings_fingerprint(self, run: Run) -> str:
+        """What the run's encoder is made from besides its data (its lineage's ``settings``)."""
+        return settings_fingerprint(self.experiment_of(run), self.parameters.model, run.seed)
 
 
 def build_spec(parameters: Mapping[str, Any]) -> RunSpec:
     """The parameters as a :class:`RunSpec`; a :class:`ParameterError` naming the parameter at
     fault (with the value it got and what it should be) if they cannot make a run."""
-    spec = parse(RunSpec, parameters, "")
-    if not spec.experiments:
+    typed = parse(RunParameters, parameters, "")
+    if not typed.experiments:
         raise ParameterError("the parameters declare no experiments: add one under `experiments:`")
-    check_warmup(spec.training, spec.pairs.epochs, "training")
-    for name in spec.experiments:
+    epochs, has_validation = typed.pairs.epochs, typed.ingest.validation_fraction > 0
+    check_warmup(typed.training, epochs, "training")
+    resolved = {}
+    for name, entry in typed.experiments.items():
         check_name(name)
-        experiment = spec.experiment(name)
-        check_compatible(experiment, spec.ingest.labelled, spec.pairs.epochs)
-        if experiment.training.keep == "best" and spec.ingest.validation_fraction == 0:
-            raise ParameterError(
-                f"parameter `experiments.{name}.training.keep` (or `training.keep`) is best, "
-                "which chooses by the validation split, and ingest.validation_fraction is 0; "
-                "set it above 0 (e.g. 0.1) or keep: last"
-            )
-    return spec
+        experiment = resolve_experiment(name, entry, typed.model, typed.training)
+        where = f"experiments.{name}"
+        check_compatible(experiment.loss, experiment.sampling, typed.ingest.labelled, where)
+        check_warmup(experiment.training, epochs, f"{where}.training")
+        check_keep(experiment.training.keep, has_validation, f"{where}.training")
+        resolved[name] = experiment
+    return RunSpec(typed, resolved)

@@ -20,6 +20,7 @@ import pytest
 from kedro.io import AbstractDataset, DatasetError
 from matplotlib.figure import Figure
 
+from crl_pipelines.atomic_writes import PAUSE_BEFORE_RENAME, write_atomically
 from crl_pipelines.datasets import (
     AtomicCSVDataset,
     AtomicJSONDataset,
@@ -28,7 +29,6 @@ from crl_pipelines.datasets import (
     NpzDataset,
     TorchModelDataset,
 )
-from crl_pipelines.files import PAUSE_BEFORE_RENAME, write_atomically
 from crl_pipelines.models import build_encoder
 from tests.integration.conftest import copy_project, tool_env
 

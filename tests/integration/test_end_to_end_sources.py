@@ -14,8 +14,8 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
+from crl_pipelines.parameters import ParameterError
 from crl_pipelines.sources.digits import load_digits_dataset
-from crl_pipelines.validation import ParameterError
 from tests.unit.test_data import write_mnist
 
 QUICK = {"epochs": 1, "pairs_per_class": 2, "batch_size": 16, "seed": 0}

@@ -15,8 +15,8 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
-from crl_pipelines.data import DataError
-from crl_pipelines.validation import ParameterError
+from crl_pipelines.images import DataError
+from crl_pipelines.parameters import ParameterError
 from tests.unit.test_data import fake_mnist, write_mnist
 
 

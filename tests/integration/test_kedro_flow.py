@@ -16,7 +16,7 @@ from kedro.framework.startup import bootstrap_project
 
 from crl_pipelines.evaluation.scores import SCORES
 from crl_pipelines.hooks import MissingInputsError
-from crl_pipelines.validation import ParameterError
+from crl_pipelines.parameters import ParameterError
 from tests.integration.conftest import PROJECT, copy_project, inside
 
 ENCODERS = ["contrastive", "triplet", "ntxent", "cross_entropy", "random_init"]

@@ -23,7 +23,7 @@ from crl_pipelines.augment import (
 from crl_pipelines.augment.base import Augmentation, coin, where_applied
 from crl_pipelines.augment.crop import CropSettings
 from crl_pipelines.augment.geometry import Geometric, identity
-from crl_pipelines.validation import ParameterError, Probability, Settings
+from crl_pipelines.parameters import ParameterError, Probability, Settings
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 DEVICES = pytest.mark.parametrize(

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from crl_pipelines.data import DataError, ImageDataset
+from crl_pipelines.images import DataError, ImageDataset
 from crl_pipelines.sources import build_dataset, folders
 from tests.unit.test_data import fake_mnist, write_idx
 from tests.unit.test_sources import write_cifar

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crl_pipelines.data import (
+from crl_pipelines.images import (
     DataError,
     ImageDataset,
     drop_duplicate_images,

@@ -8,20 +8,18 @@ import socket
 import pytest
 import torch
 
-from crl_pipelines.data import stratified_split, stratified_subsample
-from crl_pipelines.losses import NTXentLoss, SupConLoss
-from crl_pipelines.models import ModelSettings
+from crl_pipelines.encoder_settings import ModelSettings
+from crl_pipelines.experiments import Experiment
+from crl_pipelines.images import stratified_split, stratified_subsample
+from crl_pipelines.losses.ntxent import NTXentLoss
+from crl_pipelines.losses.supcon import SupConLoss
+from crl_pipelines.parameters import ParameterError, parse
 from crl_pipelines.sampling import SAMPLINGS, PairsSettings
 from crl_pipelines.sources.digits import load_digits_dataset
-from crl_pipelines.training import (
-    DistributedSettings,
-    Experiment,
-    TrainingSettings,
-    train_encoder,
-)
 from crl_pipelines.training.collectives import Shard, sync_batchnorm
 from crl_pipelines.training.distributed import DistributedError, run_on_ranks
-from crl_pipelines.validation import ParameterError, parse
+from crl_pipelines.training.settings import DistributedSettings, TrainingSettings
+from crl_pipelines.training.trainer import train_encoder
 
 CPU = torch.device("cpu")
 LABELS = [0, 1, 2, 0, 1]  # five rows: shares of 3 and 2, and repeated labels for SupCon

@@ -7,13 +7,16 @@ import pytest
 import torch
 
 from crl_pipelines.augment import default_params
+from crl_pipelines.encoder_settings import ModelSettings
 from crl_pipelines.losses import LOSSES
-from crl_pipelines.models import ModelSettings, build_encoder
+from crl_pipelines.models import build_encoder
 from crl_pipelines.sampling.views import view_plan
-from crl_pipelines.training import Job, fused, train_encoder
+from crl_pipelines.training import fused
 from crl_pipelines.training.fused import train_together, train_with_partners
+from crl_pipelines.training.job import Job
 from crl_pipelines.training.loop import TrainingError
 from crl_pipelines.training.stacked import StackedEncoder, member_view
+from crl_pipelines.training.trainer import train_encoder
 from tests.unit.test_train import MODEL, NaNAfterLoss, experiment, small_data, weights
 
 CPU = torch.device("cpu")

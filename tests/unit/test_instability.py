@@ -13,20 +13,16 @@ import pandas as pd
 import pytest
 import torch
 
-from crl_pipelines.data import hold_out_validation, stratified_split, stratified_subsample
+from crl_pipelines.encoder_settings import ModelSettings
 from crl_pipelines.evaluation.report import TrainingNote
-from crl_pipelines.models import ModelSettings
+from crl_pipelines.experiments import Experiment
+from crl_pipelines.images import hold_out_validation, stratified_split, stratified_subsample
 from crl_pipelines.sampling.class_pairs import class_pair_plan
 from crl_pipelines.sources.digits import load_digits_dataset
-from crl_pipelines.training import (
-    Experiment,
-    TrainingSettings,
-    instability,
-    monitor,
-    optim,
-    train_encoder,
-)
+from crl_pipelines.training import instability, monitor, optim
 from crl_pipelines.training import job as training_job
+from crl_pipelines.training.settings import TrainingSettings
+from crl_pipelines.training.trainer import train_encoder
 from tests.unit.test_report import small_report
 
 MODEL = ModelSettings(arch="small_cnn", embedding_dim=8)
@@ -218,7 +214,7 @@ def test_validation_part_is_stratified_and_disjoint(caplog):
     assert (np.bincount(kept.labels) >= 2).all()
     # no class with three images: nothing is held out, and the log says what is off
     pairs = train.subset(np.concatenate([np.flatnonzero(train.labels == k)[:2] for k in range(10)]))
-    with caplog.at_level(logging.WARNING, logger="crl_pipelines.data"):
+    with caplog.at_level(logging.WARNING, logger="crl_pipelines.images"):
         assert hold_out_validation(pairs, 0.1, seed=0) == (pairs, None)
     assert "no class of the 20 train images has three" in caplog.text
 

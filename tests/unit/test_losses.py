@@ -8,17 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from crl_pipelines.losses import (
-    LOSSES,
-    ContrastivePairLoss,
-    CrossEntropyLoss,
-    NTXentLoss,
-    TripletLoss,
-    build_loss,
-    loss_settings,
-)
-from crl_pipelines.losses.pairs import distance_matrix, similarity_mask, squared_distance_matrix
-from crl_pipelines.validation import ParameterError
+from crl_pipelines.losses import LOSSES, build_loss, loss_settings
+from crl_pipelines.losses.contrastive import ContrastivePairLoss
+from crl_pipelines.losses.cross_entropy import CrossEntropyLoss
+from crl_pipelines.losses.ntxent import NTXentLoss
+from crl_pipelines.losses.pairwise import distance_matrix, similarity_mask, squared_distance_matrix
+from crl_pipelines.losses.triplet import TripletLoss
+from crl_pipelines.parameters import ParameterError
 from tests.unit import batches
 
 ONE_PAIR_PER_CLASS = [0, 1, 2, 3, 4]

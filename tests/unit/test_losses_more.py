@@ -8,24 +8,20 @@ import math
 import pytest
 import torch
 
-from crl_pipelines.losses import (
-    LOSSES,
-    AlignUniformLoss,
+from crl_pipelines.losses import LOSSES, build_loss
+from crl_pipelines.losses.align_uniform import AlignUniformLoss, alignment, uniformity
+from crl_pipelines.losses.generalized import (
     LSEHypersphereLoss,
-    NTXentLoss,
-    SupConLoss,
     SWDGaussianLoss,
     SWDHypercubeLoss,
     SWDHypersphereLoss,
-    build_loss,
-)
-from crl_pipelines.losses.align_uniform import alignment, uniformity
-from crl_pipelines.losses.generalized import (
     generalized_alignment,
     random_directions,
     sample_prior,
     sliced_wasserstein,
 )
+from crl_pipelines.losses.ntxent import NTXentLoss
+from crl_pipelines.losses.supcon import SupConLoss
 from tests.unit import batches
 
 NEW_LOSSES = [

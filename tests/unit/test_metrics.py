@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from statsmodels.stats.outliers_influence import variance_inflation_factor
 
-from crl_pipelines.evaluation.battery import ScoringSettings, score_embeddings
+from crl_pipelines.evaluation.battery import score_embeddings
 from crl_pipelines.evaluation.metrics import (
     class_distance_matrix,
     class_separation,
@@ -33,6 +33,7 @@ from crl_pipelines.evaluation.metrics import (
     uniformity,
     variance_inflation_factors,
 )
+from crl_pipelines.evaluation.settings import ScoringSettings
 
 
 def correlated_data(rows=200, seed=0):

@@ -22,6 +22,7 @@ from kedro_datasets.pandas import CSVDataset
 from kedro_datasets.text import TextDataset
 from matplotlib.figure import Figure
 
+from crl_pipelines.atomic_writes import write_atomically
 from crl_pipelines.datasets import (
     AtomicCSVDataset,
     AtomicJSONDataset,
@@ -34,7 +35,6 @@ from crl_pipelines.datasets import (
 )
 from crl_pipelines.embed import embed_images
 from crl_pipelines.errors import UserError
-from crl_pipelines.files import write_atomically
 from crl_pipelines.lineage import StaleArtifactError
 from crl_pipelines.models import build_encoder
 
@@ -270,7 +270,10 @@ def test_atomic_datasets_keep_their_catalog_configuration(tmp_path):
     catalog.save("ours", TABLE)
     catalog.load("theirs")
     config = catalog.to_config()[0]
-    assert config["ours"].pop("type") == "crl_pipelines.datasets.AtomicCSVDataset"
+    # Kedro records the class where it is defined, one dataset class per module
+    assert (
+        config["ours"].pop("type") == "crl_pipelines.datasets.atomic_csv_dataset.AtomicCSVDataset"
+    )
     assert config["theirs"].pop("type") == "kedro_datasets.pandas.csv_dataset.CSVDataset"
     assert config["ours"] == config["theirs"]
     assert config["ours"]["filepath"] == entry["filepath"]

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from crl_pipelines import lineage
-from crl_pipelines.data import (
+from crl_pipelines.images import (
     OFFICIAL_SPLIT,
     DataError,
     ImageDataset,
@@ -24,10 +24,10 @@ from crl_pipelines.data import (
     official_split,
     split_train_test,
 )
+from crl_pipelines.parameters import ParameterError
 from crl_pipelines.pipelines.ingest.nodes import load_source, split_dataset
 from crl_pipelines.sources import build_dataset, parse_ingest
 from crl_pipelines.spec import build_spec
-from crl_pipelines.validation import ParameterError
 from tests.unit.test_data import fake_mnist, write_idx
 from tests.unit.test_sources import CIFAR_NAMES, cifar_batch, write_image
 
@@ -146,7 +146,9 @@ def ingest(params: dict) -> tuple[dict, dict, dict]:
     """The ingest nodes' outputs (train, test, summary) for the ``ingest`` block ``params``, with
     no validation part unless ``params`` asks for one (these tests are about the test split)."""
     settings = parse_ingest({"validation_fraction": 0.0, **params})
-    train, validation, test, summary = split_dataset(load_source(settings), settings)
+    train, validation, test, summary = split_dataset(
+        load_source(settings=settings), settings=settings
+    )
     assert len(validation["labels"]) == summary["validation_images"]
     return train, test, summary
 
@@ -154,7 +156,7 @@ def ingest(params: dict) -> tuple[dict, dict, dict]:
 def test_official_with_a_validation_part_holds_it_out_of_train(tmp_path):
     case = WRITERS["mnist"](tmp_path)
     settings = parse_ingest({**case.params, "test_split": "official", "validation_fraction": 0.3})
-    parts = split_dataset(load_source(settings), settings)[:3]
+    parts = split_dataset(load_source(settings=settings), settings=settings)[:3]
     train, validation, test = (ImageDataset.from_arrays(part) for part in parts)
     np.testing.assert_array_equal(test.images, case.test[0])
     together = sorted(keys(np.concatenate([train.images, validation.images])))

@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
-from crl_pipelines.evaluation import plots
-from crl_pipelines.evaluation.battery import ScoringSettings, score_embeddings
+from crl_pipelines.evaluation import figures as plots
+from crl_pipelines.evaluation.battery import score_embeddings
 from crl_pipelines.evaluation.report import (
     SECTIONS,
     FigureFile,
@@ -34,6 +34,7 @@ from crl_pipelines.evaluation.report import (
     ranking,
 )
 from crl_pipelines.evaluation.scores import SCORES, Score
+from crl_pipelines.evaluation.settings import ScoringSettings
 from crl_pipelines.evaluation.uncertainty import Significance
 
 
@@ -599,8 +600,8 @@ def test_report_shows_intervals_tied_groups_and_only_significant_claims():
 def test_retrieval_figure_draws_images_with_randbits_channels():
     """RandBits channels (after the image's own) are left out of the pictures, so a grey image
     with 8 bit channels draws as grey."""
-    from crl_pipelines.data import ImageDataset
     from crl_pipelines.evaluation.figures import retrieval_figure
+    from crl_pipelines.images import ImageDataset
     from crl_pipelines.sources.transforms import add_randbits
 
     rng = np.random.default_rng(0)
@@ -665,8 +666,8 @@ def test_caveat_without_intervals_or_with_one_seed():
 
 def test_retrieval_grid_has_one_query_per_class():
     """Every class has its row (ten classes: ten rows), labelled with the class name."""
-    from crl_pipelines.data import ImageDataset
     from crl_pipelines.evaluation.figures import retrieval_figure
+    from crl_pipelines.images import ImageDataset
 
     rng = np.random.default_rng(0)
     labels = np.arange(60) % 10

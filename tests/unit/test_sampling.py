@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crl_pipelines.data import DataError
+from crl_pipelines.images import DataError
 from crl_pipelines.sampling import check_plan_matches
 from crl_pipelines.sampling.class_pairs import class_pair_plan
 

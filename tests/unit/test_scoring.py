@@ -19,12 +19,14 @@ from sklearn.metrics import (
 )
 from sklearn.neighbors import KNeighborsClassifier
 
+from crl_pipelines.encoder_settings import STAGES
 from crl_pipelines.evaluation import metrics
-from crl_pipelines.evaluation.battery import ScoringSettings, score_embeddings
-from crl_pipelines.evaluation.scores import DEPTHS, SCORES, Score, Skip
+from crl_pipelines.evaluation.battery import score_embeddings
+from crl_pipelines.evaluation.context import DEPTHS, Skip
+from crl_pipelines.evaluation.scores import SCORES, Score
+from crl_pipelines.evaluation.settings import ScoringSettings
 from crl_pipelines.losses import align_uniform
-from crl_pipelines.models import STAGES
-from crl_pipelines.validation import ParameterError, parse
+from crl_pipelines.parameters import ParameterError, parse
 
 
 def labelled_blobs(per_class, dim=5, spread=1.0, scale=2.0, seed=0):
@@ -635,7 +637,7 @@ def test_digit_probes_score_each_position_of_multidigit_images():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from crl_pipelines.data import split_train_test
+    from crl_pipelines.images import split_train_test
     from crl_pipelines.sources import build_dataset
 
     settings = {"num_images": 200, "num_digits": 2, "canvas_size": 16, "digit_size": 8}

@@ -15,14 +15,15 @@ import pytest
 import yaml
 from PIL import Image
 
-from crl_pipelines.data import (
+from crl_pipelines.datasets import NpzDataset
+from crl_pipelines.images import (
     DataError,
     ImageDataset,
     random_split,
     split_train_test,
     stratified_split,
 )
-from crl_pipelines.datasets import NpzDataset
+from crl_pipelines.parameters import ParameterError, PositiveInt, Settings, parse
 from crl_pipelines.pipelines.ingest.nodes import load_source, split_dataset
 from crl_pipelines.sources import (
     SOURCES,
@@ -44,7 +45,6 @@ from crl_pipelines.sources import (
 from crl_pipelines.sources.digits import load_digits_dataset
 from crl_pipelines.sources.idx import FASHION_MNIST_CLASSES, KMNIST_CLASSES, load_idx_dataset
 from crl_pipelines.sources.multidigit import MultiDigitSettings
-from crl_pipelines.validation import ParameterError, PositiveInt, Settings, parse
 from tests.unit.test_data import fake_mnist, write_idx
 
 RNG = np.random.default_rng(1234)
@@ -468,7 +468,7 @@ def test_multidigit_is_seeded_and_wired_to_parameters(tmp_path):
     other = build_dataset({**params, "multidigit": {**params["multidigit"], "seed": 1}})
     assert not np.array_equal(first.images, other.images)
     settings = parse_ingest({**params, "test_fraction": 0.25, "seed": 0})
-    _, _, test, _ = split_dataset(load_source(settings), settings)
+    _, _, test, _ = split_dataset(load_source(settings=settings), settings=settings)
     assert ImageDataset.from_arrays(test).extra["digit_labels"].shape == (10, 2)
 
 

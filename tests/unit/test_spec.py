@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from crl_pipelines.parameters import ParameterError
 from crl_pipelines.runs import Run
 from crl_pipelines.spec import RunSpec, build_spec
-from crl_pipelines.validation import ParameterError
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 BASE = yaml.safe_load((CONF / "base" / "parameters.yml").read_text())
@@ -171,11 +171,14 @@ def test_spec_resolves_experiments_and_names_runs():
         }
     }
     spec = build_spec(parameters)
-    experiment = spec.experiment("ntxent_t01")
+    experiment = spec.experiments["ntxent_t01"]
+    shared = spec.parameters
     assert experiment.loss_params == {"temperature": 0.1}
     assert experiment.training.learning_rate == 0.0005
-    assert experiment.training.optimizer == spec.training.optimizer
-    assert experiment.model.embedding_dim == 16 and experiment.model.arch == spec.model.arch
+    assert experiment.training.optimizer == shared.training.optimizer
+    assert experiment.model.embedding_dim == 16 and experiment.model.arch == shared.model.arch
+    # the shared blocks are typed once; the experiment's own keys are applied, not re-parsed
+    assert experiment.training.model_copy(update={"learning_rate": 0.001}) == shared.training
     assert spec.runs() == [
         Run("ntxent_t01", 0, "class_pairs"),
         Run("ntxent_t01", 1, "class_pairs"),
@@ -205,7 +208,7 @@ def test_registration_validates_the_active_environment(tmp_path, monkeypatch):
 def test_keep_best_without_a_validation_split_is_refused_at_registration():
     parameters = changed("training.keep", "best")
     parameters["ingest"]["validation_fraction"] = 0
-    with pytest.raises(ParameterError, match=r"keep` \(or `training.keep`\) is best.*is 0"):
+    with pytest.raises(ParameterError, match=r"training\.keep` is best.*validation_fraction is 0"):
         build_spec(parameters)
     parameters["ingest"]["validation_fraction"] = 0.1
-    assert build_spec(parameters).training.keep == "best"
+    assert build_spec(parameters).parameters.training.keep == "best"

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from crl_pipelines import studies
 from crl_pipelines.errors import UserError
-from crl_pipelines.validation import ParameterError
+from crl_pipelines.parameters import ParameterError
 
 PROJECT = Path(__file__).resolve().parents[2]
 BASE = studies.base_parameters(PROJECT)

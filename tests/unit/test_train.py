@@ -15,15 +15,18 @@ import pandas as pd
 import pytest
 import torch
 
-from crl_pipelines.data import ImageDataset, stratified_split, stratified_subsample
+from crl_pipelines.encoder_settings import ModelSettings
+from crl_pipelines.experiments import Experiment
+from crl_pipelines.images import ImageDataset, stratified_split, stratified_subsample
 from crl_pipelines.losses import LOSSES, Loss
-from crl_pipelines.models import ModelSettings
 from crl_pipelines.sampling import SAMPLINGS, PairsSettings
 from crl_pipelines.sampling.class_pairs import class_pair_plan
 from crl_pipelines.sources.digits import load_digits_dataset
-from crl_pipelines.training import Experiment, TrainingError, TrainingSettings, train_encoder
+from crl_pipelines.training.loop import TrainingError
 from crl_pipelines.training.optim import learning_rate_factor
-from crl_pipelines.training.steps import STEPS, Step
+from crl_pipelines.training.settings import TrainingSettings
+from crl_pipelines.training.steps.base import Step
+from crl_pipelines.training.trainer import train_encoder
 
 MODEL = ModelSettings(arch="small_cnn", embedding_dim=8)  # seconds on a CPU
 
@@ -189,7 +192,7 @@ RESUME_SCRIPT = textwrap.dedent(
     """
     import sys
     from tests.unit.test_train import experiment, small_data
-    from crl_pipelines.training import train_encoder
+    from crl_pipelines.training.trainer import train_encoder
     train, test, plan = small_data(size=400, epochs=3, pairs_per_class=1)
     train_encoder(train, plan, experiment("triplet", scheduler="cosine"), seed=0,
                   checkpoint_path=sys.argv[1])
@@ -257,14 +260,14 @@ def test_checkpoint_of_other_images_is_not_resumed(tmp_path):
 
 
 def test_every_sampling_has_one_step_behind_the_same_interface():
-    """The step registry covers the sampling registry, and every step turns batch (epoch, index)
+    """Every sampling's registration names a step, and every step turns batch (epoch, index)
     of its plan into one finite scalar loss that back-propagates into the encoder."""
-    assert set(STEPS) == set(SAMPLINGS)
     train, _, _ = small_data(epochs=1)
     pairs = PairsSettings(epochs=1, pairs_per_class=2, batch_size=16)
     losses = {"class_pairs": "contrastive", "augmented_views": "ntxent", "looc_views": "looc"}
-    for sampling, step_class in STEPS.items():
-        assert issubclass(step_class, Step)
+    assert set(losses) == set(SAMPLINGS)
+    for sampling, entry in SAMPLINGS.items():
+        assert issubclass(entry.step_class(), Step)
         plan = SAMPLINGS[sampling].make_plan(train, pairs, None)
         _, progress = train_encoder(
             train, plan, experiment(losses[sampling], sampling=sampling), seed=0

@@ -12,9 +12,10 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.outliers_influence import variance_inflation_factor
 
 from crl_pipelines.evaluation import metrics
-from crl_pipelines.evaluation.battery import ScoringSettings, score_embeddings
+from crl_pipelines.evaluation.battery import score_embeddings
 from crl_pipelines.evaluation.report import claims
 from crl_pipelines.evaluation.scores import SCORES
+from crl_pipelines.evaluation.settings import ScoringSettings
 from crl_pipelines.evaluation.uncertainty import (
     bootstrap_rows,
     experiment_replicates,

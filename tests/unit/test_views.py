@@ -7,14 +7,17 @@ import pytest
 import torch
 
 from crl_pipelines.augment import default_params
-from crl_pipelines.data import DataError, ImageDataset, stratified_split, stratified_subsample
-from crl_pipelines.losses import LOOCLoss, build_loss
-from crl_pipelines.models import ModelSettings
+from crl_pipelines.encoder_settings import ModelSettings
+from crl_pipelines.experiments import Experiment
+from crl_pipelines.images import DataError, ImageDataset, stratified_split, stratified_subsample
+from crl_pipelines.losses import build_loss
+from crl_pipelines.losses.looc import LOOCLoss
 from crl_pipelines.sampling import SAMPLINGS, PairsSettings, check_plan_matches, plan_kind
 from crl_pipelines.sampling.class_pairs import class_pair_plan
 from crl_pipelines.sampling.views import view_plan
 from crl_pipelines.sources.digits import load_digits_dataset
-from crl_pipelines.training import Experiment, TrainingSettings, train_encoder
+from crl_pipelines.training.settings import TrainingSettings
+from crl_pipelines.training.trainer import train_encoder
 
 SMALL = ModelSettings(arch="small_cnn", embedding_dim=8)
 
@@ -153,5 +156,5 @@ def test_looc_trains_one_head_per_augmentation_and_scores_looc_plus_plus():
     assert np.isfinite(progress.history[0]["loss"])
     stages = encoder.stages(torch.from_numpy(train.images[:3]))
     assert stages["embedding"].shape == (3, 8 * (1 + len(params)))
-    with pytest.raises(ValueError, match="ntxent loss takes pairs views"):
+    with pytest.raises(ValueError, match="ntxent loss trains on `sampling:` class_pairs or "):
         train_encoder(train, plan, experiment("ntxent", "looc_views"), seed=0)

@@ -18,8 +18,10 @@ two batched matmuls with one banded kernel matrix per sample.
 
 One module per augmentation holds its settings model, its draw and its apply (the interface is
 :class:`~crl_pipelines.augment.base.Augmentation`; geometric ones give an affine map instead,
-:class:`~crl_pipelines.augment.geometry.Geometric`). The registry :data:`AUGMENTATIONS` names
-them in their fixed order of application; adding one is its module plus one entry there:
+:class:`~crl_pipelines.augment.geometry.Geometric`), registered beside its class
+(``@AUGMENTATIONS.register("crop")``). The registry :data:`AUGMENTATIONS` holds them in their
+fixed order of application, the order of the module list below; adding one is its module plus
+its line there:
 
 1. ``crop``: random resized crop. ``scale`` is the crop's area as a fraction of the image
    (uniform), ``ratio`` its aspect ratio width/height (log-uniform), as in torchvision's
@@ -45,7 +47,7 @@ them in their fixed order of application; adding one is its module plus one entr
    separable kernel per sample of radius ⌈3·σ_max⌉ (at most the image side − 1), reflect padding.
 
 Settings are validated by :meth:`AugmentConfig.from_params` (errors are
-:class:`~crl_pipelines.validation.ParameterError` naming ``augment.<name>.<key>``);
+:class:`~crl_pipelines.parameters.ParameterError` naming ``augment.<name>.<key>``);
 :data:`AugmentSettings` is the model of the whole ``augment:`` block.
 
 Images: uint8 N×C×H×W in → uint8 out (computed in float32, clamped to 0..255 and rounded), or
@@ -61,7 +63,19 @@ and the step), so a step's views can be rebuilt exactly; CPU and CUDA generators
 streams. Parameters are drawn in registry order, so a seed fixes every view.
 """
 
-from crl_pipelines.augment.base import Augmentation, Parameters
+# The registry's order, the order of application: each module registers its augmentation.
+# isort: off
+from crl_pipelines.augment import (  # noqa: F401
+    crop,
+    rotation,
+    flip,
+    brightness_contrast,
+    color_jitter,
+    blur,
+)
+# isort: on
+
+from crl_pipelines.augment.base import AUGMENTATIONS, Augmentation, Parameters
 from crl_pipelines.augment.config import (
     AugmentConfig,
     AugmentSettings,
@@ -69,7 +83,6 @@ from crl_pipelines.augment.config import (
     default_params,
 )
 from crl_pipelines.augment.geometry import Geometric
-from crl_pipelines.augment.registry import AUGMENTATIONS
 from crl_pipelines.augment.views import (
     apply,
     augment,

@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from crl_pipelines import validation
+from crl_pipelines import parameters
+from crl_pipelines.registry import Registry
 
 Range = tuple[float, float]
 Parameters = dict[str, dict[str, torch.Tensor]]
@@ -18,12 +19,12 @@ Parameters = dict[str, dict[str, torch.Tensor]]
 class Augmentation(ABC):
     """One augmentation: its settings model, its per-sample draw and its batched apply.
 
-    A subclass sets ``Settings`` (a :class:`crl_pipelines.validation.Settings` model whose defaults
+    A subclass sets ``Settings`` (a :class:`crl_pipelines.parameters.Settings` model whose defaults
     are the augmentation's defaults), ``keys`` (the tensors :meth:`draw` returns) and, if it only
     works on a fixed number of channels (colour), ``channels``.
     """
 
-    Settings: ClassVar[type[validation.Settings]]
+    Settings: ClassVar[type[parameters.Settings]]
     keys: ClassVar[tuple[str, ...]]
     channels: ClassVar[int | None] = None
 
@@ -57,3 +58,12 @@ def coin(p: float, batch: int, generator: torch.Generator, device: torch.device)
 def where_applied(applied: torch.Tensor, augmented: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``augmented`` for the samples whose ``applied`` mask is set, ``x`` for the others."""
     return torch.where(applied.view(-1, 1, 1, 1), augmented, x)
+
+
+def _instance(augmentation: type[Augmentation]) -> Augmentation:
+    return augmentation()
+
+
+AUGMENTATIONS: Registry[Augmentation] = Registry("augmentation", _instance)
+"""Every augmentation by name, in the order they are applied (and their parameters drawn):
+``@AUGMENTATIONS.register("<name>")`` on its class (an instance is registered)."""

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
-from crl_pipelines.augment.base import Augmentation, coin, uniform, where_applied
-from crl_pipelines.validation import Probability, Settings, interval
+from crl_pipelines.augment.base import AUGMENTATIONS, Augmentation, coin, uniform, where_applied
+from crl_pipelines.parameters import Probability, Settings, interval
 
 
 class BlurSettings(Settings):
@@ -23,6 +23,7 @@ class BlurSettings(Settings):
     p: Probability = 0.5
 
 
+@AUGMENTATIONS.register("blur")
 class Blur(Augmentation):
     """Separable Gaussian blur, one kernel per image."""
 

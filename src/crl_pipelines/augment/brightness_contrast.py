@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 import torch
 
-from crl_pipelines.augment.base import Augmentation, coin, uniform, where_applied
-from crl_pipelines.validation import Probability, Settings, interval
+from crl_pipelines.augment.base import AUGMENTATIONS, Augmentation, coin, uniform, where_applied
+from crl_pipelines.parameters import Probability, Settings, interval
 
 
 class BrightnessContrastSettings(Settings):
@@ -23,6 +23,7 @@ class BrightnessContrastSettings(Settings):
     p: Probability = 0.8
 
 
+@AUGMENTATIONS.register("brightness_contrast")
 class BrightnessContrast(Augmentation):
     """Per-sample brightness and contrast factors."""
 

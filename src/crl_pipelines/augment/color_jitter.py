@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 import torch
 
-from crl_pipelines.augment.base import Augmentation, coin, uniform, where_applied
-from crl_pipelines.validation import Probability, Settings, interval
+from crl_pipelines.augment.base import AUGMENTATIONS, Augmentation, coin, uniform, where_applied
+from crl_pipelines.parameters import Probability, Settings, interval
 
 _RGB_TO_YIQ = torch.tensor(
     [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=torch.float64
@@ -29,6 +29,7 @@ class ColorJitterSettings(Settings):
     p: Probability = 0.8
 
 
+@AUGMENTATIONS.register("color_jitter")
 class ColorJitter(Augmentation):
     """Per-sample saturation and hue, as one colour matrix per sample (RGB images only)."""
 

@@ -14,8 +14,8 @@ from pydantic import (
     model_serializer,
 )
 
-from crl_pipelines.augment.registry import AUGMENTATIONS
-from crl_pipelines.validation import ParameterError, Settings, parse
+from crl_pipelines.augment.base import AUGMENTATIONS
+from crl_pipelines.parameters import ParameterError, Settings, parse
 
 
 def _named(value: Any) -> Any:
@@ -97,7 +97,7 @@ class AugmentConfig:
         An augmentation runs iff it is named; its unnamed parameters take the defaults (``{}`` or
         ``None`` as its value = all defaults). ``params=None`` means :func:`default_params`;
         ``params={}`` means no augmentation. ``channels``: image channels, protected ones excluded.
-        Errors are :class:`~crl_pipelines.validation.ParameterError` naming ``augment.<name>...``.
+        Errors are :class:`~crl_pipelines.parameters.ParameterError` naming ``augment.<name>...``.
         """
         if params is None:
             params = default_params(channels)

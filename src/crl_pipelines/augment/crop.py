@@ -13,9 +13,9 @@ from collections.abc import Mapping
 
 import torch
 
-from crl_pipelines.augment.base import uniform
+from crl_pipelines.augment.base import AUGMENTATIONS, uniform
 from crl_pipelines.augment.geometry import Geometric, identity
-from crl_pipelines.validation import Settings, interval
+from crl_pipelines.parameters import Settings, interval
 
 
 class CropSettings(Settings):
@@ -25,6 +25,7 @@ class CropSettings(Settings):
     ratio: interval(0.0, open_low=True) = (3 / 4, 4 / 3)
 
 
+@AUGMENTATIONS.register("crop")
 class Crop(Geometric):
     """Random resized crop (a geometric augmentation: it never samples outside the image)."""
 

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 
 import torch
 
-from crl_pipelines.augment.base import coin, where_applied
+from crl_pipelines.augment.base import AUGMENTATIONS, coin, where_applied
 from crl_pipelines.augment.geometry import Geometric, identity
-from crl_pipelines.validation import Probability, Settings
+from crl_pipelines.parameters import Probability, Settings
 
 
 class FlipSettings(Settings):
@@ -21,6 +21,7 @@ class FlipSettings(Settings):
     p: Probability = 0.5
 
 
+@AUGMENTATIONS.register("flip")
 class Flip(Geometric):
     """Horizontal flip of the samples whose ``applied`` mask is set."""
 

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 
 import torch
 
-from crl_pipelines.augment.base import uniform
+from crl_pipelines.augment.base import AUGMENTATIONS, uniform
 from crl_pipelines.augment.geometry import Geometric, identity
-from crl_pipelines.validation import Settings, interval
+from crl_pipelines.parameters import Settings, interval
 
 
 class RotationSettings(Settings):
@@ -22,6 +22,7 @@ class RotationSettings(Settings):
     degrees: interval(-360.0, 360.0, symmetric=True) = (-15.0, 15.0)
 
 
+@AUGMENTATIONS.register("rotation")
 class Rotation(Geometric):
     """Rotation about the centre, in pixels (square pixels whatever the image's aspect ratio)."""
 

@@ -8,10 +8,9 @@ from itertools import groupby
 import numpy as np
 import torch
 
-from crl_pipelines.augment.base import Parameters
+from crl_pipelines.augment.base import AUGMENTATIONS, Parameters
 from crl_pipelines.augment.config import AugmentConfig
 from crl_pipelines.augment.geometry import Geometric, transform
-from crl_pipelines.augment.registry import AUGMENTATIONS
 
 
 def make_generator(device: torch.device | str, *seed_parts: int) -> torch.Generator:

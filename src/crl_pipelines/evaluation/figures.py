@@ -1,6 +1,9 @@
-"""The figures of one run's scores and of the comparison, as matplotlib ``Figure`` objects.
+"""Every figure of the scores, as matplotlib ``Figure`` objects (no pyplot state, no display
+needed): the drawings, and which of them a run (:data:`RUN_FIGURES`) and the comparison
+(:data:`COMPARISON_FIGURES`) show, in the order the report shows them.
 
-:data:`RUN_FIGURES` and :data:`COMPARISON_FIGURES` name them, in the order the report shows them.
+Every name drawn (class, run, experiment, stage) and every title holding one goes through
+:func:`plain`, and legends get their labels explicitly: a name is drawn as it is typed.
 """
 
 from __future__ import annotations
@@ -8,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from crl_pipelines.data import ImageDataset
-from crl_pipelines.evaluation import metrics, plots
+from crl_pipelines.evaluation import metrics
 from crl_pipelines.evaluation.battery import BatteryResult
+from crl_pipelines.images import ImageDataset
 
 RUN_FIGURES = ("class_distances", "correlation", "vif", "pca", "tsne", "retrieval")
 COMPARISON_FIGURES = ("between_class_distances", "probe_by_depth", "training_curves")
@@ -30,21 +36,19 @@ def run_figures(
     class_names = [str(c) for c in embeddings["class_names"]]
     test_labels = embeddings.get("test_labels")
     figures = {
-        "class_distances": plots.class_distance_heatmap(
-            arrays["class_distances"], class_names, name
-        )
+        "class_distances": class_distance_heatmap(arrays["class_distances"], class_names, name)
         if labelled
-        else plots.skipped(f"{name}: class distances", "no class labels"),
-        "correlation": plots.correlation_heatmap(arrays["correlation"], name),
-        "vif": plots.vif_bars(metrics.normalized_vif(arrays["vif"]), name),
-        "pca": plots.class_scatter(
+        else skipped(f"{name}: class distances", "no class labels"),
+        "correlation": correlation_heatmap(arrays["correlation"], name),
+        "vif": vif_bars(metrics.normalized_vif(arrays["vif"]), name),
+        "pca": class_scatter(
             arrays["pca_projection"],
             test_labels if labelled else None,
             class_names,
             f"{name}: PCA ({scores['pca2_variance']:.0%} of variance)",
             "PC",
         ),
-        "tsne": plots.class_scatter(
+        "tsne": class_scatter(
             arrays["tsne_projection"],
             test_labels[arrays["tsne_rows"]] if labelled else None,
             class_names,
@@ -63,9 +67,9 @@ def comparison_figures(
 ) -> dict[str, Figure]:
     """The figures that put the experiments side by side (:data:`COMPARISON_FIGURES`)."""
     return {
-        "between_class_distances": plots.between_class_histograms(between),
-        "probe_by_depth": plots.probe_by_depth(by_depth),
-        "training_curves": plots.training_curves(histories),
+        "between_class_distances": between_class_histograms(between),
+        "probe_by_depth": probe_by_depth(by_depth),
+        "training_curves": training_curves(histories),
     }
 
 
@@ -75,7 +79,7 @@ def retrieval_figure(
     """The nearest test neighbours of one test image per class: every class, or
     :data:`RETRIEVAL_QUERIES` spread evenly over them when there are more."""
     if not labelled:
-        return plots.skipped(f"{title}: retrieval", "no class labels")
+        return skipped(f"{title}: retrieval", "no class labels")
     classes = np.unique(test.labels)
     if len(classes) > RETRIEVAL_QUERIES:
         classes = classes[np.linspace(0, len(classes) - 1, RETRIEVAL_QUERIES).round().astype(int)]
@@ -92,6 +96,234 @@ def retrieval_figure(
         [row[row != q][:RETRIEVAL_NEIGHBOURS] for row, q in zip(found, queries, strict=True)]
     )
     pictures = test.images[:, : test.images.shape[1] - test.protected_channels]  # no RandBits
-    return plots.retrieval_grid(
+    return retrieval_grid(
         pictures, test.labels, queries, neighbours, title, [str(c) for c in test.class_names]
     )
+
+
+# The drawings.
+
+
+def plain(text: object) -> str:
+    """``text`` to be drawn as it is: matplotlib reads a string with an even number of unescaped
+    ``$`` as mathtext (``$x^2$`` is drawn as x², ``cost $5 or $6`` cannot be drawn), so every
+    ``$`` is escaped (drawn as ``$``; an escaped ``\\$`` in the name stays ``\\$``)."""
+    return str(text).replace("$", r"\$")
+
+
+def _plain_all(texts: Sequence[object]) -> list[str]:
+    return [plain(text) for text in texts]
+
+
+def _colour_map(count: int) -> str:
+    return "tab10" if count <= 10 else "tab20"
+
+
+def _legend(ax: Axes, handles: list[Artist], names: list[str]) -> None:
+    """A legend of ``names`` as typed (given explicitly: matplotlib leaves out artists whose
+    label starts with ``_``)."""
+    ax.legend(handles, _plain_all(names))
+
+
+def skipped(title: str, reason: str) -> Figure:
+    """A placeholder saying why a figure could not be drawn (e.g. no class labels)."""
+    fig = Figure(figsize=(4, 1.5), layout="constrained")
+    ax = fig.subplots()
+    ax.axis("off")
+    ax.text(0.5, 0.5, plain(f"{title}\nskipped: {reason}"), ha="center", va="center")
+    return fig
+
+
+def class_distance_heatmap(distances: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
+    """Heat map of the class distance matrix (ideal: dark diagonal, light off-diagonal)."""
+    fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(distances, cmap="viridis")
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, _plain_all(class_names))
+    ax.set_yticks(ticks, _plain_all(class_names))
+    ax.set_xlabel("class")
+    ax.set_ylabel("class")
+    ax.set_title(plain(f"{title}: mean distance between classes"))
+    fig.colorbar(image, ax=ax)
+    return fig
+
+
+def between_class_histograms(normalized: Mapping[str, np.ndarray]) -> Figure:
+    """Normalized between-class distances of every experiment, overlaid (higher: better apart)."""
+    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    ax = fig.subplots()
+    outlines = []
+    for values in normalized.values():
+        values = np.asarray(values, dtype=float)
+        *_, patches = ax.hist(
+            values[np.isfinite(values)], bins=20, range=(0, 1), histtype="step", linewidth=2
+        )
+        outlines.append(patches[0])
+    ax.set_xlabel("between-class distance ÷ largest class distance")
+    ax.set_ylabel("class pairs")
+    ax.set_title("Normalized between-class distances")
+    _legend(ax, outlines, list(normalized))
+    return fig
+
+
+def correlation_heatmap(corr: np.ndarray, title: str) -> Figure:
+    """Feature correlation matrix, -1 (blue) to 1 (red)."""
+    fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(corr, cmap="coolwarm", vmin=-1, vmax=1)
+    ax.set_xlabel("feature")
+    ax.set_ylabel("feature")
+    ax.set_title(plain(f"{title}: feature correlation"))
+    fig.colorbar(image, ax=ax)
+    return fig
+
+
+def vif_bars(normalized: np.ndarray, title: str) -> Figure:
+    """Normalized VIF per feature; infinite ones (collinear or constant) as red bars at 1."""
+    fig = Figure(figsize=(6, 3.5), layout="constrained")
+    ax = fig.subplots()
+    features = np.arange(len(normalized))
+    infinite = ~np.isfinite(normalized)
+    ax.bar(features[~infinite], normalized[~infinite], color="tab:blue")
+    if infinite.any():
+        ax.bar(features[infinite], np.ones(infinite.sum()), color="tab:red", label="infinite")
+        ax.legend()
+    ax.set_xlabel("feature")
+    ax.set_ylabel("VIF ÷ max")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(plain(f"{title}: normalized VIF"))
+    return fig
+
+
+def class_scatter(
+    points: np.ndarray,
+    labels: np.ndarray | None,
+    class_names: Sequence[str],
+    title: str,
+    axis_label: str,
+) -> Figure:
+    """2-D points (PCA or t-SNE) coloured by class (one colour when there are no labels)."""
+    fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    if labels is None:
+        ax.scatter(points[:, 0], points[:, 1], s=6, color="tab:blue")
+    else:
+        count = len(class_names)
+        dots = ax.scatter(
+            points[:, 0],
+            points[:, 1],
+            c=labels,
+            cmap=_colour_map(count),
+            s=6,
+            vmin=-0.5,
+            vmax=count - 0.5,
+        )
+        colorbar = fig.colorbar(dots, ax=ax, ticks=np.arange(count))
+        colorbar.ax.set_yticklabels(_plain_all(class_names))
+    ax.set_xlabel(plain(f"{axis_label} 1"))
+    ax.set_ylabel(plain(f"{axis_label} 2"))
+    ax.set_title(plain(title))
+    return fig
+
+
+def retrieval_grid(
+    images: np.ndarray,
+    labels: np.ndarray,
+    queries: np.ndarray,
+    neighbours: np.ndarray,
+    title: str,
+    class_names: Sequence[str] = (),
+) -> Figure:
+    """Each row: a query image (labelled with its class), then its nearest test neighbours
+    (green: same class, red: not)."""
+    rows, columns = neighbours.shape[0], neighbours.shape[1] + 1
+    fig = Figure(figsize=(1.1 * columns, 1.15 * rows + 0.4), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(rows, columns))
+
+    def show(ax, index: int, colour: str | None) -> None:
+        picture = images[index].transpose(1, 2, 0)
+        ax.imshow(picture[..., 0] if picture.shape[2] == 1 else picture, cmap="gray")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_linewidth(3 if colour else 0.5)
+            spine.set_color(colour or "black")
+
+    for row, query in enumerate(queries):
+        label = labels[query]
+        name = class_names[label] if 0 <= label < len(class_names) else label
+        show(axes[row, 0], query, None)
+        axes[row, 0].set_ylabel(plain(name), fontsize=9)
+        for column, neighbour in enumerate(neighbours[row], start=1):
+            same = labels[neighbour] == labels[query]
+            show(axes[row, column], neighbour, "tab:green" if same else "tab:red")
+    axes[0, 0].set_title("query", fontsize=9)
+    fig.suptitle(plain(f"{title}: nearest test neighbours (cosine)"))
+    return fig
+
+
+def probe_by_depth(accuracies: Mapping[str, Mapping[str, float]]) -> Figure:
+    """Linear-probe accuracy after each encoder stage, one line per experiment."""
+    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    ax = fig.subplots()
+    lines = []
+    for by_depth in accuracies.values():
+        depths = list(by_depth)
+        lines += ax.plot(range(len(depths)), [by_depth[d] for d in depths], marker="o")
+        ax.set_xticks(range(len(depths)), _plain_all(depths))
+    ax.set_xlabel("depth (pooled features after each stage)")
+    ax.set_ylabel("linear-probe test accuracy")
+    ax.set_title("Linear separability by depth")
+    _legend(ax, lines, list(accuracies))
+    return fig
+
+
+def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure:
+    """One panel per run, three to a row across the page's width: the training loss per epoch
+    (its own scale: losses are not comparable) beside the validation score training chooses by
+    (kNN accuracy, or alignment without labels) on a second axis, with the epochs that had loss
+    spikes (red ×) and the kept epoch (dashed line); one legend for all panels."""
+    count = max(len(histories), 1)
+    columns = min(count, 3)
+    rows = -(-count // columns)
+    fig = Figure(figsize=(13, 3.3 * rows + 0.5), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False).ravel())
+    legend: dict[str, Artist] = {}
+    for ax, (name, history) in zip(axes, histories.items(), strict=False):
+        for handle in _training_panel(ax, name, history):
+            legend.setdefault(handle.get_label(), handle)
+    for ax in axes[len(histories) :]:
+        ax.set_visible(False)
+    if legend:
+        fig.legend(list(legend.values()), list(legend), loc="outside upper center", ncols=4)
+    return fig
+
+
+def _training_panel(ax: Axes, name: str, history: Mapping[str, Sequence[float]]) -> list[Artist]:
+    """One run's panel; returns its artists for the shared legend."""
+    epochs = np.asarray(history["epoch"])
+    loss = np.asarray(history["loss"], dtype=float)
+    handles = ax.plot(epochs, loss, marker="o", color="C0", label="training loss")
+    spiked = np.asarray(history.get("spikes", np.zeros(len(epochs))), dtype=float) > 0
+    if spiked.any():
+        handles += ax.plot(
+            epochs[spiked], loss[spiked], "x", color="red", markersize=10, label="loss spike"
+        )
+    kept = np.asarray(history.get("kept", np.zeros(len(epochs))), dtype=float) == 1
+    for epoch in epochs[kept]:
+        handles.append(
+            ax.axvline(epoch, color="grey", linestyle="--", linewidth=1, label="kept epoch")
+        )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(plain(name))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss", color="C0")
+    key, label = ("val_knn_accuracy", "validation kNN acc.")
+    if key not in history:
+        key, label = ("val_alignment", "validation alignment")
+    if key in history and np.isfinite(np.asarray(history[key], dtype=float)).any():
+        other = ax.twinx()
+        handles += other.plot(epochs, history[key], marker="s", color="C1", label=label)
+        other.set_ylabel(label, color="C1")
+    return handles

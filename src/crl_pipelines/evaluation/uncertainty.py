@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crl_pipelines.evaluation.scores import SCORES, RunContext, Skip
+from crl_pipelines.evaluation.context import RunContext, Skip
+from crl_pipelines.evaluation.scores import SCORES
 
 
 def bootstrap_rows(images: int, resamples: int, seed: int) -> np.ndarray:
@@ -240,9 +241,13 @@ def _pair_p(records, values, name: str, first: str, second: str, test: str, sett
 
 
 def _note(records, seeds: int, settings: Any) -> str:
+    """What the intervals and tests rest on, read from the runs' records: the test images and
+    the bootstrap resamples each run's replicates hold."""
     images = next(
         (len(r.get("outcomes", {}).get("probe_accuracy", [])) for r in records.values()), 0
     )
+    counts = {len(values) for r in records.values() for values in r.get("replicates", {}).values()}
+    resamples = " to ".join(str(count) for count in sorted(counts)) or "no"
     over = f"the {images} test images" if images else "the test images"
     seeds_text = (
         f"and the {seeds} seeds"
@@ -251,7 +256,7 @@ def _note(records, seeds: int, settings: Any) -> str:
     )
     return (
         f"Intervals: {settings.confidence:.0%} percentile bootstrap over {over} "
-        f"({settings.bootstrap_resamples} resamples) {seeds_text}. Experiments joined by = cannot "
+        f"({resamples} resamples) {seeds_text}. Experiments joined by = cannot "
         f"be told apart: McNemar's exact test for per-image accuracies with one seed, otherwise a "
         f"paired bootstrap test (the difference over its bootstrap standard error), Holm-corrected "
         f"over the pairs of each score (p < {settings.significance:g} counts as a difference)."

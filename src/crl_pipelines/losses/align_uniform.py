@@ -23,8 +23,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from crl_pipelines.losses.base import Loss
-from crl_pipelines.validation import NonNegative, Positive, check
+from crl_pipelines.losses.base import LOSSES, Loss
+from crl_pipelines.parameters import NonNegative, Positive, check
 
 
 def alignment(x: torch.Tensor, y: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
@@ -57,6 +57,7 @@ def uniformity(x: torch.Tensor, t: float = 2.0) -> torch.Tensor:
     return torch.logsumexp(-t * squared, dim=0) - math.log(squared.numel())
 
 
+@LOSSES.register("align_uniform")
 class AlignUniformLoss(Loss):
     """L_align(α) + λ·L_uniform(t) on L2-normalized embeddings (defaults α = 2, t = 2, λ = 1).
 

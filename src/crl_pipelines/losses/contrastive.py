@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import torch
 
-from crl_pipelines.losses.base import Loss
-from crl_pipelines.losses.pairs import similarity_mask, squared_distance_matrix
-from crl_pipelines.validation import Positive
+from crl_pipelines.losses.base import LOSSES, Loss
+from crl_pipelines.losses.pairwise import similarity_mask, squared_distance_matrix
+from crl_pipelines.parameters import Positive
 
 
+@LOSSES.register("contrastive")
 class ContrastivePairLoss(Loss):
     """Pulls similar pairs together and pushes dissimilar ones out to a margin ``m`` (default 1)."""
 

@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crl_pipelines.losses.base import Loss
+from crl_pipelines.losses.base import LOSSES, Loss
 
 
+@LOSSES.register("cross_entropy")
 class CrossEntropyLoss(Loss):
     """Cross-entropy of a linear classifier over both views' embeddings and their labels."""
 

@@ -42,8 +42,8 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from crl_pipelines.losses.base import Loss
-from crl_pipelines.validation import NonNegative, Positive, PositiveInt
+from crl_pipelines.losses.base import LOSSES, Loss
+from crl_pipelines.parameters import NonNegative, Positive, PositiveInt
 
 PRIORS = ("hypersphere", "hypercube", "gaussian")
 
@@ -112,6 +112,7 @@ def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, projections: torch.Tens
     return (x_sorted - y_sorted).pow(2).mean()
 
 
+@LOSSES.register("lse_hypersphere")
 class LSEHypersphereLoss(Loss):
     """Alignment + λ·log-sum-exp uniformity on the hypersphere ("decoupled" NT-Xent), τ = 0.5."""
 
@@ -160,18 +161,21 @@ class SlicedWassersteinLoss(Loss):
         return generalized_alignment(anchors, positives) + self.weight * distance
 
 
+@LOSSES.register("swd_hypersphere")
 class SWDHypersphereLoss(SlicedWassersteinLoss):
     """Alignment of normalized views + λ·SWD to the uniform distribution on the unit sphere."""
 
     prior = "hypersphere"
 
 
+@LOSSES.register("swd_hypercube")
 class SWDHypercubeLoss(SlicedWassersteinLoss):
     """Alignment of raw views + λ·SWD to the uniform distribution on [−1, 1]^d."""
 
     prior = "hypercube"
 
 
+@LOSSES.register("swd_gaussian")
 class SWDGaussianLoss(SlicedWassersteinLoss):
     """Alignment of raw views + λ·SWD to the standard normal N(0, I)."""
 

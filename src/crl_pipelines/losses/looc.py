@@ -21,10 +21,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from crl_pipelines.losses.base import Loss
-from crl_pipelines.validation import Positive
+from crl_pipelines.losses.base import LOSSES, Loss
+from crl_pipelines.parameters import Positive
 
 
+@LOSSES.register("looc")
 class LOOCLoss(Loss):
     """The LOOC loss over ``embeddings`` of shape (heads = n + 1, views = n + 2, B, d)."""
 

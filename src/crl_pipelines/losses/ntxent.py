@@ -14,10 +14,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from crl_pipelines.losses.base import Loss
-from crl_pipelines.validation import Positive
+from crl_pipelines.losses.base import LOSSES, Loss
+from crl_pipelines.parameters import Positive
 
 
+@LOSSES.register("ntxent")
 class NTXentLoss(Loss):
     """SimCLR's loss over the 2B views of a batch, temperature τ (default 0.5)."""
 

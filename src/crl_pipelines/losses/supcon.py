@@ -16,10 +16,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from crl_pipelines.losses.base import Loss
-from crl_pipelines.validation import Positive
+from crl_pipelines.losses.base import LOSSES, Loss
+from crl_pipelines.parameters import Positive
 
 
+@LOSSES.register("supcon")
 class SupConLoss(Loss):
     """Every same-class view is a positive, every other-class view a negative; τ default 0.1."""
 

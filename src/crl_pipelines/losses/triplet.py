@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import torch
 
-from crl_pipelines.losses.base import Loss
-from crl_pipelines.losses.pairs import distance_matrix, similarity_mask
-from crl_pipelines.validation import Positive
+from crl_pipelines.losses.base import LOSSES, Loss
+from crl_pipelines.losses.pairwise import distance_matrix, similarity_mask
+from crl_pipelines.parameters import Positive
 
 
+@LOSSES.register("triplet")
 class TripletLoss(Loss):
     """Asks each anchor to be closer to its positive than to any negative, by a margin ``m``."""
 

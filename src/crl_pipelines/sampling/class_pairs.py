@@ -7,7 +7,8 @@ import hashlib
 
 import numpy as np
 
-from crl_pipelines.data import DataError, ImageDataset
+from crl_pipelines.images import DataError, ImageDataset
+from crl_pipelines.sampling.base import SAMPLINGS, PairsSettings, unavailable_plan
 
 KIND = "class_pairs"
 
@@ -97,11 +98,6 @@ def _steps(labels: np.ndarray, class_names: tuple[str, ...], epochs: int, ppc: i
     return steps
 
 
-def make_plan(train: ImageDataset, epochs: int, pairs_per_class: int, seed: int) -> dict:
-    """The class-pair plan of the train split."""
-    return class_pair_plan(train.labels, train.class_names, epochs, pairs_per_class, seed)
-
-
 def check_plan(plan: dict[str, np.ndarray], train_labels: np.ndarray) -> None:
     """Stop when the plan was made for another train split (its pairs would be wrong)."""
     if str(plan["train_labels_fingerprint"]) != labels_fingerprint(train_labels):
@@ -114,3 +110,22 @@ def check_plan(plan: dict[str, np.ndarray], train_labels: np.ndarray) -> None:
         train_labels[plan["positives"]], plan_labels
     ):
         raise DataError("the sampling plan's pairs do not match their recorded labels")
+
+
+@SAMPLINGS.register(
+    KIND,
+    check_plan=check_plan,
+    needs_labels=True,
+    loss_views="pairs",
+    step="crl_pipelines.training.steps.class_pairs:ClassPairStep",
+    description="one (anchor, positive) pair per class",
+)
+def make_plan(train: ImageDataset, pairs: PairsSettings, augment: object) -> dict:
+    """The class-pair plan of the train split (``augment`` is unused: class pairs are the images
+    themselves, not augmented views)."""
+    del augment
+    if not train.labelled:
+        return unavailable_plan(KIND, "the train split has no class labels")
+    return class_pair_plan(
+        train.labels, train.class_names, pairs.epochs, pairs.pairs_per_class, pairs.seed
+    )

@@ -1,8 +1,5 @@
-"""Self-supervised plans: batches of distinct images whose augmented views the trainer draws.
-
-- ``augmented_views`` (SimCLR): two independently augmented views of each image.
-- ``looc_views`` (LOOC): the query q and key k0 augmented independently, and per augmentation i a
-  key k_i that shares q's parameters for i and draws the others afresh.
+"""What the self-supervised plans share (:mod:`.augmented_views`, :mod:`.looc_views`): batches of
+distinct images whose augmented views the trainer draws.
 
 The views of step (epoch, step) come from a generator seeded with (seed, epoch, step), and the
 augmentation settings are stored in the plan, so the plan alone fixes every view.
@@ -16,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from crl_pipelines.augment import AugmentConfig, AugmentSettings
-from crl_pipelines.data import DataError, ImageDataset
+from crl_pipelines.images import DataError, ImageDataset
+from crl_pipelines.sampling.base import PairsSettings
 
 
 def view_plan(
@@ -45,19 +43,19 @@ def view_plan(
     }
 
 
-def make_plan(
-    train: ImageDataset,
+def make_view_plan(
     kind: str,
-    epochs: int,
-    batch_size: int,
-    seed: int,
+    train: ImageDataset,
+    pairs: PairsSettings,
     augment: AugmentSettings | dict[str, Any] | None,
 ) -> dict[str, np.ndarray]:
     """The ``kind`` plan of the train split; the augmentations (None: the defaults for the
     channels) are checked against its channels, RandBits excluded, before they are stored."""
     channels = train.images.shape[1] - train.protected_channels
     config = AugmentConfig.from_params(augment, channels=channels)
-    return view_plan(len(train.labels), epochs, batch_size, seed, kind, config.to_params())
+    return view_plan(
+        len(train.labels), pairs.epochs, pairs.batch_size, pairs.seed, kind, config.to_params()
+    )
 
 
 def plan_augmentations(plan: dict[str, np.ndarray], channels: int) -> AugmentConfig:

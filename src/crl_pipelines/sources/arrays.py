@@ -31,10 +31,10 @@ from typing import Literal
 import numpy as np
 from numpy.lib.npyio import NpzFile
 
-from crl_pipelines.data import EXTRA_PREFIX, DataError, ImageDataset
-from crl_pipelines.sources.base import IngestSettingsBase, Source
-from crl_pipelines.sources.files import describe, open_regular
-from crl_pipelines.validation import Settings, Text
+from crl_pipelines.images import EXTRA_PREFIX, DataError, ImageDataset
+from crl_pipelines.parameters import Settings, Text
+from crl_pipelines.sources.base import SOURCES, IngestSettingsBase
+from crl_pipelines.sources.safe_open import describe, open_regular
 
 log = logging.getLogger(__name__)
 
@@ -241,9 +241,8 @@ def load_npz_dataset(
         raise DataError(f"{path}: {error}") from error
 
 
+# labelled: None, the archive tells (labels or not)
+@SOURCES.register("npz", settings=NpzSettings, labelled=None)
 def read(settings: NpzSettings, ingest: IngestSettingsBase) -> ImageDataset:
     """The ``npz`` source from its validated block."""
     return load_npz_dataset(settings.path, settings.layout, settings.value_range)
-
-
-SOURCE = Source(NpzSettings, read, labelled=None)  # labelled when the archive has labels

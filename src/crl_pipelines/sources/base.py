@@ -13,9 +13,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BeforeValidator, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from crl_pipelines.data import ImageDataset
-from crl_pipelines.sources.transforms import RandBitsSettings
-from crl_pipelines.validation import (
+from crl_pipelines.images import ImageDataset
+from crl_pipelines.parameters import (
     Flag,
     Fraction,
     Integer,
@@ -25,6 +24,8 @@ from crl_pipelines.validation import (
     Settings,
     Text,
 )
+from crl_pipelines.registry import Registry
+from crl_pipelines.sources.transforms import RandBitsSettings
 
 Split = Literal["train", "test"]
 SPLITS: tuple[Split, ...] = ("train", "test")
@@ -72,7 +73,7 @@ class Source:
             the data can say (an ``.npz`` with or without ``labels``).
         official_test: whether the source ships an official test split; its reader then reads
             both splits when ``ingest.test_split`` is ``official`` and marks each image's split
-            in ``extra["official_split"]`` (:data:`crl_pipelines.data.OFFICIAL_SPLIT`).
+            in ``extra["official_split"]`` (:data:`crl_pipelines.images.OFFICIAL_SPLIT`).
     """
 
     settings: type[Settings]
@@ -81,10 +82,19 @@ class Source:
     official_test: bool = False
 
 
+def _source(read: Callable[[Any, IngestSettingsBase], ImageDataset], **traits: Any) -> Source:
+    return Source(read=read, **traits)
+
+
+SOURCES: Registry[Source] = Registry("source", _source)
+"""Every source by name: ``@SOURCES.register("<name>", settings=..., labelled=...)`` on its
+reader ``read(block, ingest)``."""
+
+
 class IngestSettingsBase(Settings):
     """The ``ingest:`` settings every source shares. The full model, with ``source`` one of the
     registered names and one block per source, is built from the registry
-    (:func:`crl_pipelines.sources.registry.settings_model`), so adding a source edits no model."""
+    (:func:`crl_pipelines.sources.ingest.settings_model`), so adding a source edits no model."""
 
     registry: ClassVar[Mapping[str, Source]] = MappingProxyType({})
 

@@ -5,7 +5,7 @@ N×3072: 1024 red, then 1024 green, then 1024 blue values, rows top to bottom) a
 (``fine_labels`` in CIFAR-100's files); ``batches.meta`` holds ``label_names``. A pickle can run
 arbitrary code when loaded, so they are read with :class:`RestrictedUnpickler`, which resolves
 only the few globals such files need (numpy's array reconstruction and the latin-1 decoding of
-byte strings) and refuses any other with a :class:`~crl_pipelines.data.DataError` naming the file.
+byte strings) and refuses any other with a :class:`~crl_pipelines.images.DataError` naming the file.
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from crl_pipelines.data import OFFICIAL_SPLIT, DataError, ImageDataset
+from crl_pipelines.images import OFFICIAL_SPLIT, DataError, ImageDataset
 from crl_pipelines.sources.base import (
+    SOURCES,
     SPLITS,
     DownloadSettings,
     IngestSettingsBase,
-    Source,
     Split,
 )
-from crl_pipelines.sources.files import describe, open_regular
+from crl_pipelines.sources.safe_open import describe, open_regular
 
 try:  # numpy ≥ 2
     from numpy._core.multiarray import _reconstruct, scalar
@@ -208,12 +208,10 @@ def load_cifar10_dataset(
     )
 
 
+@SOURCES.register("cifar10", settings=DownloadSettings, labelled=True, official_test=True)
 def read(settings: DownloadSettings, ingest: IngestSettingsBase) -> ImageDataset:
     """The ``cifar10`` source from its validated block: the batches ``splits`` names, or all,
     marked, with ``ingest.test_split: official``."""
     official = ingest.test_split == "official"
     splits = SPLITS if official else settings.splits
     return load_cifar10_dataset(settings.root, splits, settings.download, mark_splits=official)
-
-
-SOURCE = Source(DownloadSettings, read, labelled=True, official_test=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from crl_pipelines.data import ImageDataset
-from crl_pipelines.sources.base import IngestSettingsBase, Source
-from crl_pipelines.validation import Settings
+from crl_pipelines.images import ImageDataset
+from crl_pipelines.parameters import Settings
+from crl_pipelines.sources.base import SOURCES, IngestSettingsBase
 
 
 class DigitsSettings(Settings):
@@ -28,9 +28,7 @@ def load_digits_dataset() -> ImageDataset:
     )
 
 
+@SOURCES.register("digits", settings=DigitsSettings, labelled=True)
 def read(settings: DigitsSettings, ingest: IngestSettingsBase) -> ImageDataset:
     """The ``digits`` source."""
     return load_digits_dataset()
-
-
-SOURCE = Source(DigitsSettings, read, labelled=True)

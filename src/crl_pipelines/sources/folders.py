@@ -47,10 +47,10 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from crl_pipelines.data import OFFICIAL_SPLIT, DataError, ImageDataset
-from crl_pipelines.sources.base import SPLITS, IngestSettingsBase, OnBadFile, Source
-from crl_pipelines.sources.files import UnreadableFile, describe, one_line, open_regular, shown
-from crl_pipelines.validation import Settings, Text
+from crl_pipelines.images import OFFICIAL_SPLIT, DataError, ImageDataset
+from crl_pipelines.parameters import Settings, Text
+from crl_pipelines.sources.base import SOURCES, SPLITS, IngestSettingsBase, OnBadFile
+from crl_pipelines.sources.safe_open import UnreadableFile, describe, one_line, open_regular, shown
 
 log = logging.getLogger(__name__)
 
@@ -490,6 +490,7 @@ def load_unlabelled_folder(
     )
 
 
+@SOURCES.register("image_folder", settings=FolderSettings, labelled=True, official_test=True)
 def read_image_folder(settings: FolderSettings, ingest: IngestSettingsBase) -> ImageDataset:
     """The ``image_folder`` source, decoded at ``ingest.image_size`` and ``ingest.channels``;
     its ``train/`` and ``test/`` halves with ``ingest.test_split: official``."""
@@ -498,12 +499,9 @@ def read_image_folder(settings: FolderSettings, ingest: IngestSettingsBase) -> I
     return load(settings.root, ingest.image_size, ingest.channels, ingest.on_bad_file)
 
 
+@SOURCES.register("unlabelled_folder", settings=FolderSettings, labelled=False)
 def read_unlabelled_folder(settings: FolderSettings, ingest: IngestSettingsBase) -> ImageDataset:
     """The ``unlabelled_folder`` source, decoded like :func:`read_image_folder`."""
     return load_unlabelled_folder(
         settings.root, ingest.image_size, ingest.channels, ingest.on_bad_file
     )
-
-
-IMAGE_FOLDER = Source(FolderSettings, read_image_folder, labelled=True, official_test=True)
-UNLABELLED_FOLDER = Source(FolderSettings, read_unlabelled_folder, labelled=False)

@@ -11,20 +11,19 @@ import math
 import os
 import zlib
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from crl_pipelines.data import OFFICIAL_SPLIT, DataError, ImageDataset
+from crl_pipelines.images import OFFICIAL_SPLIT, DataError, ImageDataset
 from crl_pipelines.sources.base import (
+    SOURCES,
     SPLITS,
     DownloadSettings,
     IngestSettingsBase,
-    Source,
     Split,
 )
-from crl_pipelines.sources.files import one_line, open_regular
+from crl_pipelines.sources.safe_open import one_line, open_regular
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
 _IDX_DTYPES = {
@@ -235,8 +234,19 @@ def read(name: str, settings: DownloadSettings, ingest: IngestSettingsBase) -> I
     return load_idx_dataset(settings.root, name, splits, settings.download, mark_splits=official)
 
 
-MNIST = Source(DownloadSettings, partial(read, "mnist"), labelled=True, official_test=True)
-FASHION_MNIST = Source(
-    DownloadSettings, partial(read, "fashion_mnist"), labelled=True, official_test=True
-)
-KMNIST = Source(DownloadSettings, partial(read, "kmnist"), labelled=True, official_test=True)
+@SOURCES.register("mnist", settings=DownloadSettings, labelled=True, official_test=True)
+def read_mnist(settings: DownloadSettings, ingest: IngestSettingsBase) -> ImageDataset:
+    """MNIST's IDX files under ``<root>/MNIST/raw``."""
+    return read("mnist", settings, ingest)
+
+
+@SOURCES.register("fashion_mnist", settings=DownloadSettings, labelled=True, official_test=True)
+def read_fashion_mnist(settings: DownloadSettings, ingest: IngestSettingsBase) -> ImageDataset:
+    """Fashion-MNIST's IDX files under ``<root>/FashionMNIST/raw``."""
+    return read("fashion_mnist", settings, ingest)
+
+
+@SOURCES.register("kmnist", settings=DownloadSettings, labelled=True, official_test=True)
+def read_kmnist(settings: DownloadSettings, ingest: IngestSettingsBase) -> ImageDataset:
+    """KMNIST's IDX files under ``<root>/KMNIST/raw``."""
+    return read("kmnist", settings, ingest)

@@ -27,10 +27,10 @@ import numpy as np
 from pydantic import ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from crl_pipelines.data import DataError, ImageDataset
-from crl_pipelines.sources.base import IngestSettingsBase, Source
+from crl_pipelines.images import DataError, ImageDataset
+from crl_pipelines.parameters import NonNegativeInt, PositiveInt, Settings, Text
+from crl_pipelines.sources.base import SOURCES, IngestSettingsBase
 from crl_pipelines.sources.transforms import resize_images
-from crl_pipelines.validation import NonNegativeInt, PositiveInt, Settings, Text
 
 
 class MultiDigitSettings(Settings):
@@ -48,8 +48,6 @@ class MultiDigitSettings(Settings):
     @field_validator("source")
     @classmethod
     def _another_labelled_source(cls, name: str) -> str:
-        from crl_pipelines.sources.registry import SOURCES  # the registry imports this module
-
         others = [other for other in SOURCES if other != "multidigit"]
         if name not in others:
             message = "should name another source ({known}), got {value}"
@@ -185,11 +183,9 @@ def _compose(
     return np.ascontiguousarray(np.moveaxis(canvas, -1, 1))
 
 
+@SOURCES.register("multidigit", settings=MultiDigitSettings, labelled=True)
 def read(settings: MultiDigitSettings, ingest: IngestSettingsBase) -> ImageDataset:
     """The ``multidigit`` source: the digits are ``settings.source``'s images, read with the
     same ``ingest`` settings but at their own size (``digit_size`` sizes them)."""
     digit_source = ingest.model_copy(update={"source": settings.source, "image_size": None})
     return make_multidigit(digit_source.read_source(), settings)
-
-
-SOURCE = Source(MultiDigitSettings, read, labelled=True)

@@ -2,11 +2,11 @@
 subset of) the official train split, test on the whole official test split.
 
 A source that ships a test split marks each image's split in ``extra["official_split"]``
-(:data:`~crl_pipelines.data.OFFICIAL_SPLIT`). Here the test images are kept as they are, all of
+(:data:`~crl_pipelines.images.OFFICIAL_SPLIT`). Here the test images are kept as they are, all of
 them; the train images pixel-identical to a test image are dropped (so no image is in both
 halves), then, as the shared settings say, the train split's own duplicates (``drop_duplicates``)
 and its stratified, seeded subset (``subset_size``, ``seed``). The ingest split then cuts along
-the marks (:func:`crl_pipelines.data.official_split`).
+the marks (:func:`crl_pipelines.images.official_split`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 
 import numpy as np
 
-from crl_pipelines.data import (
+from crl_pipelines.images import (
     OFFICIAL_SPLIT,
     DataError,
     ImageDataset,

@@ -25,8 +25,8 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from crl_pipelines.data import DataError, ImageDataset
-from crl_pipelines.validation import NonNegativeInt, Settings
+from crl_pipelines.images import DataError, ImageDataset
+from crl_pipelines.parameters import NonNegativeInt, Settings
 
 LUMA_WEIGHTS = (19595, 38470, 7471)  # Pillow's fixed-point ITU-R 601-2 weights (sum 2¹⁶)
 Spatial = Literal["constant", "per_pixel"]

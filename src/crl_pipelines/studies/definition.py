@@ -19,7 +19,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from crl_pipelines.errors import UserError
-from crl_pipelines.validation import (
+from crl_pipelines.parameters import (
     ParameterError,
     Settings,
     Text,

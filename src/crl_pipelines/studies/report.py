@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from crl_pipelines.files import write_atomically
+from crl_pipelines.atomic_writes import write_atomically
 from crl_pipelines.studies.definition import (
     FLOOR,
     METRICS,

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from crl_pipelines.errors import UserError
+from crl_pipelines.parameters import ParameterError
 from crl_pipelines.studies.definition import (
     METRICS,
     PARAMETERS,
@@ -20,7 +21,6 @@ from crl_pipelines.studies.definition import (
     variant_parameters,
     variants,
 )
-from crl_pipelines.validation import ParameterError
 
 _MISSING = object()
 

@@ -15,13 +15,14 @@ from typing import Any
 
 import torch
 
-from crl_pipelines.files import write_atomically
+from crl_pipelines.atomic_writes import write_atomically
 
 log = logging.getLogger(__name__)
 
 
 def save(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` atomically (:func:`crl_pipelines.files.write_atomically`)."""
+    """Write ``state`` to ``path`` atomically
+    (:func:`crl_pipelines.atomic_writes.write_atomically`)."""
 
     def write(temporary: Path) -> None:
         with open(temporary, "wb") as handle:  # a file object: no temporary name in the archive

@@ -21,21 +21,22 @@ import numpy as np
 import torch
 
 from crl_pipelines.augment import augment, make_generator
-from crl_pipelines.data import ImageDataset
 from crl_pipelines.devices import use_bf16
+from crl_pipelines.encoder_settings import EncoderConfig, ModelSettings
+from crl_pipelines.experiments import Experiment, check_compatible
+from crl_pipelines.images import ImageDataset
 from crl_pipelines.lineage import fingerprint
-from crl_pipelines.losses import Loss, build_loss, loss_class
-from crl_pipelines.models import EncoderConfig, ModelSettings, build_encoder, channel_statistics
+from crl_pipelines.losses import Loss, build_loss
+from crl_pipelines.models import build_encoder, channel_statistics
 from crl_pipelines.progress import epoch_bars
-from crl_pipelines.sampling import plan_kind
+from crl_pipelines.sampling import SAMPLINGS, plan_kind
 from crl_pipelines.training import checkpoint, loop
 from crl_pipelines.training.collectives import Shard, sync_batchnorm
 from crl_pipelines.training.distributed import check_agreement
-from crl_pipelines.training.experiment import Experiment
 from crl_pipelines.training.loop import Progress, Trainable
 from crl_pipelines.training.monitor import Monitor, warn_if_collapsed
 from crl_pipelines.training.optim import build_optimizer
-from crl_pipelines.training.steps import STEPS, DeviceData, Step
+from crl_pipelines.training.steps.base import DeviceData, Step
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +57,11 @@ def encoder_config(train: ImageDataset, model: ModelSettings, **overrides: Any) 
 
 
 def step_class(experiment: Experiment, plan: dict[str, np.ndarray], train: ImageDataset):
-    """The step of the plan's sampling, after checking that the loss can train on it."""
-    kind, loss = plan_kind(plan), loss_class(experiment.loss)
-    step = STEPS[kind]
-    if loss.needs_labels and not train.labelled:
-        raise ValueError(
-            f"experiment {experiment.name!r}: the {experiment.loss} loss needs class labels "
-            "and the data has none"
-        )
-    if loss.views != step.loss_views:
-        raise ValueError(
-            f"experiment {experiment.name!r}: the {experiment.loss} loss takes {loss.views} "
-            f"views, which the {kind} sampling does not make"
-        )
-    return step
+    """The step of the plan's sampling, after checking that the loss can train on it and the
+    data (:func:`crl_pipelines.experiments.check_compatible`)."""
+    kind = plan_kind(plan)
+    check_compatible(experiment.loss, kind, train.labelled, f"experiments.{experiment.name}")
+    return SAMPLINGS[kind].step_class()
 
 
 def _build(

@@ -26,7 +26,7 @@ from crl_pipelines.models import Encoder
 from crl_pipelines.training import instability
 from crl_pipelines.training.monitor import selection_score
 from crl_pipelines.training.settings import TrainingSettings
-from crl_pipelines.training.steps import Step
+from crl_pipelines.training.steps.base import Step
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from crl_pipelines.data import ImageDataset
 from crl_pipelines.evaluation import metrics
+from crl_pipelines.images import ImageDataset
 from crl_pipelines.models import Encoder
 
 log = logging.getLogger(__name__)

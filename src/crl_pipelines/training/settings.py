@@ -7,7 +7,15 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from crl_pipelines.devices import DeviceName
-from crl_pipelines.validation import Flag, NonNegative, Positive, PositiveInt, Settings, Text
+from crl_pipelines.parameters import (
+    Flag,
+    NonNegative,
+    ParameterError,
+    Positive,
+    PositiveInt,
+    Settings,
+    Text,
+)
 
 
 class DistributedSettings(Settings):
@@ -76,3 +84,15 @@ class TrainingSettings(Settings):
     degrade_tolerance: NonNegative = 0.2
     distributed: DistributedSettings = DistributedSettings()
     fuse: Flag = True
+
+
+def check_keep(keep: str, has_validation: bool, where: str) -> None:
+    """``keep: best`` chooses the epoch by the validation split, so it needs one; the one place
+    this rule lives (the run specification checks it from the split settings, training again on
+    the split it is given)."""
+    if keep == "best" and not has_validation:
+        raise ParameterError(
+            f"parameter `{where}.keep` is best, which chooses by the validation split, and there "
+            "is none (ingest.validation_fraction is 0, or no class has three train images to "
+            "spare one); set ingest.validation_fraction above 0, add images, or keep: last"
+        )

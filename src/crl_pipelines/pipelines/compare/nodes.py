@@ -4,22 +4,22 @@ Of each run, it reads only the run's results (``<run>.results``: the scores reco
 history, the figures by file), so kedro-viz draws the rest of the run inside the run's group.
 
 Before anything is compared, every run's results must chain to the current split, its
-sampling's current plan and the settings the parameters give it now; a stale run is named with
-the command that rebuilds it.
+sampling's current plan, the settings the parameters give it now and the current scoring
+settings; a stale run is named with the command that rebuilds it. What the report says of a run
+(its kept epoch and why, how many resamples its intervals rest on) is read from its results.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import BaseModel
 
 from crl_pipelines import lineage
-from crl_pipelines.evaluation.battery import ScoringSettings
 from crl_pipelines.evaluation.figures import COMPARISON_FIGURES, RUN_FIGURES, comparison_figures
 from crl_pipelines.evaluation.report import (
     FigureFile,
@@ -29,11 +29,9 @@ from crl_pipelines.evaluation.report import (
     metrics_json,
     plan_summary,
 )
+from crl_pipelines.evaluation.settings import ScoringSettings
 from crl_pipelines.evaluation.uncertainty import assess, with_intervals
-from crl_pipelines.experiments import settings_fingerprint
 from crl_pipelines.runs import FLOOR, Run
-from crl_pipelines.spec import build_spec
-from crl_pipelines.validation import parse
 
 log = logging.getLogger(__name__)
 
@@ -48,28 +46,25 @@ LAYOUT = dict.fromkeys((*RUN_FIGURES, *COMPARISON_FIGURES), "cell") | {
 def check_lineage(
     records: dict[str, dict[str, Any]],
     dataset_summary: dict[str, Any],
-    parameters: dict[str, Any],
     plans: dict[str, dict[str, np.ndarray]],
     runs: tuple[Run, ...],
+    expected: Mapping[str, Mapping[str, str]],
 ) -> None:
-    """Every run's results were made from the current split, plan and settings."""
+    """Every run's results were made from the current split and plan, and from the settings
+    ``expected`` of it (its ``settings`` and ``scoring`` fingerprints, from the run
+    specification)."""
     split = dataset_summary.get(lineage.KEY, {}).get("split")
     if not split:
         raise lineage.StaleArtifactError(
             "the dataset summary was made by an older version, without lineage; rebuild it: "
             "`kedro run --pipelines=ingest`"
         )
-    spec = build_spec(parameters)
     for run in runs:
-        experiment = spec.experiment(run.experiment) if run.trained else None
-        expected = {
-            "split": split,
-            "settings": settings_fingerprint(experiment, spec.model, run.seed),
-        }
+        wanted = {"split": split, **expected[run.name]}
         if run.trained:
-            expected["plan"] = lineage.of_arrays(plans[run.sampling]).get("plan", "")
+            wanted["plan"] = lineage.of_arrays(plans[run.sampling]).get("plan", "")
         lineage.require(
-            records[run.name].get(lineage.KEY, {}), expected, f"the evaluation of {run.name}",
+            records[run.name].get(lineage.KEY, {}), wanted, f"the evaluation of {run.name}",
             f"`kedro run --pipelines=train,embed,evaluate --namespaces={run.experiment}`",
         )  # fmt: skip
 
@@ -91,10 +86,11 @@ def _scalars(record: dict[str, Any]) -> dict[str, float]:
 
 def compare_runs(
     dataset_summary: dict[str, Any],
-    parameters: dict[str, Any],
     *inputs: Any,
     runs: tuple[Run, ...],
     samplings: tuple[str, ...],
+    expected: Mapping[str, Mapping[str, str]],
+    settings: ScoringSettings,
 ) -> tuple[pd.DataFrame, dict[str, Any], Figure, Figure, Figure]:
     """The comparison table (mean ± std over seeds), ``metrics.json``, and the figures that put
     all experiments side by side (distances and depth probes of each experiment's first seed,
@@ -103,8 +99,7 @@ def compare_runs(
     parts = iter(inputs)
     plans = {sampling: next(parts) for sampling in samplings}
     records = {run.name: next(parts) for run in runs}
-    check_lineage(records, dataset_summary, _plain(parameters), plans, runs)
-    settings = _scoring(parameters)
+    check_lineage(records, dataset_summary, plans, runs, expected)
     table = comparison_table(
         {run: _scalars(record) for run, record in records.items()},
         {run: record["experiment"] for run, record in records.items()},
@@ -131,10 +126,11 @@ def compare_runs(
 def write_report(
     comparison_table: pd.DataFrame,
     dataset_summary: dict[str, Any],
-    parameters: dict[str, Any],
     *inputs: Any,
     runs: tuple[Run, ...],
     samplings: tuple[str, ...],
+    settings: ScoringSettings,
+    parameters: Mapping[str, Any],
 ) -> tuple[str, str]:
     """The report as self-contained HTML (figures embedded) and as Markdown (figures linked).
 
@@ -159,14 +155,15 @@ def write_report(
         figure: FigureFile(next(parts), f"{figure}.png", LAYOUT[figure])
         for figure in COMPARISON_FIGURES
     }
-    plain = _plain(parameters)
     notes = {
-        run.name: TrainingNote.of(_history(records[run.name]), _keep(plain, run.experiment))
+        run.name: TrainingNote.of(
+            _history(records[run.name]), records[run.name]["training"]["keep"]
+        )
         for run in runs
         if run.trained
     }
     trained = list(dict.fromkeys(run.experiment for run in runs if run.trained))
-    significance = assess(comparison_table, records, trained, _scoring(parameters))
+    significance = assess(comparison_table, records, trained, settings)
     report = Report(
         table=comparison_table,
         significance=significance,
@@ -181,29 +178,9 @@ def write_report(
         run_figures=run_figures,
         dataset=dataset_summary,
         plans=plans,
-        parameters=plain,
+        parameters=dict(parameters),
         training=notes,
     )
     for line in report.summary():
         log.info("%s", line)
     return report.html(), report.markdown()
-
-
-def _keep(parameters: dict[str, Any], experiment: str) -> str:
-    """``training.keep`` of ``experiment`` (its own override, else the shared setting)."""
-    own = (parameters["experiments"][experiment] or {}).get("training") or {}
-    return own.get("keep", (parameters.get("training") or {}).get("keep", "last"))
-
-
-def _scoring(parameters: dict[str, Any]) -> ScoringSettings:
-    """The scoring settings of these parameters (intervals, significance)."""
-    return parse(ScoringSettings, _plain(parameters).get("evaluate"), "evaluate")
-
-
-def _plain(value: Any) -> Any:
-    """Parameters as plain data: the settings Kedro validated into typed objects dumped back."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    return value

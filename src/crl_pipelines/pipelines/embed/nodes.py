@@ -7,9 +7,9 @@ import logging
 import numpy as np
 
 from crl_pipelines import lineage
-from crl_pipelines.data import ImageDataset
 from crl_pipelines.devices import resolve_device
 from crl_pipelines.embed import EmbedSettings, embed_images
+from crl_pipelines.images import ImageDataset
 from crl_pipelines.models import Encoder
 from crl_pipelines.runs import Run
 
@@ -20,9 +20,9 @@ def embed_splits(
     model: Encoder,
     train_set: dict[str, np.ndarray],
     test_set: dict[str, np.ndarray],
-    settings: EmbedSettings,
     *,
     run: Run,
+    settings: EmbedSettings,
 ) -> dict[str, np.ndarray]:
     """``train_<feature>`` and ``test_<feature>`` arrays for the embedding and each stage,
     with the labels and class names, so the scores need nothing else; refuses an encoder

@@ -1,24 +1,23 @@
 """Embed pipeline: one namespace per run (every experiment × seed, and the floor)."""
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Pipeline, node
 
+from crl_pipelines.embed import EmbedSettings
 from crl_pipelines.pipelines import names
+from crl_pipelines.pipelines.binding import bind
 from crl_pipelines.pipelines.embed.nodes import embed_splits
 from crl_pipelines.runs import Run
 
 
-def _embed(run: Run) -> Pipeline:
-    embed = update_wrapper(partial(embed_splits, run=run), embed_splits)
-    inputs = ["model", names.TRAIN_SET, names.TEST_SET, "params:embed"]
+def _embed(run: Run, settings: EmbedSettings) -> Pipeline:
+    embed = bind(embed_splits, run=run, settings=settings)
+    inputs = ["model", names.TRAIN_SET, names.TEST_SET]
     return Pipeline(
         [node(embed, inputs, "embeddings", name="embed_splits")],
         namespace=run.name,
         inputs={names.TRAIN_SET, names.TEST_SET},
-        parameters={"params:embed"},
     )
 
 
-def create_pipeline(runs: list[Run]) -> Pipeline:
-    return sum(_embed(run) for run in runs)
+def create_pipeline(runs: list[Run], settings: EmbedSettings) -> Pipeline:
+    return sum(_embed(run, settings) for run in runs)

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from crl_pipelines import lineage
-from crl_pipelines.data import ImageDataset
-from crl_pipelines.evaluation.battery import ScoringSettings, score_embeddings
+from crl_pipelines.evaluation.battery import score_embeddings
+from crl_pipelines.evaluation.context import DEPTHS
 from crl_pipelines.evaluation.figures import RUN_FIGURES, run_figures
-from crl_pipelines.evaluation.scores import DEPTHS
+from crl_pipelines.evaluation.settings import ScoringSettings
+from crl_pipelines.images import ImageDataset
 from crl_pipelines.runs import Run
+
+if TYPE_CHECKING:
+    from crl_pipelines.models import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +41,13 @@ def _jsonable(value: Any) -> Any:
 def score_run(
     embeddings: dict[str, np.ndarray],
     test_set: dict[str, np.ndarray],
-    settings: ScoringSettings,
     *,
     run: Run,
+    settings: ScoringSettings,
 ) -> tuple[Any, ...]:
     """One run's scores and figures (distances, correlation, VIF, PCA, t-SNE, retrieval); refuses
-    embeddings of another split (their test images may have been training images)."""
+    embeddings of another split (their test images may have been training images). The scores'
+    lineage is the embeddings' with the scoring settings that made them (``scoring``)."""
     name = run.name
     made_from = lineage.of_arrays(embeddings)
     lineage.require(
@@ -68,7 +73,7 @@ def score_run(
         "scores": scores,
         "skipped": result.skipped,
         "seconds": result.seconds,
-        lineage.KEY: made_from,
+        lineage.KEY: {**made_from, "scoring": settings.battery_fingerprint()},
         "test_images": len(embeddings["test_embedding"]),
         "replicates": result.replicates,
         "outcomes": result.outcomes,
@@ -85,9 +90,10 @@ def score_run(
 def collect_results(scores: dict[str, Any], *inputs: Any, run: Run) -> dict[str, Any]:
     """The run's results, the one file the comparison reads of it: its scores record, each of
     :data:`RUN_FIGURES` named by file (beside the results, ``<figure>.png``) and SHA-256 and,
-    for a trained run, its training history (every column, as lists), how many steps it took
+    for a trained run, its training history (every column, as lists), which epoch's weights its
+    model holds and why (``training.keep``, as the model file records it), how many steps it took
     and where it trained. Inputs, in this order: the PNG bytes of each of :data:`RUN_FIGURES`;
-    for a trained run, its history, per-step log and placement."""
+    for a trained run, its model, history, per-step log and placement."""
     parts = iter(inputs)
     figures = {
         figure: {"file": f"{figure}.png", "sha256": hashlib.sha256(next(parts)).hexdigest()}
@@ -95,8 +101,13 @@ def collect_results(scores: dict[str, Any], *inputs: Any, run: Run) -> dict[str,
     }
     results = {**scores, "figures": figures}
     if run.trained:
+        model: Encoder = next(parts)
         history: pd.DataFrame = next(parts)
         steps: pd.DataFrame = next(parts)
         results["history"] = _jsonable(history.to_dict("list"))
-        results["training"] = {"steps": len(steps), "placement": next(parts)}
+        results["training"] = {
+            **model.training_record,
+            "steps": len(steps),
+            "placement": next(parts),
+        }
     return results

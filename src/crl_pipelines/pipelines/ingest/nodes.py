@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 
 from crl_pipelines import lineage
-from crl_pipelines.data import ImageDataset, hold_out_validation, official_split, split_train_test
+from crl_pipelines.images import ImageDataset, hold_out_validation, official_split, split_train_test
 from crl_pipelines.sources import IngestSettings, build_dataset
 
 log = logging.getLogger(__name__)
 
 
-def load_source(settings: IngestSettings) -> dict[str, np.ndarray]:
+def load_source(*, settings: IngestSettings) -> dict[str, np.ndarray]:
     """The images named by ``ingest.source``, resized / converted as the parameters say,
     deduplicated, optionally subsampled, with any RandBits channels appended. The split is tried
     here too, so data that cannot be split stops before ``dataset.npz`` is replaced."""
@@ -32,7 +32,7 @@ def load_source(settings: IngestSettings) -> dict[str, np.ndarray]:
 
 
 def split_dataset(
-    dataset: dict[str, np.ndarray], settings: IngestSettings
+    dataset: dict[str, np.ndarray], *, settings: IngestSettings
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
     """Train, validation and test parts that share no image, and a summary of them. The test
     part is seeded (stratified by class; random for unlabelled data) with ``test_split: random``,

@@ -2,16 +2,18 @@
 
 from kedro.pipeline import Pipeline, node
 
+from crl_pipelines.pipelines.binding import bind
 from crl_pipelines.pipelines.ingest.nodes import load_source, split_dataset
+from crl_pipelines.sources import IngestSettings
 
 
-def create_pipeline() -> Pipeline:
+def create_pipeline(settings: IngestSettings) -> Pipeline:
     return Pipeline(
         [
-            node(load_source, "params:ingest", "dataset", name="load_source"),
+            node(bind(load_source, settings=settings), None, "dataset", name="load_source"),
             node(
-                split_dataset,
-                ["dataset", "params:ingest"],
+                bind(split_dataset, settings=settings),
+                "dataset",
                 ["train_set", "validation_set", "test_set", "dataset_summary"],
                 name="split_dataset",
             ),

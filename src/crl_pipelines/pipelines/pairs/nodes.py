@@ -8,7 +8,7 @@ import numpy as np
 
 from crl_pipelines import lineage
 from crl_pipelines.augment import AugmentSettings
-from crl_pipelines.data import ImageDataset
+from crl_pipelines.images import ImageDataset
 from crl_pipelines.sampling import SAMPLINGS, PairsSettings
 
 log = logging.getLogger(__name__)
@@ -16,10 +16,10 @@ log = logging.getLogger(__name__)
 
 def make_plan(
     train_set: dict[str, np.ndarray],
-    pairs: PairsSettings,
-    augment: AugmentSettings | None,
     *,
     sampling: str,
+    pairs: PairsSettings,
+    augment: AugmentSettings | None,
 ) -> dict[str, np.ndarray]:
     """The ``sampling`` plan of the train split (the view plans with the augmentations checked
     against the data's channels, so a bad setting stops before any training), with the split it

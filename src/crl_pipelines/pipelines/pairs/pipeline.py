@@ -1,22 +1,22 @@
 """Pairs pipeline: train split → one saved plan per sampling."""
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Pipeline, node
 
+from crl_pipelines.augment import AugmentSettings
 from crl_pipelines.pipelines import names
+from crl_pipelines.pipelines.binding import bind
 from crl_pipelines.pipelines.pairs.nodes import make_plan
-from crl_pipelines.sampling import SAMPLINGS
+from crl_pipelines.sampling import SAMPLINGS, PairsSettings
 
 
-def create_pipeline() -> Pipeline:
+def create_pipeline(pairs: PairsSettings, augment: AugmentSettings | None) -> Pipeline:
     """Every sampling's plan: cheap, and made whatever the experiments use, so the plans depend
     on the data and the ``pairs`` and ``augment`` settings only."""
     return Pipeline(
         [
             node(
-                update_wrapper(partial(make_plan, sampling=sampling), make_plan),
-                [names.TRAIN_SET, "params:pairs", "params:augment"],
+                bind(make_plan, sampling=sampling, pairs=pairs, augment=augment),
+                names.TRAIN_SET,
                 names.plan(sampling),
                 name=f"make_{names.plan(sampling)}",
             )

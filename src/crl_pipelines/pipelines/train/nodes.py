@@ -14,31 +14,25 @@ import pandas as pd
 import torch
 
 from crl_pipelines import lineage
-from crl_pipelines.data import ImageDataset
-from crl_pipelines.experiments import ExperimentSettings, resolve_experiment, settings_fingerprint
-from crl_pipelines.models import Encoder, ModelSettings
+from crl_pipelines.devices import resolve_device
+from crl_pipelines.encoder_settings import ModelSettings
+from crl_pipelines.experiments import Experiment, settings_fingerprint
+from crl_pipelines.images import ImageDataset
+from crl_pipelines.models import Encoder
 from crl_pipelines.runs import Run
 from crl_pipelines.sampling import check_plan_matches
-from crl_pipelines.training import (
-    Experiment,
-    TrainingSettings,
-    initial_encoder,
-    resolve_device,
-    train_encoder,
-)
+from crl_pipelines.training.trainer import initial_encoder, train_encoder
 
 
 def train_run(
     train_set: dict[str, np.ndarray],
     validation_set: dict[str, np.ndarray],
     plan: dict[str, np.ndarray],
-    experiment: ExperimentSettings,
-    model: ModelSettings,
-    training: TrainingSettings,
-    collapse_threshold: float,
-    checkpoint_dir: str,
     *,
     run: Run,
+    experiment: Experiment,
+    checkpoint_dir: str,
+    collapse_threshold: float,
     partners: tuple[tuple[Run, Experiment], ...] = (),
 ) -> tuple[Encoder, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Train ``run``; returns the encoder (recording its lineage and kept epoch), its per-epoch
@@ -63,23 +57,22 @@ def train_run(
     train = ImageDataset.from_arrays(train_set)
     check_plan_matches(plan, train.labels)
     started = time.time()
-    resolved = resolve_experiment(run.experiment, experiment, model, training)
     others = [(e, o.seed, o.name, _checkpoint(checkpoint_dir, o)) for o, e in partners]
     encoder, progress = train_encoder(
-        train, plan, resolved, run.seed, name=run.name, validation=_validation(validation_set),
+        train, plan, experiment, run.seed, name=run.name, validation=_validation(validation_set),
         checkpoint_path=_checkpoint(checkpoint_dir, run), collapse_threshold=collapse_threshold,
         partners=others,
     )  # fmt: skip
     record = {
         "split": split,
         "plan": lineage.of_arrays(plan)["plan"],
-        "settings": settings_fingerprint(resolved, model, run.seed),
+        "settings": settings_fingerprint(experiment, experiment.model, run.seed),
     }
     encoder.lineage = {**record, "encoder": lineage.fingerprint(record)}
     # the history keeps what training computed; its timings go to the log, so that retraining
     # with unchanged inputs writes byte-identical files
     history = pd.DataFrame(progress.history).drop(columns="seconds")
-    device = str(resolve_device(resolved.training.device))
+    device = str(resolve_device(experiment.training.device))
     placement = _placement(run, started, device, progress.history)
     return encoder, history, pd.DataFrame(progress.steps), placement
 
@@ -114,7 +107,7 @@ def _validation(arrays: dict[str, np.ndarray]) -> ImageDataset | None:
     return ImageDataset.from_arrays(arrays) if len(arrays["labels"]) else None
 
 
-def init_floor(train_set: dict[str, np.ndarray], model: ModelSettings, *, run: Run) -> Encoder:
+def init_floor(train_set: dict[str, np.ndarray], *, run: Run, model: ModelSettings) -> Encoder:
     """The floor: the shared architecture at the initial weights of every run with this seed."""
     encoder = initial_encoder(ImageDataset.from_arrays(train_set), model, run.seed)
     record = {

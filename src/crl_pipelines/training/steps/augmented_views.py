@@ -6,27 +6,16 @@ import numpy as np
 import torch
 
 from crl_pipelines.augment import augment, make_generator
-from crl_pipelines.losses import Loss
-from crl_pipelines.models import Encoder
 from crl_pipelines.sampling.views import plan_augmentations
-from crl_pipelines.training.collectives import SINGLE, Shard
-from crl_pipelines.training.steps.base import DeviceData, Step
+from crl_pipelines.training.steps.base import Step
 
 
 class ViewStep(Step):
     """A step whose views are drawn on the device from a generator seeded by (plan seed,
     epoch, step), with the augmentations the plan stores."""
 
-    def __init__(
-        self,
-        encoder: Encoder,
-        loss_fn: Loss,
-        data: DeviceData,
-        plan: dict[str, np.ndarray],
-        shard: Shard = SINGLE,
-    ) -> None:
-        super().__init__(encoder, loss_fn, data, plan, shard)
-        channels = data.images.shape[1] - data.protected_channels
+    def prepare(self, plan: dict[str, np.ndarray]) -> None:
+        channels = self.data.images.shape[1] - self.data.protected_channels
         self.augmentations = plan_augmentations(plan, channels)
         self.seed = int(plan["seed"])
 

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from crl_pipelines.data import ImageDataset
+from crl_pipelines.images import ImageDataset
 from crl_pipelines.losses import Loss
 from crl_pipelines.models import Encoder
 from crl_pipelines.training.collectives import SINGLE, Shard
@@ -55,7 +55,6 @@ class DeviceData:
 class Step:
     """The loss of batch (epoch, index) of a plan; subclasses implement :meth:`__call__`."""
 
-    loss_views: ClassVar[str] = "pairs"  # the ``views`` trait of the losses this step feeds
     # runs of this step may be trained together (training.fused): the step calls its encoder
     # once and its loss once, with the embeddings on the last axis
     fusable: ClassVar[bool] = True
@@ -71,6 +70,10 @@ class Step:
         self.encoder, self.data, self.shard = encoder, data, shard
         self.loss_fn = shard.wrap(loss_fn)
         self.anchors = torch.from_numpy(plan["anchors"]).to(data.device)
+        self.prepare(plan)
+
+    def prepare(self, plan: dict[str, np.ndarray]) -> None:
+        """Take what this step needs of the plan besides its anchors (e.g. the positives)."""
 
     def share(self, batch: torch.Tensor, dim: int = 0) -> torch.Tensor:
         """This process's share of a whole batch (the batch itself in a single process)."""

@@ -5,25 +5,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from crl_pipelines.losses import Loss
-from crl_pipelines.models import Encoder
-from crl_pipelines.training.collectives import SINGLE, Shard
-from crl_pipelines.training.steps.base import DeviceData, Step
+from crl_pipelines.training.steps.base import Step
 
 
 class ClassPairStep(Step):
     """Gathers the batch's anchors and positives and scores them with a pair loss."""
 
-    def __init__(
-        self,
-        encoder: Encoder,
-        loss_fn: Loss,
-        data: DeviceData,
-        plan: dict[str, np.ndarray],
-        shard: Shard = SINGLE,
-    ) -> None:
-        super().__init__(encoder, loss_fn, data, plan, shard)
-        self.positives = torch.from_numpy(plan["positives"]).to(data.device)
+    def prepare(self, plan: dict[str, np.ndarray]) -> None:
+        self.positives = torch.from_numpy(plan["positives"]).to(self.data.device)
 
     def __call__(self, epoch: int, index: int) -> torch.Tensor:
         rows = self.share(self.anchors[epoch, index])

@@ -16,7 +16,6 @@ class LOOCViewsStep(ViewStep):
     """All n + 2 views of the batch through the n + 1 heads, in one forward pass (in a
     data-parallel run, the views of the whole batch are drawn, then the process's share is kept)."""
 
-    loss_views = "looc"
     fusable = False  # every head of the encoder, not one forward pass
 
     @classmethod

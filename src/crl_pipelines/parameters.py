@@ -1,4 +1,5 @@
-"""The one way parameters are checked: typed settings models and their error messages.
+"""The one way parameters are checked: typed settings models, their error messages, and typed
+overrides of a block.
 
 Every block of the parameters (a source's settings, an augmentation, a loss's parameters, the
 training settings, ...) is a :class:`Settings` model built from the types below, so a value is
@@ -8,7 +9,9 @@ checked once, in one place, the same way everywhere:
   NaN or infinity is never a valid setting;
 - a key a block does not know is an error that suggests the nearest known one;
 - :func:`parse` turns pydantic's report into :class:`ParameterError`, one line per problem that
-  names the parameter by its dotted path (``training.learning_rate``) and the value it got.
+  names the parameter by its dotted path (``training.learning_rate``) and the value it got;
+- :func:`override` applies a partial block (an experiment's own ``training:``, a tuned value) to
+  an already typed one: only the keys it names are validated, nothing is dumped and re-parsed.
 """
 
 from __future__ import annotations
@@ -149,6 +152,21 @@ def parse(model: type[Model], data: Any, where: str) -> Model:
         return model.model_validate({} if data is None else data)
     except ValidationError as error:
         raise ParameterError(describe(error, where)) from None
+
+
+def override(settings: Model, changes: Mapping[str, Any] | None, where: str) -> Model:
+    """``settings`` with the keys of ``changes`` replaced, each validated by the model's own field
+    (a nested block is replaced whole); a :class:`ParameterError` naming ``where.<key>`` if one
+    is wrong. The other values are ``settings``' own, already typed: only what changes is
+    parsed. Every field of the model must have a default (a block's fields do)."""
+    if not changes:
+        return settings
+    if not isinstance(changes, Mapping):
+        raise ParameterError(
+            f"parameter `{where}` should be a mapping of settings, got {changes!r}"
+        )
+    parsed = parse(type(settings), changes, where)
+    return settings.model_copy(update={key: getattr(parsed, key) for key in changes})
 
 
 def describe(error: ValidationError, where: str) -> str:

@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from crl_pipelines.data import DataError
+from crl_pipelines.images import DataError
 
 _KINDS = (
     (stat.S_ISDIR, "a folder"),

@@ -1,11 +1,10 @@
-"""The registry of data sources and the ``ingest`` step: read the chosen source, bring it to one
-size and channel count, drop duplicates, subsample (with ``test_split: official``: keep the
-official test split whole, and subsample the train split), append RandBits.
+"""The ``ingest`` step: read the chosen source, bring it to one size and channel count, drop
+duplicates, subsample (with ``test_split: official``: keep the official test split whole, and
+subsample the train split), append RandBits.
 
-A source is one module (its settings model, its reader, whether it yields labels: a
-:class:`~crl_pipelines.sources.base.Source`) and one entry in :data:`SOURCES`; the model of the
-whole ``ingest:`` block, :data:`IngestSettings`, is built from the registry, so it knows every
-source's block without being edited. The parameters are documented in
+The model of the whole ``ingest:`` block, :data:`IngestSettings`, is built from the registry
+(:data:`~crl_pipelines.sources.base.SOURCES`), so it knows every source's block without being
+edited. The parameters are documented in
 ``conf/base/parameters.yml`` (``ingest:``) and the README's "Data sources"."""
 
 from __future__ import annotations
@@ -18,25 +17,13 @@ from typing import Any, Literal
 
 from pydantic import Field, create_model
 
-from crl_pipelines.data import ImageDataset, drop_duplicate_images, subsample
-from crl_pipelines.sources import arrays, cifar, digits, folders, idx, multidigit, official
-from crl_pipelines.sources.base import IngestSettingsBase, Source
+from crl_pipelines.images import ImageDataset, drop_duplicate_images, subsample
+from crl_pipelines.parameters import parse
+from crl_pipelines.sources import official
+from crl_pipelines.sources.base import SOURCES, IngestSettingsBase, Source
 from crl_pipelines.sources.transforms import add_randbits, conform
-from crl_pipelines.validation import parse
 
 log = logging.getLogger(__name__)
-
-SOURCES: dict[str, Source] = {
-    "digits": digits.SOURCE,
-    "mnist": idx.MNIST,
-    "fashion_mnist": idx.FASHION_MNIST,
-    "kmnist": idx.KMNIST,
-    "cifar10": cifar.SOURCE,
-    "image_folder": folders.IMAGE_FOLDER,
-    "unlabelled_folder": folders.UNLABELLED_FOLDER,
-    "npz": arrays.SOURCE,
-    "multidigit": multidigit.SOURCE,
-}
 
 
 @cache

@@ -33,7 +33,7 @@ OFFICIAL_SPLIT = "official_split"
 class DataError(UserError, ValueError):
     """Input data that cannot be used (a file, its labels, its sizes); the message names the file
     or class at fault. Parameters are checked before any data is read, with
-    :class:`crl_pipelines.validation.ParameterError`."""
+    :class:`crl_pipelines.parameters.ParameterError`."""
 
 
 @dataclass(frozen=True)

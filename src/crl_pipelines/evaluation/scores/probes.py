@@ -1,0 +1,77 @@
+"""Linear probes: after every stage (a depth profile), on each MultiDigit position, and the headline
+probe on the embedding with its train accuracy and gap."""
+
+from __future__ import annotations
+
+from operator import methodcaller
+
+import numpy as np
+
+from crl_pipelines.evaluation.context import DEPTHS, RunContext
+from crl_pipelines.evaluation.scores.base import SCORES, ScoreFunction
+
+# The probe after each stage: a depth profile, drawn in a figure rather than ranked.
+for _depth in DEPTHS:
+    SCORES.register(f"probe_{_depth}", needs_labels=True)(methodcaller("probe", _depth))
+
+
+def _digit_probe(position: int) -> ScoreFunction:
+    def compute(run: RunContext) -> float:
+        return float(run.per_image(run.digit_probe_correct(position)).mean())
+
+    return compute
+
+
+# The probe on each digit position's class (MultiDigit): a study draws it against digit size.
+for _position in range(4):
+    SCORES.register(
+        f"probe_digit_{_position}",
+        needs_labels=True,
+        heading=f"digit {_position + 1} probe",
+        better=1,
+        meaning=f"linear probe accuracy on the class of digit {_position + 1} (MultiDigit)",
+        order=15,
+        per_image=lambda run, position=_position: run.digit_probe_correct(position),
+    )(_digit_probe(_position))
+
+
+@SCORES.register(
+    "probe_accuracy",
+    needs_labels=True,
+    heading="probe acc.",
+    better=1,
+    meaning="linear probe (logistic regression) test accuracy",
+    in_table=True,
+    order=10,
+    per_image=lambda run: run.probe_correct("embedding"),
+)
+def _probe_accuracy(run: RunContext) -> float:
+    return run.probe("embedding")
+
+
+@SCORES.register(
+    "probe_train_accuracy",
+    needs_labels=True,
+    heading="probe train acc.",
+    meaning="the linear probe's accuracy on the train embeddings it was fitted on",
+    order=11,
+)
+def _probe_train_accuracy(run: RunContext) -> float:
+    return run.probe_train_accuracy("embedding")
+
+
+def _probe_gap_per_image(run: RunContext) -> np.ndarray:
+    return run.probe_train_accuracy("embedding") - run.probe_correct("embedding")
+
+
+@SCORES.register(
+    "probe_gap",
+    needs_labels=True,
+    heading="probe gap",
+    meaning="probe train − test accuracy: the fit that does not carry to new images",
+    in_table=True,
+    order=12,
+    per_image=_probe_gap_per_image,
+)
+def _probe_gap(run: RunContext) -> float:
+    return float(run.per_image(_probe_gap_per_image(run)).mean())
