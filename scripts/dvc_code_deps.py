@@ -5,8 +5,8 @@
 
 A stage depends on the folders of the Kedro pipelines it runs, on every project module those
 import (directly or through other project modules, parent packages included: read from the
-source, nothing is imported), and on src/crl_pipelines/datasets.py (the catalog's dataset
-classes) with its imports. A sub-package (losses/, sources/, ...) whose every module is imported
+source, nothing is imported), and on src/crl_pipelines/datasets/ (the catalog's dataset classes)
+with their imports. A sub-package (losses/, sources/, ...) whose every module is imported
 is listed as its folder, otherwise module by module, so a stage never depends on code it does not
 run. The package markers src/crl_pipelines/__init__.py and pipelines/__init__.py are left out
 (they hold the version string: a release should not retrain every encoder), and so are the
@@ -94,7 +94,10 @@ def code_deps(stage: str) -> list[str]:
     """The src/ dependencies the stage should declare: folders and files, sorted."""
     pipelines = [f"{PACKAGE}.pipelines.{name}" for name in STAGE_PIPELINES[stage]]
     modules = [f"{p}.{part}" for p in pipelines for part in ("pipeline", "nodes")]
-    files = imported_files([*modules, f"{PACKAGE}.datasets"])
+    datasets = [  # the catalog's dataset classes, each in its own module
+        f"{PACKAGE}.datasets.{path.stem}" for path in (PACKAGE_DIR / "datasets").glob("*.py")
+    ]
+    files = imported_files([*modules, *datasets])
     files |= {
         p.relative_to(ROOT).as_posix()
         for name in STAGE_PIPELINES[stage]

@@ -65,9 +65,10 @@ class ProjectHooks:
         raise EnvironmentMismatchError(
             f"the run's parameters differ from those its pipelines were built from (at "
             f"`{first_difference(given, built_from)}`): the pipelines are built from the "
-            "environment's parameters and `kedro run`'s --params and --conf-source; start the "
-            "run with `kedro run` (--env, --params, --conf-source), or set "
-            f"{pipeline_registry.RUNTIME_PARAMS_ENV} (JSON) to the session's runtime_params"
+            "parameters of the environment KEDRO_ENV names, with `kedro run`'s --params and "
+            "--conf-source over them; use `kedro run --env <env> --params ...`, or, for a "
+            "session made in code, set KEDRO_ENV to its env and "
+            f"{pipeline_registry.RUNTIME_PARAMS_ENV} to its runtime_params (JSON)"
         )
 
     @staticmethod

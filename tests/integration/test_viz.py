@@ -21,8 +21,9 @@ import pytest
 import yaml
 from kedro.framework.startup import bootstrap_project
 
-from crl_pipelines.pipeline_registry import declared_spec
+from crl_pipelines.pipeline_registry import run_parameters
 from crl_pipelines.runs import FLOOR
+from crl_pipelines.spec import build_spec
 from tests.integration.conftest import (
     DVC_EXPERIMENTS,
     PROJECT,
@@ -313,7 +314,7 @@ def test_readme_picture_shows_the_current_pipeline():
     pipeline = registered_pipelines(PROJECT)["__default__"]
     picture = json.loads((PROJECT / "docs" / "pipeline.json").read_text())
     with inside(PROJECT, "base"):
-        experiments = {run.experiment for run in declared_spec().runs()}
+        experiments = {run.experiment for run in build_spec(run_parameters()).runs()}
     assert picture == {
         "nodes": sorted(name for namespace, name in pipeline if namespace is None),
         "groups": sorted(experiments),

@@ -267,6 +267,8 @@ def test_every_sampling_has_one_step_behind_the_same_interface():
     losses = {"class_pairs": "contrastive", "augmented_views": "ntxent", "looc_views": "looc"}
     assert set(losses) == set(SAMPLINGS)
     for sampling, entry in SAMPLINGS.items():
+        # the step's module is part of the training code (training/steps/__init__.py lists it)
+        assert entry.step.partition(":")[0] in sys.modules, sampling
         assert issubclass(entry.step_class(), Step)
         plan = SAMPLINGS[sampling].make_plan(train, pairs, None)
         _, progress = train_encoder(
