@@ -1,5 +1,5 @@
-"""`kedro run` on a copy of the project: a user's mistake (a bad parameter, missing inputs, bad
-data, an unknown environment, runs changed where the pipelines cannot follow) ends in one line
+"""`kedro run` on a copy of the project: a user's mistake (a bad parameter, given in the files or
+with --params, missing inputs, bad data, an unknown environment) ends in one line
 and exit status 1, its traceback in the log file (and on the console with --traceback); a bug
 keeps its traceback.
 
@@ -88,10 +88,10 @@ def message(status: int, stdout: str, stderr: str) -> list[str]:
             id="unknown environment",
         ),
         pytest.param(
-            ["--params=experiments.extra.loss=ntxent"],
-            "error: the parameters and the pipelines disagree on the runs (only in the "
-            "parameters: extra.seed0; only in the pipelines: contrastive.seed0, ",
-            id="runs changed by --params",
+            ["--params=experiments.extra.loss=ntxnet"],
+            "error: parameter `experiments.extra.loss` names no known loss: 'ntxnet'; did you "
+            "mean 'ntxent'?",
+            id="an experiment added by --params",
         ),
         pytest.param(
             ["-m", "crl_pipelines", f"--params={MISSPELLED}"],
