@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint clean-data repro viz pipeline-picture
+.PHONY: install run test test-fast lint clean-data repro viz pipeline-picture gpu-check
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,13 @@ install: $(VENV)/.installed
 run: install  ## the whole flow on the bundled digits: ingest → pairs → train → embed → evaluate
 	$(BIN)/kedro run
 
-test: install  ## lint, then the test suite
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/pytest
+test: install  ## lint, then the whole test suite, on two workers (CI's command; ~6 min)
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+test-fast: install  ## the unit tier: no subprocess, cluster or process group (under a minute)
+	$(BIN)/pytest tests/unit -m "not processes" -q
 
 repro: install  ## dvc repro: re-run the stages (dvc.yaml) whose code, data or parameters changed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -50,6 +52,23 @@ def copy_project(target: Path) -> Path:
     ):
         (target / "data" / layer).mkdir(parents=True)
     return target
+
+
+def run_in_process(project: Path, pipelines: list[str] | None = None, env: str = "test", **options):
+    """``kedro run`` of ``project`` in this process: a Kedro session over the project's catalog
+    with its default (sequential) runner, no subprocess."""
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=env) as session:
+        session.run(pipeline_names=pipelines, **options)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One complete run of the tiny `test` environment, shared by every test that needs a
+    finished project: copy it (``shutil.copytree``), never change it."""
+    with inside(copy_project(tmp_path_factory.mktemp("tiny") / "project"), "test") as project:
+        run_in_process(project)
+    return project
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from crl_pipelines.datasets import (
     TorchModelDataset,
 )
 from crl_pipelines.models import build_encoder
-from tests.integration.conftest import copy_project, tool_env
+from tests.integration.conftest import tool_env
 
 KEDRO = Path(sys.executable).parent / "kedro"
 
@@ -57,20 +57,18 @@ KILLS = {
     "text": ("data/08_reporting/report.html", ["--nodes=write_report"], "evaluate.knn_k=3"),
 }
 
+# the tests that share the session's tiny_run fixture run on one worker (pytest-xdist)
+pytestmark = pytest.mark.xdist_group("tiny_run")
+
 
 def kedro_environment(**extra: str) -> dict[str, str]:
     return {**tool_env(), "KEDRO_ENV": "test", **extra}
 
 
-@pytest.fixture(scope="module")
-def completed(tmp_path_factory) -> Path:
-    """The project after one complete tiny `kedro run` (copy it, don't change it)."""
-    root = copy_project(tmp_path_factory.mktemp("atomic") / "project")
-    result = subprocess.run(
-        [str(KEDRO), "run"], cwd=root, env=kedro_environment(), capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return root
+@pytest.fixture
+def completed(tiny_run) -> Path:
+    """The project after one complete tiny run (copy it, don't change it)."""
+    return tiny_run
 
 
 def kill_before_rename(project: Path, target: Path, arguments: list[str], log: Path) -> int:

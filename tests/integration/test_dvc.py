@@ -36,6 +36,9 @@ GROUPS = ["ingest", "pairs", "train", "embed", "evaluate", "floor", "compare"]
 EXPERIMENTS = ["contrastive", "triplet", "ntxent", "cross_entropy"]  # conf/base's
 PER_EXPERIMENT = ("train", "embed", "evaluate")
 
+# the tests that share the session's dvc_project fixture run on one worker (pytest-xdist)
+pytestmark = pytest.mark.xdist_group("dvc_project")
+
 
 def stage_names(experiments) -> list[str]:
     """The stages of dvc.yaml, in DVC's order, for these experiments."""

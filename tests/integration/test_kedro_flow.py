@@ -17,11 +17,14 @@ from kedro.framework.startup import bootstrap_project
 from crl_pipelines.evaluation.scores import SCORES
 from crl_pipelines.hooks import MissingInputsError
 from crl_pipelines.parameters import ParameterError
-from tests.integration.conftest import PROJECT, copy_project, inside
+from tests.integration.conftest import PROJECT, inside
 
 ENCODERS = ["contrastive", "triplet", "ntxent", "cross_entropy", "random_init"]
 FIGURES = ["class_distances", "correlation", "vif", "pca", "tsne", "retrieval"]
 COMPARISON_FIGURES = ["between_class_distances", "probe_by_depth", "training_curves"]
+
+# the tests that share the session's tiny_run fixture run on one worker (pytest-xdist)
+pytestmark = pytest.mark.xdist_group("tiny_run")
 
 
 def run(project: Path, pipelines: list[str] | None = None, env: str = "test") -> None:
@@ -39,10 +42,11 @@ def kedro_cli(project: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    """One complete default run of the tiny environment, shared by the tests below."""
-    with inside(copy_project(tmp_path_factory.mktemp("flow") / "project"), "test") as project:
-        run(project)
+def finished_run(tiny_run, tmp_path_factory):
+    """A copy of the shared complete run of the tiny environment, for the tests below."""
+    project = tmp_path_factory.mktemp("flow") / "project"
+    shutil.copytree(tiny_run, project)
+    with inside(project, "test"):
         yield project
 
 
@@ -110,21 +114,31 @@ def test_comparison_lists_every_encoder_and_beats_the_floor(finished_run):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("flag", ["--pipeline=evaluate", "--pipelines=evaluate"])
-def test_cli_evaluate_rescores_without_training(finished_run, flag):
-    """`kedro run --pipeline=evaluate` (deprecated spelling) and `--pipelines=evaluate` rewrite
-    the report from the models on disk and leave the models untouched."""
+def test_cli_evaluate_rescores_without_training(finished_run):
+    """`kedro run --pipelines=evaluate` rewrites the report from the models on disk and leaves
+    the models untouched."""
     models = {
         path: path.read_bytes() for path in (finished_run / "data" / "06_models").rglob("*.pt")
     }
     comparison = finished_run / "data" / "08_reporting" / "comparison.csv"
     expected = comparison.read_text()
     shutil.rmtree(finished_run / "data" / "08_reporting")
-    result = kedro_cli(finished_run, "run", flag)
+    result = kedro_cli(finished_run, "run", "--pipelines=evaluate")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "train_encoder" not in result.stdout + result.stderr
     assert comparison.read_text() == expected
     assert {path: path.read_bytes() for path in models} == models
+
+
+def test_the_deprecated_pipeline_option_names_a_pipeline_too(project):
+    """`--pipeline=evaluate` (Kedro's deprecated spelling) is checked like `--pipelines`."""
+    from crl_pipelines.cli import UnknownNameError, check_names, run
+
+    bootstrap_project(project)
+    options = run.make_context("run", ["--pipeline=evaluate"]).params
+    check_names(options)
+    with pytest.raises(UnknownNameError, match="no pipeline 'evalute': did you mean evaluate"):
+        check_names({**options, "pipeline": "evalute"})
 
 
 @pytest.mark.slow

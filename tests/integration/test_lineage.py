@@ -6,17 +6,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
 from crl_pipelines.lineage import StaleArtifactError
-from tests.integration.conftest import copy_project, inside
+from tests.integration.conftest import inside, run_in_process
+
+# the tests that share the session's tiny_run fixture run on one worker (pytest-xdist)
+pytestmark = pytest.mark.xdist_group("tiny_run")
 
 
 def run(project: Path, pipelines: list[str] | None = None, **options) -> None:
-    bootstrap_project(project)
-    with KedroSession.create(project_path=project, env="test") as session:
-        session.run(pipeline_names=pipelines, **options)
+    run_in_process(project, pipelines, **options)
 
 
 def snapshot(folder: Path) -> dict[Path, bytes]:
@@ -32,18 +31,11 @@ def override(project: Path, block: str, values: dict) -> None:
     path.write_text(yaml.safe_dump(parameters, sort_keys=False))
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    """One complete tiny run, copied by each test that changes it."""
-    with inside(copy_project(tmp_path_factory.mktemp("lineage") / "project"), "test") as project:
-        run(project)
-        yield project
-
-
 @pytest.fixture
-def project(finished, tmp_path) -> Path:
+def project(tiny_run, tmp_path) -> Path:
+    """A copy of the shared finished tiny run, which a test may change."""
     copy = tmp_path / "project"
-    shutil.copytree(finished, copy)
+    shutil.copytree(tiny_run, copy)
     with inside(copy, "test"):
         yield copy
 

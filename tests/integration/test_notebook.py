@@ -12,6 +12,9 @@ from tests.integration.conftest import DVC_EXPERIMENTS, PROJECT, DvcProject, too
 
 NOTEBOOK = PROJECT / "notebooks" / "compare_experiments.ipynb"
 
+# the tests that share the session's dvc_project fixture run on one worker (pytest-xdist)
+pytestmark = pytest.mark.xdist_group("dvc_project")
+
 
 @pytest.mark.slow
 def test_notebook_compares_the_runs_from_the_catalog(dvc_project: DvcProject):

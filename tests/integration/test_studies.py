@@ -20,6 +20,9 @@ STUDY = {
     "grid": {"experiments.ntxent.loss_params.temperature": [0.2, 0.5]},
 }
 
+# its own worker group: it takes long, so it runs beside the other DVC tests (its own dvc_project)
+pytestmark = pytest.mark.xdist_group("dvc_study")
+
 
 @pytest.mark.slow
 def test_a_study_runs_in_the_dvc_queue_and_ends_in_its_report(dvc_project):

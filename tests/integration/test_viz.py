@@ -36,6 +36,9 @@ from tests.integration.conftest import (
 PIPELINES = ["ingest", "pairs", "train", "embed", "evaluate", "compare", "__default__"]
 EXPERIMENTS = {*DVC_EXPERIMENTS, FLOOR}  # the DVC project's experiments and the untrained floor
 
+# the tests that share the session's dvc_project fixture run on one worker (pytest-xdist)
+pytestmark = pytest.mark.xdist_group("dvc_project")
+
 
 @contextlib.contextmanager
 def project_pipelines(root: Path) -> Iterator[dict]:

@@ -98,6 +98,7 @@ def test_an_explicit_runner_wins_over_the_environment(monkeypatch):
     assert use_dask(chosen, None) == chosen
 
 
+@pytest.mark.processes
 def test_runs_ask_for_a_gpu_only_where_a_worker_has_one():
     from distributed import Client, LocalCluster
 

@@ -30,6 +30,8 @@ LABELS = [0, 1, 2, 0, 1]  # five rows: shares of 3 and 2, and repeated labels fo
 # perturbation: docs/distributed_training.md.
 TOLERANCE = 1e-4
 
+pytestmark = pytest.mark.processes  # process groups: the full suite only
+
 
 @pytest.fixture(autouse=True)
 def one_thread(monkeypatch):

@@ -378,6 +378,7 @@ def test_interrupted_atomic_write_keeps_the_previous_file(tmp_path):
     assert hidden_and_all(tmp_path) == ["artifact"]
 
 
+@pytest.mark.processes
 def test_atomic_write_removes_what_killed_writers_left(tmp_path):
     """A temporary file whose writer process is gone is removed by the next save of its target;
     one of a running writer (here, this process) is kept."""

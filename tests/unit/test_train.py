@@ -201,6 +201,7 @@ RESUME_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
     """Kill a training process (SIGKILL) after its first checkpoint; resuming from it ends with
     exactly the weights and history of an uninterrupted run."""
