@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-fast lint clean-data repro viz pipeline-picture gpu-check
+.PHONY: install run test test-fast lint clean-data repro viz pipeline-picture gpu-check gpu-wheels
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ viz: install  ## kedro-viz on http://127.0.0.1:4141 (Ctrl-C stops it)
 
 pipeline-picture: install  ## re-render docs/pipeline.png for the README (needs Debian's chromium)
 	$(BIN)/python scripts/render_pipeline.py
+
+# the GPU image's python3 holds torch; here, the project's environment when there is one
+CHECK_PYTHON = $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+
+gpu-check:  ## on a GPU machine (no Kedro, no DVC needed): CUDA tests, the training benchmark, the guide's MNIST-sized fused run, one table (under 8 min); on a CPU it skips the CUDA parts
+	$(CHECK_PYTHON) scripts/gpu_check.py
+
+gpu-wheels: install  ## download into .whl/ the wheels a GPU image may lack (pydantic), to carry with the check
+	$(BIN)/python scripts/gpu_check.py --download-wheels
 
 clean-data:  ## remove what the pipelines wrote (data/02_* … 09_*, checkpoints); raw data stays
 	rm -rf data/0[2-9]_* data/checkpoints

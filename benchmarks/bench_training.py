@@ -432,11 +432,10 @@ def default_inputs() -> tuple[Any, Any, Any]:
     from crl_pipelines.spec import build_spec
 
     spec = build_spec(yaml.safe_load(PARAMETERS.read_text()))
-    dataset = build_dataset(spec.ingest)
-    train, _ = split_train_test(dataset, spec.ingest.test_fraction, spec.ingest.seed)
-    train, validation = hold_out_validation(
-        train, spec.ingest.validation_fraction, spec.ingest.seed
-    )
+    ingest = spec.parameters.ingest
+    dataset = build_dataset(ingest)
+    train, _ = split_train_test(dataset, ingest.test_fraction, ingest.seed)
+    train, validation = hold_out_validation(train, ingest.validation_fraction, ingest.seed)
     return spec, train, validation
 
 
@@ -448,26 +447,25 @@ def default_run(device: torch.device) -> None:
     from crl_pipelines.training.job import Job
 
     spec, train, validation = default_inputs()
-    plans: dict[str, Any] = {}
+    shared, plans = spec.parameters, {}
     print(f"\ndefault run ({PARAMETERS.relative_to(PARAMETERS.parents[2])}): {len(train.labels)} "
           f"train and {len(validation.labels) if validation else 0} validation images of "
-          f"{train.images.shape[1:]}, model {spec.model.arch} ({spec.model.stem} stem), "
-          f"seed {spec.seeds[0]}, device {device}\n")  # fmt: skip
+          f"{train.images.shape[1:]}, model {shared.model.arch} ({shared.model.stem} stem), "
+          f"seed {shared.seeds[0]}, device {device}\n")  # fmt: skip
     print("| experiment | plan (epochs × steps × pairs) | images | wall (s) | images/s |")
     print("|---|---|---:|---:|---:|")
     total_images, total_seconds, experiments = 0, 0.0, []
-    for name in spec.experiments:
-        experiment = spec.experiment(name)
+    for name, experiment in spec.experiments.items():
         training = experiment.training.model_copy(update={"device": str(device)})
         experiment = dataclasses.replace(experiment, training=training)
         experiments.append(experiment)
         if experiment.sampling not in plans:
             plans[experiment.sampling] = SAMPLINGS[experiment.sampling].make_plan(
-                train, spec.pairs, spec.augment
+                train, shared.pairs, shared.augment
             )
         plan = plans[experiment.sampling]
         started = time.perf_counter()
-        job = Job(train, plan, experiment, spec.seeds[0], name, validation, None, 0.1)
+        job = Job(train, plan, experiment, shared.seeds[0], name, validation, None, 0.1)
         train_one_default(job)
         seconds = time.perf_counter() - started
         epochs, steps, batch = plan["anchors"].shape
@@ -478,7 +476,7 @@ def default_run(device: torch.device) -> None:
     print(f"| **all {len(spec.experiments)}**, one after another | | {total_images} | "
           f"{total_seconds:.1f} | {total_images / total_seconds:.1f} |")  # fmt: skip
     jobs = [
-        Job(train, plans[e.sampling], e, spec.seeds[0], e.name, validation, None, 0.1)
+        Job(train, plans[e.sampling], e, shared.seeds[0], e.name, validation, None, 0.1)
         for e in experiments
     ]
     started = time.perf_counter()

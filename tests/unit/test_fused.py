@@ -205,6 +205,7 @@ def test_grouped_forward_trains_each_run_as_alone_within_rounding(tmp_path):
         )
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_fused_runs_on_cuda_match_alone_within_bf16_rounding(tmp_path):
     train, _, plan = small_data(epochs=1)

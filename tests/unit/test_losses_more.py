@@ -330,6 +330,7 @@ def test_swd_draws_follow_the_embeddings_device_and_dtype(monkeypatch):
         assert all(device == anchors.device and dtype == torch.float64 for device, dtype in calls)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_swd_runs_on_cuda():
     """On a GPU the loss and its gradient stay on the GPU."""
