@@ -95,7 +95,10 @@ class UnknownNameError(UserError, ValueError):
 
 def check_names(options: dict[str, Any]) -> None:
     """The pipelines, nodes and namespaces the options name exist (Kedro reports a misspelt name
-    with a traceback); a near name is suggested."""
+    with a traceback); a near name is suggested. This builds the pipelines (and so reads and
+    checks the parameters) as the run will ask for them, so the run reuses them."""
+    requested = list(options["pipelines"] or ()) or list(filter(None, [options["pipeline"]]))
+    pipelines.set_requested(requested or None)  # what the session asks: it keeps what is built
     registered = dict(pipelines.items())
     everything = registered["__default__"].nodes if "__default__" in registered else []
     nodes = [node.name for node in everything]

@@ -313,3 +313,32 @@ def test_bad_parameters_stop_the_session_before_any_node_runs(project, override,
     with pytest.raises(ParameterError, match=message):
         run(project)
     assert not any((project / "data" / "02_intermediate").iterdir())
+
+
+@pytest.mark.slow
+def test_the_parameters_are_read_once_and_reach_the_nodes_typed(project, monkeypatch):
+    """`kedro run` parses the parameters once, when the pipelines are built (the run reuses
+    them), and each node is given its block typed: a --params learning rate is the train node's
+    experiment's, a float, with nothing left to parse."""
+    from click.testing import CliRunner
+
+    from crl_pipelines import cli, spec
+    from crl_pipelines.spec import RunParameters
+
+    parsed = []
+    original = spec.parse
+    monkeypatch.setattr(
+        spec, "parse", lambda model, *a: parsed.append(model) or original(model, *a)
+    )
+    bootstrap_project(project)
+    result = CliRunner().invoke(
+        cli.run, ["--pipelines=ingest", "--params=training.learning_rate=0.002"]
+    )
+    assert result.exit_code == 0, result.output
+    assert parsed == [RunParameters]
+    from kedro.framework.project import pipelines
+
+    (node,) = [n for n in pipelines["train"].nodes if n.name == "ntxent.seed0.train_encoder"]
+    training = node.func.keywords["experiment"].training
+    assert training.learning_rate == 0.002 and isinstance(training.learning_rate, float)
+    assert node.inputs == ["train_set", "validation_set", "class_pairs_plan"]  # datasets only
