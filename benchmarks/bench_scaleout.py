@@ -39,7 +39,7 @@ def experiment(loss: str, arch: str = "small_cnn", world: int = 1) -> Any:
     """Sync batch norm on several ranks, so that both ways train the same model."""
     from crl_pipelines.encoder_settings import ModelSettings
     from crl_pipelines.experiments import Experiment
-    from crl_pipelines.training.settings import TrainingSettings
+    from crl_pipelines.training_settings import TrainingSettings
 
     distributed = {"nproc_per_node": world, "sync_batchnorm": world > 1}
     training = TrainingSettings(device="cpu", distributed=distributed)

@@ -235,8 +235,8 @@ def project_round(
     """``epochs`` epochs of ``train_encoder`` on a class-pair plan; the loop's epoch seconds."""
     from crl_pipelines.experiments import Experiment
     from crl_pipelines.sampling.class_pairs import class_pair_plan
-    from crl_pipelines.training.settings import TrainingSettings
     from crl_pipelines.training.trainer import train_encoder
+    from crl_pipelines.training_settings import TrainingSettings
 
     plan = class_pair_plan(train.labels, train.class_names, epochs, batch_pairs // CLASSES, seed)
     training = TrainingSettings(device=str(device), precision=precision, learning_rate=1e-3)
@@ -268,7 +268,7 @@ def fused_round(
     from crl_pipelines.sampling.class_pairs import class_pair_plan
     from crl_pipelines.training.fused import train_together
     from crl_pipelines.training.job import Job
-    from crl_pipelines.training.settings import TrainingSettings
+    from crl_pipelines.training_settings import TrainingSettings
 
     plan = class_pair_plan(train.labels, train.class_names, epochs, batch_pairs // CLASSES, seed)
     training = TrainingSettings(device=str(device), precision=precision, learning_rate=1e-3)

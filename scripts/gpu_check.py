@@ -161,7 +161,7 @@ def fused_run(full: bool) -> tuple[str, str]:
     from crl_pipelines.sampling import SAMPLINGS, PairsSettings
     from crl_pipelines.training.fused import train_together
     from crl_pipelines.training.job import Job
-    from crl_pipelines.training.settings import TrainingSettings
+    from crl_pipelines.training_settings import TrainingSettings
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     count, epochs = (3000, 10) if full else (300, 1)

@@ -1,19 +1,25 @@
 """Where training and embedding run: ``auto`` is CUDA when present, else the CPU.
 
-Its own module, so the stages that only embed do not depend on the training code.
+Its own module, so the stages that only embed do not depend on the training code. torch is
+imported where a device is made, not with the module: the settings that name a device
+(``training.device``, ``embed.device``) load without it.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import torch
 from pydantic import AfterValidator
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _device_name(name: str) -> str:
     """``auto``, or a device string torch understands (``cpu``, ``cuda``, ``cuda:1``, ``mps``)."""
     if name != "auto":
+        import torch
+
         try:
             torch.device(name)
         except RuntimeError:
@@ -29,6 +35,8 @@ DeviceName = Annotated[str, AfterValidator(_device_name)]
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` → CUDA when available, else the CPU; anything else is passed to torch."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -30,7 +30,7 @@ from crl_pipelines.losses import LOSSES, check_loss_params
 from crl_pipelines.parameters import ParameterError, Settings, Text, override
 from crl_pipelines.runs import FLOOR
 from crl_pipelines.sampling import SAMPLINGS
-from crl_pipelines.training.settings import TrainingSettings
+from crl_pipelines.training_settings import TrainingSettings
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 

@@ -37,7 +37,7 @@ from crl_pipelines.parameters import NonNegativeInt, ParameterError, Settings, T
 from crl_pipelines.runs import Run, plan_runs
 from crl_pipelines.sampling import PairsSettings
 from crl_pipelines.sources import IngestSettings
-from crl_pipelines.training.settings import TrainingSettings, check_keep
+from crl_pipelines.training_settings import TrainingSettings, check_keep
 
 
 def _distinct(seeds: list[int]) -> list[int]:

@@ -18,8 +18,8 @@ from crl_pipelines.sampling import SAMPLINGS, PairsSettings
 from crl_pipelines.sources.digits import load_digits_dataset
 from crl_pipelines.training.collectives import Shard, sync_batchnorm
 from crl_pipelines.training.distributed import DistributedError, run_on_ranks
-from crl_pipelines.training.settings import DistributedSettings, TrainingSettings
 from crl_pipelines.training.trainer import train_encoder
+from crl_pipelines.training_settings import DistributedSettings, TrainingSettings
 
 CPU = torch.device("cpu")
 LABELS = [0, 1, 2, 0, 1]  # five rows: shares of 3 and 2, and repeated labels for SupCon

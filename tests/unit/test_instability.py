@@ -21,8 +21,8 @@ from crl_pipelines.sampling.class_pairs import class_pair_plan
 from crl_pipelines.sources.digits import load_digits_dataset
 from crl_pipelines.training import instability, monitor, optim
 from crl_pipelines.training import job as training_job
-from crl_pipelines.training.settings import TrainingSettings
 from crl_pipelines.training.trainer import train_encoder
+from crl_pipelines.training_settings import TrainingSettings
 from tests.unit.test_report import small_report
 
 MODEL = ModelSettings(arch="small_cnn", embedding_dim=8)

@@ -24,9 +24,9 @@ from crl_pipelines.sampling.class_pairs import class_pair_plan
 from crl_pipelines.sources.digits import load_digits_dataset
 from crl_pipelines.training.loop import TrainingError
 from crl_pipelines.training.optim import learning_rate_factor
-from crl_pipelines.training.settings import TrainingSettings
 from crl_pipelines.training.steps.base import Step
 from crl_pipelines.training.trainer import train_encoder
+from crl_pipelines.training_settings import TrainingSettings
 
 MODEL = ModelSettings(arch="small_cnn", embedding_dim=8)  # seconds on a CPU
 

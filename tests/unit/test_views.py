@@ -16,8 +16,8 @@ from crl_pipelines.sampling import SAMPLINGS, PairsSettings, check_plan_matches,
 from crl_pipelines.sampling.class_pairs import class_pair_plan
 from crl_pipelines.sampling.views import view_plan
 from crl_pipelines.sources.digits import load_digits_dataset
-from crl_pipelines.training.settings import TrainingSettings
 from crl_pipelines.training.trainer import train_encoder
+from crl_pipelines.training_settings import TrainingSettings
 
 SMALL = ModelSettings(arch="small_cnn", embedding_dim=8)
 

@@ -24,7 +24,7 @@ from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from crl_pipelines.errors import UserError
 from crl_pipelines.training.collectives import Shard
-from crl_pipelines.training.settings import DistributedSettings
+from crl_pipelines.training_settings import DistributedSettings
 
 LOCAL_ENDPOINT = "127.0.0.1:0"  # one node: the rendezvous store takes a free port
 

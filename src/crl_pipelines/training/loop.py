@@ -25,8 +25,8 @@ from crl_pipelines.losses import Loss
 from crl_pipelines.models import Encoder
 from crl_pipelines.training import instability
 from crl_pipelines.training.monitor import selection_score
-from crl_pipelines.training.settings import TrainingSettings
 from crl_pipelines.training.steps.base import Step
+from crl_pipelines.training_settings import TrainingSettings
 
 log = logging.getLogger(__name__)
 

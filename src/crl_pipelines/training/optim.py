@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import torch
 
-from crl_pipelines.training.settings import TrainingSettings
+from crl_pipelines.training_settings import TrainingSettings
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}
 

@@ -25,7 +25,7 @@ from crl_pipelines.training.distributed import run_on_ranks
 from crl_pipelines.training.fused import fusion_allowed, train_with_partners
 from crl_pipelines.training.job import Job, encoder_config, step_class
 from crl_pipelines.training.loop import Progress, TrainingError
-from crl_pipelines.training.settings import check_keep
+from crl_pipelines.training_settings import check_keep
 
 log = logging.getLogger(__name__)
 
