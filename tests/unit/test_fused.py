@@ -133,17 +133,53 @@ def test_a_run_going_non_finite_stops_the_group_and_the_others_go_on_alone(tmp_p
 
 
 def test_partners_are_fused_only_when_their_plan_settings_and_epoch_match(tmp_path):
-    """Another learning rate, fuse: false, or a finished checkpoint keeps a partner out."""
+    """Another optimizer, fuse: false, or a finished checkpoint keeps a partner out; another
+    learning rate does not (each run has its own parameter group)."""
     train, _, plan = small_data(epochs=1)
     lead, same, finished = jobs_of(train, plan, ["contrastive", "ntxent", "triplet"], tmp_path)
     other_rate = jobs_of(train, plan, ["supcon"], tmp_path, learning_rate=0.01)[0]
+    other_optimizer = jobs_of(train, plan, ["cross_entropy"], tmp_path, optimizer="sgd")[0]
     not_fused = jobs_of(train, plan, ["swd_gaussian"], tmp_path, fuse=False)[0]
     train_encoder(train, plan, finished.experiment, finished.seed,
                   checkpoint_path=finished.checkpoint)  # fmt: skip
-    trained = train_with_partners(lead, [same, finished, other_rate, not_fused], CPU)
-    assert trained == [lead.name, same.name]
-    assert fused.epochs_done(same) == 1 and fused.epochs_done(other_rate) == 0
+    partners = [same, finished, other_rate, other_optimizer, not_fused]
+    trained = train_with_partners(lead, partners, CPU)
+    assert trained == [lead.name, same.name, other_rate.name]
+    assert fused.epochs_done(same) == 1 and fused.epochs_done(other_optimizer) == 0
     assert train_with_partners(lead, [same], CPU) == []  # nothing left to train
+
+
+def test_runs_with_their_own_learning_rate_and_weight_decay_trained_together_equal_alone():
+    """Each run's learning rate and weight decay are its own parameter group's: the group's
+    weights, losses and learning rates are those of each run trained alone."""
+    train, test, plan = small_data(epochs=2)
+    settings = [{"learning_rate": 0.003}, {"learning_rate": 0.0003, "weight_decay": 0.01}, {}]
+    jobs = [
+        jobs_of(train, plan, [loss], None, validation=test, **own)[0]
+        for loss, own in zip(["contrastive", "ntxent", "triplet"], settings, strict=True)
+    ]
+    with fused.EpochwiseTraining(jobs, CPU) as training:
+        for epoch in range(2):
+            assert training.train_epoch(epoch) == {}
+    for job, setup, progress in zip(jobs, training.setups, training.progresses, strict=True):
+        assert progress.history[0]["learning_rate"] == job.experiment.training.learning_rate
+        assert_same_run(job, progress, setup.trainable.encoder)
+
+
+def test_a_stopped_run_keeps_its_epochs_and_the_others_go_on_as_alone():
+    """A run stopped between epochs (the tuner prunes so) keeps what it trained; the others
+    train on together and end as each would alone."""
+    train, test, plan = small_data(epochs=2)
+    jobs = jobs_of(train, plan, ["contrastive", "ntxent", "triplet"], None, validation=test)
+    with fused.EpochwiseTraining(jobs, CPU) as training:
+        training.train_epoch(0)
+        training.stop([1])
+        training.train_epoch(1)
+    assert len(training.progresses[1].history) == 1
+    for index in (0, 2):
+        assert_same_run(
+            jobs[index], training.progresses[index], training.setups[index].trainable.encoder
+        )
 
 
 def test_without_checkpoints_or_with_fusion_off_nothing_is_fused(tmp_path, monkeypatch):

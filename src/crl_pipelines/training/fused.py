@@ -5,10 +5,13 @@ Each step gathers the batch (and draws its views) once, runs one forward pass fo
 encoders, scores each run's own loss on its own slice of the embeddings, and takes one backward
 pass and one optimizer step over every run's weights. Adam, AdamW and SGD update each weight
 from its own gradient and moments, and the learning-rate schedule is the same for every run, so
-one optimizer over all of them is every run's own optimizer; gradient norms and clipping are
-per run. Each run keeps its own random stream (the losses that draw from it), its history,
-monitor, instability checks and checkpoints, written as its own run writes them
+one optimizer over all of them, with one parameter group per run (its own learning rate and
+weight decay), is every run's own optimizer; gradient norms and clipping are per run. Each run
+keeps its own random stream (the losses that draw from it), its history, monitor, instability
+checks and checkpoints, written as its own run writes them
 (:class:`~crl_pipelines.training.loop.Ledger`), so training it alone afterwards resumes from them.
+:class:`EpochwiseTraining` trains such a group one epoch at a time, so that a caller can stop
+some of its runs between epochs (the tuner's pruner does).
 
 The forward pass of the group is either *looped* (each encoder in turn, the same arithmetic as
 training alone: the CPU's choice, where grouped convolutions measured slower than separate
@@ -44,6 +47,8 @@ log = logging.getLogger(__name__)
 FUSE_VARIABLE = "CRL_PIPELINES_FUSE"
 # Settings that only decide what a run records, not how its weights move: they may differ.
 RECORDING = {"keep", "spike_factor", "spike_window", "degrade_tolerance"}
+# Settings each run keeps in its own parameter group of the shared optimizer: they may differ.
+PER_RUN = {"learning_rate", "weight_decay"}
 
 
 def fusion_allowed() -> bool:
@@ -59,7 +64,7 @@ def fusion_key(job: Job) -> str | None:
     kind = step_class(job.experiment, job.plan, job.train)
     if not settings.fuse or settings.distributed.world > 1 or not kind.fusable:
         return None
-    training = settings.model_dump(exclude=RECORDING)
+    training = settings.model_dump(exclude=RECORDING | PER_RUN)
     return repr((id(job.plan), id(job.train), job.experiment.model.model_dump(), training))
 
 
@@ -96,39 +101,87 @@ def train_together(
     """Train ``jobs`` (one plan, one fusion key, checkpoints at one epoch) in shared steps until
     every epoch is trained or a run fails; each run's progress. ``grouped``: the forward pass
     (module docstring); None picks grouped on CUDA, looped elsewhere."""
-    grouped = device.type == "cuda" if grouped is None else grouped
-    data = jobs[0].data(device)
-    setups = [job.setup(SINGLE, device, data) for job in jobs]
-    streams, progresses = [], []
-    cuda = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):  # the caller's stream is restored at the end
-        for job, setup in zip(jobs, setups, strict=True):
-            progresses.append(job.resume(setup, device))
-            streams.append(RandomStream.current(device))
-        if len({len(progress.history) for progress in progresses}) != 1:
-            raise ValueError("runs trained together must have trained the same epochs")
-        group = Group(jobs, setups, streams, grouped)
-        names = ", ".join(job.name for job in jobs)
-        epochs, steps, batch = jobs[0].shape
-        log.info(
-            "training %d runs in one step (%s forward) on %s: %s: %d epochs × %d steps of %d (%s)",
-            len(jobs), "grouped" if grouped else "looped", device, names, epochs, steps, batch,
-            plan_kind(jobs[0].plan),
-        )  # fmt: skip
-        ledgers = [
-            job.ledger(setup, progress)
-            for job, setup, progress in zip(jobs, setups, progresses, strict=True)
-        ]
+    with EpochwiseTraining(jobs, device, grouped) as training:
+        epochs, steps, _ = jobs[0].shape
         title = f"{jobs[0].name} +{len(jobs) - 1}"
         with epoch_bars(title, epochs, steps) as on_step:
-            for epoch in range(len(progresses[0].history), epochs):
-                started = time.perf_counter()
-                traces = group.run_epoch(epoch, steps, on_step)
-                if not group.record(ledgers, epoch, traces, started):
+            for epoch in range(training.start, epochs):
+                failed = training.train_epoch(epoch, on_step)
+                if failed:
+                    log.warning(
+                        "stopping the fused training after epoch %d: %s; the other runs go on "
+                        "alone from their checkpoints", epoch + 1, "; ".join(failed.values()),
+                    )  # fmt: skip
                     break
-    for job, progress in zip(jobs, progresses, strict=True):
+    for job, progress in zip(jobs, training.progresses, strict=True):
         warn_if_collapsed(job.name, progress.history, job.collapse_threshold)
-    return progresses
+    return training.progresses
+
+
+class EpochwiseTraining:
+    """Runs of one plan and fusion key trained in shared steps, one epoch at a time (a run that
+    cannot be fused trains alone here, the same way). Between epochs a caller may stop some
+    runs (:meth:`stop`); the others go on together. Each run's progress is in
+    :attr:`progresses`. A context manager: the caller's random stream is restored at the end."""
+
+    def __init__(self, jobs: Sequence[Job], device: torch.device, grouped: bool | None = None):
+        self.jobs, self.device = list(jobs), device
+        self.grouped = device.type == "cuda" if grouped is None else grouped
+        self._random = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+
+    def __enter__(self) -> EpochwiseTraining:
+        self._random.__enter__()
+        data = self.jobs[0].data(self.device)
+        self.setups = [job.setup(SINGLE, self.device, data) for job in self.jobs]
+        self.progresses, self.streams = [], []
+        for job, setup in zip(self.jobs, self.setups, strict=True):
+            self.progresses.append(job.resume(setup, self.device))
+            self.streams.append(RandomStream.current(self.device))
+        if len({len(progress.history) for progress in self.progresses}) != 1:
+            raise ValueError("runs trained together must have trained the same epochs")
+        self.ledgers = [
+            job.ledger(setup, progress)
+            for job, setup, progress in zip(self.jobs, self.setups, self.progresses, strict=True)
+        ]
+        self.active = list(range(len(self.jobs)))
+        self._regroup()
+        epochs, steps, batch = self.jobs[0].shape
+        log.info(
+            "training %d run(s) in one step (%s forward) on %s: %s: %d epochs × %d steps of %d "
+            "(%s)", len(self.jobs), "grouped" if self.grouped else "looped", self.device,
+            ", ".join(job.name for job in self.jobs), epochs, steps, batch,
+            plan_kind(self.jobs[0].plan),
+        )  # fmt: skip
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._random.__exit__(*exc_info)
+
+    @property
+    def start(self) -> int:
+        """The first epoch still to train."""
+        return len(self.progresses[0].history)
+
+    def _regroup(self) -> None:
+        jobs = [self.jobs[i] for i in self.active]
+        setups = [self.setups[i] for i in self.active]
+        streams = [self.streams[i] for i in self.active]
+        self.group = Group(jobs, setups, streams, self.grouped) if self.active else None
+
+    def train_epoch(self, epoch: int, on_step: OnStep | None = None) -> dict[int, str]:
+        """Train ``epoch`` (0-based) for the runs still active and record it in each run's
+        ledger; the runs that failed (their loss went non-finite), by index, with the error."""
+        started = time.perf_counter()
+        steps = self.jobs[0].shape[1]
+        traces = self.group.run_epoch(epoch, steps, on_step)
+        ledgers = [self.ledgers[i] for i in self.active]
+        failed = self.group.record(ledgers, epoch, traces, started)
+        return {self.active[index]: error for index, error in failed.items()}
+
+    def stop(self, indexes: Sequence[int]) -> None:
+        """Train no further epoch of the runs ``indexes`` (their progress so far stays)."""
+        self.active = [index for index in self.active if index not in set(indexes)]
+        self._regroup()
 
 
 class RandomStream:
@@ -230,30 +283,46 @@ class Group:
         self.parameters = [setup.trainable.parameters() for setup in setups]
         settings = jobs[0].experiment.training
         epochs, steps, _ = jobs[0].shape
-        everything = [p for own in self.parameters for p in own]
-        self.optimizer, self.schedule = build_optimizer(everything, settings, epochs, steps)
+        groups = [
+            {
+                "params": own,
+                "lr": job.experiment.training.learning_rate,
+                "weight_decay": job.experiment.training.weight_decay,
+            }
+            for job, own in zip(jobs, self.parameters, strict=True)
+        ]
+        self.optimizer, self.schedule = build_optimizer(groups, settings, epochs, steps)
         self.clip = settings.clip_grad_norm
         self._adopt()
         kind = type(setups[0].step)
         self.step = kind(self.forward, self.loss, setups[0].step.data, jobs[0].plan)
 
     def _adopt(self) -> None:
-        """Start from the runs' own optimizer state and schedule (resumed ones included)."""
+        """Start from the runs' own optimizer state and schedule (resumed ones included): every
+        run is at the same step, each with its own base and current learning rate."""
         for setup in self.setups:
             for parameter, state in setup.trainable.optimizer.state.items():
                 self.optimizer.state[parameter] = state
-        lead = self.setups[0].trainable
-        self.schedule.load_state_dict(lead.schedule.state_dict())
-        self.optimizer.param_groups[0]["lr"] = lead.optimizer.param_groups[0]["lr"]
+        schedules = [setup.trainable.schedule for setup in self.setups]
+        state = schedules[0].state_dict()
+        state["base_lrs"] = [schedule.base_lrs[0] for schedule in schedules]
+        state["_last_lr"] = [schedule.get_last_lr()[0] for schedule in schedules]
+        self.schedule.load_state_dict(state)
+        for group, setup in zip(self.optimizer.param_groups, self.setups, strict=True):
+            group["lr"] = setup.trainable.optimizer.param_groups[0]["lr"]
 
-    def _hand_over(self, setup: Setup) -> None:
-        """Give a run's own optimizer and schedule the group's state of its weights."""
-        own = setup.trainable
+    def _hand_over(self, index: int) -> None:
+        """Give run ``index``'s own optimizer and schedule the group's state of its weights."""
+        own = self.setups[index].trainable
         for parameter in own.parameters():
             if parameter in self.optimizer.state:
                 own.optimizer.state[parameter] = self.optimizer.state[parameter]
-        own.optimizer.param_groups[0]["lr"] = self.optimizer.param_groups[0]["lr"]
-        own.schedule.load_state_dict(self.schedule.state_dict())
+        lr = self.optimizer.param_groups[index]["lr"]
+        own.optimizer.param_groups[0]["lr"] = lr
+        state = self.schedule.state_dict()
+        state["base_lrs"] = [self.schedule.base_lrs[index]]
+        state["_last_lr"] = [lr]
+        own.schedule.load_state_dict(state)
 
     def run_epoch(self, epoch: int, steps: int, on_step: OnStep | None) -> list[dict]:
         """One epoch of shared steps; each run's per-step losses, learning rates and gradient
@@ -261,9 +330,11 @@ class Group:
         device, count = self.step.data.device, len(self.setups)
         losses = torch.empty(count, steps, device=device)
         norms = torch.empty(count, steps, device=device)
-        rates = torch.empty(steps, dtype=torch.float64)
+        rates = torch.empty(count, steps, dtype=torch.float64)
         for index in range(steps):
-            rates[index] = self.optimizer.param_groups[0]["lr"]
+            rates[:, index] = torch.tensor(
+                [group["lr"] for group in self.optimizer.param_groups], dtype=torch.float64
+            )
             loss = self.step(epoch, index)
             self.optimizer.zero_grad(set_to_none=True)
             loss.sum().backward()
@@ -280,28 +351,25 @@ class Group:
                 on_step(epoch + 1, index + 1)
         losses, norms = losses.cpu(), norms.cpu()
         return [
-            {"loss": losses[run], "learning_rate": rates, "grad_norm": norms[run]}
+            {"loss": losses[run], "learning_rate": rates[run], "grad_norm": norms[run]}
             for run in range(count)
         ]
 
-    def record(self, ledgers: list, epoch: int, traces: list[dict], started: float) -> bool:
+    def record(
+        self, ledgers: list, epoch: int, traces: list[dict], started: float
+    ) -> dict[int, str]:
         """Record the epoch in every run's ledger (each in its own random stream, with its own
-        optimizer state in place for its checkpoint); False when a run failed, which ends the
-        group after this epoch (each run then goes on alone from its checkpoint)."""
+        optimizer state in place for its checkpoint); the runs that failed, by their index in
+        the group, with the error (their loss went non-finite: the group stops there)."""
         self.forward.hand_back()
-        failed = []
-        for setup, ledger, stream, trace in zip(
-            self.setups, ledgers, self.streams, traces, strict=True
+        failed = {}
+        for index, (ledger, stream, trace) in enumerate(
+            zip(ledgers, self.streams, traces, strict=True)
         ):
-            self._hand_over(setup)
+            self._hand_over(index)
             try:
                 with stream:
                     ledger.record(epoch, trace, started)
             except TrainingError as error:
-                failed.append(f"{ledger.names[0]} ({error})")
-        if failed:
-            log.warning(
-                "stopping the fused training after epoch %d: %s; the other runs go on alone "
-                "from their checkpoints", epoch + 1, "; ".join(failed),
-            )  # fmt: skip
-        return not failed
+                failed[index] = f"{ledger.names[0]} ({error})"
+        return failed
