@@ -43,6 +43,7 @@ class ExperimentSettings(Settings):
     sampling: Text = "class_pairs"
     model: dict[str, Any] | None = None  # overrides of the shared `model`
     training: dict[str, Any] | None = None  # overrides of the shared `training`
+    search: dict[str, Any] | None = None  # changes of its default search space (tuning/space.py)
 
 
 @dataclass(frozen=True)

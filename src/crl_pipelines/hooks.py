@@ -15,9 +15,9 @@ from kedro.pipeline.node import Node
 from crl_pipelines import pipeline_registry, progress
 from crl_pipelines.errors import UserError
 
-STAGES = ("ingest", "pairs", "train", "embed", "evaluate")
+STAGES = ("ingest", "pairs", "tune", "train", "embed", "evaluate")
 # the stage a node is shown under: `evaluate` holds the comparison too, so `compare` comes first
-SHOWN_STAGES = ("ingest", "pairs", "train", "embed", "compare", "evaluate")
+SHOWN_STAGES = ("ingest", "pairs", "tune", "train", "embed", "compare", "evaluate")
 
 
 class MissingInputsError(UserError, RuntimeError):

@@ -67,6 +67,9 @@ WHAT = {
     "plan": "another sampling plan than the current one",
     "settings": "other settings than the parameters give now",
     "encoder": "another encoder than the current one",
+    "scoring": "other scoring settings than the parameters give now",
+    "space": "another search space than the parameters give now",
+    "budget": "another tuning budget than the parameters give now",
 }
 
 

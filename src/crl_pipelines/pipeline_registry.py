@@ -1,4 +1,5 @@
-"""Project pipelines: ingest, pairs, train, embed, evaluate, compare, and ``__default__`` (all).
+"""Project pipelines: ingest, pairs, tune, train, embed, evaluate, compare, and ``__default__``
+(all; the tune nodes only record that nothing is tuned unless ``tune.use`` is true).
 
 The parameters are read here (:func:`run_parameters`: the configuration environment's files with
 the run's ``--params`` over them), typed and resolved once (:func:`crl_pipelines.spec.build_spec`,
@@ -24,12 +25,16 @@ from kedro.framework.project import settings
 from kedro.pipeline import Pipeline
 from kedro.utils import find_kedro_project
 
+from crl_pipelines.evaluation.settings import ScoringSettings
 from crl_pipelines.pipelines.compare import pipeline as compare
+from crl_pipelines.pipelines.compare.nodes import Comparison
 from crl_pipelines.pipelines.embed import pipeline as embed
 from crl_pipelines.pipelines.evaluate import pipeline as evaluate
 from crl_pipelines.pipelines.ingest import pipeline as ingest
 from crl_pipelines.pipelines.pairs import pipeline as pairs
 from crl_pipelines.pipelines.train import pipeline as train
+from crl_pipelines.pipelines.tune import pipeline as tune
+from crl_pipelines.runs import Run
 from crl_pipelines.spec import RunSpec, build_spec
 
 RUNTIME_PARAMS_ENV = "CRL_PIPELINES_RUNTIME_PARAMS"  # the run's --params, as JSON
@@ -68,32 +73,52 @@ def described(spec: RunSpec) -> dict[str, Any]:
 def create_pipelines(spec: RunSpec) -> dict[str, Pipeline]:
     """Every pipeline of the run specification, each node with its settings bound."""
     parameters, runs = spec.parameters, spec.runs()
-    scoring = parameters.evaluate
-    expected = {
-        run.name: {
-            "settings": spec.settings_fingerprint(run),
-            "scoring": scoring.battery_fingerprint(),
-        }
-        for run in runs
-    }
-    comparison = compare.create_pipeline(runs, expected, scoring, described(spec))
+    scoring, tune_settings = parameters.evaluate, parameters.tune
+    tuned_from = {name: spec.tuning_lineage(name) for name in spec.experiments}
+    comparison = Comparison(
+        runs=tuple(runs),
+        samplings=tuple(sorted({run.sampling for run in runs if run.trained})),
+        experiments=tuple(spec.experiments),
+        expected={run.name: _expected(spec, run, scoring) for run in runs},
+        tuned_from=tuned_from,
+        use=tune_settings.use,
+        settings=scoring,
+    )
+    compared = compare.create_pipeline(comparison, described(spec))
     pipelines = {
         "ingest": ingest.create_pipeline(parameters.ingest),
         "pairs": pairs.create_pipeline(parameters.pairs, parameters.augment),
+        "tune": tune.create_pipeline(
+            spec.spaces, tune_settings, tuned_from, parameters.seeds[0], scoring.collapse_threshold
+        ),
         "train": train.create_pipeline(
             runs,
-            spec.experiments,
-            model=parameters.model,
-            checkpoint_dir=parameters.checkpoint_dir,
-            collapse_threshold=scoring.collapse_threshold,
+            spec.spaces,
+            tuned_from,
+            tune_settings.use,
+            {
+                "model": parameters.model,
+                "checkpoint_dir": parameters.checkpoint_dir,
+                "collapse_threshold": scoring.collapse_threshold,
+            },
         ),
         "embed": embed.create_pipeline(runs, parameters.embed),
         # re-scores the embeddings on disk and rewrites the comparison; never trains
-        "evaluate": evaluate.create_pipeline(runs, scoring) + comparison,
-        "compare": comparison,
+        "evaluate": evaluate.create_pipeline(runs, scoring) + compared,
+        "compare": compared,
     }
     pipelines["__default__"] = sum(pipelines.values())
     return pipelines
+
+
+def _expected(spec: RunSpec, run: Run, scoring: ScoringSettings) -> dict[str, str]:
+    """What the run's results must have been made from: its settings (a tuned run's, its
+    tuning record holds) and the scoring settings."""
+    settings = spec.settings_fingerprint(run)
+    return {
+        "scoring": scoring.battery_fingerprint(),
+        **({"settings": settings} if settings else {}),
+    }
 
 
 def register_pipelines() -> dict[str, Pipeline]:

@@ -1,7 +1,9 @@
 """Runs: one training of one experiment with one seed, or the untrained floor.
 
 A run is a Kedro namespace, ``<experiment>.seed<seed>``, nested in its experiment's, and a
-folder, ``<experiment>/seed<seed>``, under each layer folder of ``data/``.
+folder, ``<experiment>/seed<seed>``, under each layer folder of ``data/``. When the experiments
+are tuned (``tune.use``), each also has an *untuned* run per seed, trained at the parameters as
+written, for the report's before/after: ``<experiment>.untuned_seed<seed>``.
 """
 
 from __future__ import annotations
@@ -20,23 +22,37 @@ class Run:
     experiment: str
     seed: int
     sampling: str | None  # the plan it trains on; None for the floor
+    untuned: bool = False  # the twin of a tuned experiment, at the parameters as written
+
+    @property
+    def part(self) -> str:
+        """The run's own part of its name: ``seed<seed>`` or ``untuned_seed<seed>``."""
+        return f"{'untuned_' if self.untuned else ''}seed{self.seed}"
 
     @property
     def name(self) -> str:
         """The run's Kedro namespace, ``<experiment>.seed<seed>``."""
-        return f"{self.experiment}.seed{self.seed}"
+        return f"{self.experiment}.{self.part}"
 
     @property
     def folder(self) -> PurePosixPath:
         """Where its files go under a layer folder: ``<experiment>/seed<seed>``."""
-        return PurePosixPath(self.experiment, f"seed{self.seed}")
+        return PurePosixPath(self.experiment, self.part)
 
     @property
     def trained(self) -> bool:
         return self.experiment != FLOOR
 
 
-def plan_runs(samplings: dict[str, str], seeds: Iterable[int]) -> list[Run]:
-    """The runs of the experiments (name → sampling) and seeds, the floor last."""
+def plan_runs(samplings: dict[str, str], seeds: Iterable[int], untuned: bool = False) -> list[Run]:
+    """The runs of the experiments (name → sampling) and seeds, then (``untuned``: the
+    experiments are tuned) each experiment's untuned twins, the floor last."""
     seeds = list(seeds)
-    return [Run(name, seed, samplings.get(name)) for name in [*samplings, FLOOR] for seed in seeds]
+    runs = [Run(name, seed, sampling) for name, sampling in samplings.items() for seed in seeds]
+    if untuned:
+        runs += [
+            Run(name, seed, sampling, untuned=True)
+            for name, sampling in samplings.items()
+            for seed in seeds
+        ]
+    return runs + [Run(FLOOR, seed, None) for seed in seeds]

@@ -279,6 +279,23 @@ def probe_by_depth(accuracies: Mapping[str, Mapping[str, float]]) -> Figure:
     return fig
 
 
+def expected_best(curves: Mapping[str, Sequence[float]], objective: str) -> Figure:
+    """Each loss's expected best validation score against the number of trials (Dodge et al.
+    2019: the expected maximum of n trials drawn from its study), one line per experiment."""
+    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    ax = fig.subplots()
+    lines = [
+        ax.plot(range(1, len(curve) + 1), curve, marker="o", markersize=3)[0]
+        for curve in curves.values()
+    ]
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trials")
+    ax.set_ylabel("expected best validation score")
+    ax.set_title(plain(f"What a tuning budget buys, per loss ({objective})"))
+    _legend(ax, lines, list(curves))
+    return fig
+
+
 def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure:
     """One panel per run, three to a row across the page's width: the training loss per epoch
     (its own scale: losses are not comparable) beside the validation score training chooses by

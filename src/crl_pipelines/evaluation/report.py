@@ -240,11 +240,13 @@ def _dotted(prefix: str, key: object) -> str:
     return f"{prefix}.{key}" if prefix else str(key)
 
 
-# The report's sections, in order: (id, heading); the runs' sections sit under "runs".
+# The report's sections, in order: (id, heading); the runs' sections sit under "runs", and
+# "tuning" is there when the experiments are tuned.
 SECTIONS = (
     ("summary", "Summary"),
     ("ranking", "Ranking"),
     ("all-experiments", "All experiments"),
+    ("tuning", "Tuning"),
     ("comparison-figures", "Comparison figures"),
     ("runs", "Runs"),
     ("dataset", "Dataset"),
@@ -278,6 +280,16 @@ _HTML = _environment(autoescape=True)
 _MARKDOWN = _environment(autoescape=False)
 
 
+@dataclass(frozen=True)
+class TuningSection:
+    """What the report's Tuning section shows (made by :mod:`crl_pipelines.evaluation.tuning`):
+    sentences, one table (headings, rows) and the expected-best figure."""
+
+    lines: list[str]
+    table: tuple[list[str], list[list[str]]]
+    figure: FigureFile
+
+
 @dataclass
 class Report:
     """Everything the report shows, gathered by the evaluate pipeline."""
@@ -292,6 +304,7 @@ class Report:
     parameters: dict[str, Any]
     significance: Significance | None = None  # tied groups and tests (without: plain order)
     training: dict[str, TrainingNote] = field(default_factory=dict)  # trained run -> its note
+    tuning: TuningSection | None = None  # when the experiments are tuned
 
     # The rows and sentences take ``name``, how a run or experiment name is written in the
     # output: Markdown-escaped for Markdown, as it is for HTML (whose every cell is escaped).
@@ -455,7 +468,8 @@ class Report:
             return [[name(key), name(value)] for key, value in flatten(settings)]
 
         return {
-            "sections": SECTIONS,
+            "sections": [(id_, title) for id_, title in SECTIONS if id_ != "tuning" or self.tuning],
+            "tuning": self._tuning_view(name),
             "summary": self.summary(name),
             "caveats": self.caveats(),
             "ranking": self._ranking_rows(name),
@@ -467,6 +481,17 @@ class Report:
                 "sampling-plans": (["sampling.setting", "value"], setting_rows(self.plans)),
                 "parameters": (["parameter", "value"], setting_rows(self.parameters)),
             },
+        }
+
+    def _tuning_view(self, name: Callable[[str], str]) -> dict[str, Any] | None:
+        """The Tuning section, every text written by ``name`` (None: not tuned)."""
+        if self.tuning is None:
+            return None
+        headings, rows = self.tuning.table
+        return {
+            "lines": [name(line) for line in self.tuning.lines],
+            "table": (headings, [[name(cell) for cell in row] for row in rows]),
+            "figures": {"expected best validation score": self.tuning.figure},
         }
 
     def markdown(self) -> str:

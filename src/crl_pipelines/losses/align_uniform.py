@@ -61,8 +61,11 @@ def uniformity(x: torch.Tensor, t: float = 2.0) -> torch.Tensor:
 class AlignUniformLoss(Loss):
     """L_align(α) + λ·L_uniform(t) on L2-normalized embeddings (defaults α = 2, t = 2, λ = 1).
 
-    λ = 0 leaves the alignment term alone (the collapse ablation).
+    λ = 0 leaves the alignment term alone (the collapse ablation). The tuner leaves α, the
+    alignment's exponent (a choice of metric, 1 or 2 in the paper), as it is.
     """
+
+    not_tuned = ("alpha",)
 
     def __init__(self, alpha: Positive = 2.0, t: Positive = 2.0, weight: NonNegative = 1.0) -> None:
         super().__init__()

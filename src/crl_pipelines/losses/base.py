@@ -31,10 +31,13 @@ class Loss(nn.Module):
             embeddings of two views whose row i is a positive pair; ``"looc"``:
             ``(embeddings, labels)`` with every LOOC view through every projection head,
             (heads, views, B, D), trained on the ``looc_views`` sampling.
+        not_tuned: parameters the tuner leaves at their value by default (it searches every
+            other parameter with a positive float default, ÷100 to ×10 on a log scale).
     """
 
     needs_labels: ClassVar[bool] = False
     views: ClassVar[Literal["pairs", "looc"]] = "pairs"
+    not_tuned: ClassVar[tuple[str, ...]] = ()
 
 
 LOSSES: Registry[type[Loss]] = Registry("loss")

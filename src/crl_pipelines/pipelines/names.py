@@ -12,6 +12,7 @@ from crl_pipelines.runs import Run
 TRAIN_SET, VALIDATION_SET, TEST_SET = "train_set", "validation_set", "test_set"
 DATASET_SUMMARY = "dataset_summary"
 RESULTS = "results"  # a run's results: the one dataset of a run that the comparison reads
+TUNING = "tuning"  # an experiment's tuning record (in the experiment's namespace)
 
 
 def plan(sampling: str) -> str:
@@ -22,6 +23,11 @@ def plan(sampling: str) -> str:
 def of_run(run: Run, dataset: str) -> str:
     """A run's own dataset, e.g. ``ntxent.seed0.model``, as seen from outside its namespace."""
     return f"{run.name}.{dataset}"
+
+
+def of_experiment(experiment: str, dataset: str) -> str:
+    """An experiment's own dataset, e.g. ``ntxent.tuning``, as seen from outside its namespace."""
+    return f"{experiment}.{dataset}"
 
 
 def figure(figure_name: str) -> str:

@@ -12,26 +12,35 @@ settings; a stale run is named with the command that rebuilds it. What the repor
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from crl_pipelines import lineage
-from crl_pipelines.evaluation.figures import COMPARISON_FIGURES, RUN_FIGURES, comparison_figures
+from crl_pipelines.evaluation.figures import (
+    COMPARISON_FIGURES,
+    RUN_FIGURES,
+    comparison_figures,
+    expected_best,
+    skipped,
+)
 from crl_pipelines.evaluation.report import (
     FigureFile,
     Report,
     TrainingNote,
+    TuningSection,
     comparison_table,
     metrics_json,
     plan_summary,
 )
 from crl_pipelines.evaluation.settings import ScoringSettings
-from crl_pipelines.evaluation.uncertainty import assess, with_intervals
+from crl_pipelines.evaluation.tuning import HEADLINE, trials_table, tuning_section
+from crl_pipelines.evaluation.uncertainty import Significance, assess, with_intervals
 from crl_pipelines.runs import FLOOR, Run
+from crl_pipelines.tuning.record import tuning_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -43,26 +52,60 @@ LAYOUT = dict.fromkeys((*RUN_FIGURES, *COMPARISON_FIGURES), "cell") | {
 }
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """What the comparison's nodes are given: the runs (the untuned twins of tuned experiments
+    among them), the samplings of their plans, the experiments (whose tuning records they read),
+    what each run's results must have been made from (``expected``: its ``settings``, unless it
+    is tuned, and ``scoring`` fingerprints) and, when the experiments are tuned (``use``), what
+    each study must have been made from (``tuned_from``), and the scoring settings."""
+
+    runs: tuple[Run, ...]
+    samplings: tuple[str, ...]
+    experiments: tuple[str, ...]
+    expected: Mapping[str, Mapping[str, str]]
+    tuned_from: Mapping[str, Mapping[str, str]]
+    use: bool
+    settings: ScoringSettings
+
+    def unpack(self, inputs: Iterator[Any]) -> tuple[dict, dict, dict]:
+        """The plans, the tuning records and the runs' results, from the nodes' inputs in this
+        order (what follows is left in ``inputs``)."""
+        plans = {sampling: next(inputs) for sampling in self.samplings}
+        tunings = {experiment: next(inputs) for experiment in self.experiments}
+        records = {run.name: next(inputs) for run in self.runs}
+        return plans, tunings, records
+
+
 def check_lineage(
     records: dict[str, dict[str, Any]],
     dataset_summary: dict[str, Any],
     plans: dict[str, dict[str, np.ndarray]],
-    runs: tuple[Run, ...],
-    expected: Mapping[str, Mapping[str, str]],
+    tunings: dict[str, dict[str, Any]],
+    comparison: Comparison,
 ) -> None:
-    """Every run's results were made from the current split and plan, and from the settings
-    ``expected`` of it (its ``settings`` and ``scoring`` fingerprints, from the run
-    specification)."""
+    """Every run's results were made from the current split and plan, and the settings the
+    parameters give it now; a tuned run's, from its experiment's current tuning record, made
+    from the current split, plan, settings, space and budget."""
     split = dataset_summary.get(lineage.KEY, {}).get("split")
     if not split:
         raise lineage.StaleArtifactError(
             "the dataset summary was made by an older version, without lineage; rebuild it: "
             "`kedro run --pipelines=ingest`"
         )
-    for run in runs:
-        wanted = {"split": split, **expected[run.name]}
+    for run in comparison.runs:
+        wanted = {"split": split, **comparison.expected[run.name]}
         if run.trained:
             wanted["plan"] = lineage.of_arrays(plans[run.sampling]).get("plan", "")
+        if run.trained and "settings" not in wanted:  # tuned: its record says its settings
+            record = tunings[run.experiment]
+            lineage.require(
+                record.get("lineage", {}),
+                {"split": split, "plan": wanted["plan"], **comparison.tuned_from[run.experiment]},
+                f"the tuning record of {run.experiment}",
+                f"`kedro run --pipelines=tune,train,embed,evaluate --namespaces={run.experiment}`",
+            )
+            wanted["tuning"] = tuning_fingerprint(record)
         lineage.require(
             records[run.name].get(lineage.KEY, {}), wanted, f"the evaluation of {run.name}",
             f"`kedro run --pipelines=train,embed,evaluate --namespaces={run.experiment}`",
@@ -84,29 +127,36 @@ def _scalars(record: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def compare_runs(
-    dataset_summary: dict[str, Any],
-    *inputs: Any,
-    runs: tuple[Run, ...],
-    samplings: tuple[str, ...],
-    expected: Mapping[str, Mapping[str, str]],
-    settings: ScoringSettings,
-) -> tuple[pd.DataFrame, dict[str, Any], Figure, Figure, Figure]:
-    """The comparison table (mean ± std over seeds), ``metrics.json``, and the figures that put
-    all experiments side by side (distances and depth probes of each experiment's first seed,
-    training curves of every run), after :func:`check_lineage`. Inputs, in this order: the plan
-    of each of ``samplings``, every run's results."""
-    parts = iter(inputs)
-    plans = {sampling: next(parts) for sampling in samplings}
-    records = {run.name: next(parts) for run in runs}
-    check_lineage(records, dataset_summary, plans, runs, expected)
+def _table(records: dict[str, dict[str, Any]], settings: ScoringSettings) -> pd.DataFrame:
+    """One row per experiment of these runs: mean and std over seeds, and the intervals."""
     table = comparison_table(
         {run: _scalars(record) for run, record in records.items()},
         {run: record["experiment"] for run, record in records.items()},
     )
-    table = with_intervals(table, records, settings.confidence, settings.seed)
+    return with_intervals(table, records, settings.confidence, settings.seed)
+
+
+def _split(records: dict[str, Any], runs: tuple[Run, ...]) -> tuple[dict, dict]:
+    """The final runs' results and the untuned twins'."""
+    final = {run.name: records[run.name] for run in runs if not run.untuned}
+    untuned = {run.name: records[run.name] for run in runs if run.untuned}
+    return final, untuned
+
+
+def compare_runs(
+    dataset_summary: dict[str, Any], *inputs: Any, comparison: Comparison
+) -> tuple[Any, ...]:
+    """The comparison table of the final runs (mean ± std over seeds, intervals),
+    ``metrics.json``, the figures that put all experiments side by side (distances and depth
+    probes of each experiment's first seed, training curves of every final run), every trial of
+    every study (``tuning.csv``) and each loss's expected best validation score against the
+    trials, after :func:`check_lineage`. Inputs: :meth:`Comparison.unpack`'s."""
+    plans, tunings, records = comparison.unpack(iter(inputs))
+    check_lineage(records, dataset_summary, plans, tunings, comparison)
+    final, _ = _split(records, comparison.runs)
+    table = _table(final, comparison.settings)
     first_of = {}
-    for run, record in records.items():
+    for run, record in final.items():
         first_of.setdefault(record["experiment"], run)
     between = {
         experiment: np.array(records[run].get("between_class_distances", []), dtype=float)
@@ -118,28 +168,38 @@ def compare_runs(
         }
         for experiment, run in first_of.items()
     }
-    curves = {run.name: _history(records[run.name]) for run in runs if run.trained}
+    runs = [run for run in comparison.runs if run.trained and not run.untuned]
+    curves = {run.name: _history(records[run.name]) for run in runs}
     figures = comparison_figures(between, depth, curves)
-    return (table, metrics_json(table), *(figures[name] for name in COMPARISON_FIGURES))
+    tuned = {name: record for name, record in tunings.items() if record.get("tuned")}
+    if tuned:
+        objective = next(iter(tuned.values()))["objective"]
+        best = expected_best({name: r["expected_best"] for name, r in tuned.items()}, objective)
+    else:
+        best = skipped("expected best validation score", "the experiments are not tuned")
+    return (
+        table, metrics_json(table), *(figures[name] for name in COMPARISON_FIGURES),
+        trials_table(tunings), best,
+    )  # fmt: skip
 
 
 def write_report(
     comparison_table: pd.DataFrame,
     dataset_summary: dict[str, Any],
     *inputs: Any,
-    runs: tuple[Run, ...],
-    samplings: tuple[str, ...],
-    settings: ScoringSettings,
+    comparison: Comparison,
     parameters: Mapping[str, Any],
 ) -> tuple[str, str]:
     """The report as self-contained HTML (figures embedded) and as Markdown (figures linked).
 
-    Inputs, in this order: the plan of each of ``samplings``; every run's results (with its
-    :data:`RUN_FIGURES`' PNG bytes); the :data:`COMPARISON_FIGURES` (PNG bytes).
+    Inputs, in this order: :meth:`Comparison.unpack`'s (every run's results with its
+    :data:`RUN_FIGURES`' PNG bytes); the :data:`COMPARISON_FIGURES` and the expected-best
+    figure (PNG bytes).
     """
     parts = iter(inputs)
-    plans = {sampling: plan_summary(next(parts)) for sampling in samplings}
-    records = {run.name: next(parts) for run in runs}
+    plans, tunings, records = comparison.unpack(parts)
+    final, untuned = _split(records, comparison.runs)
+    shown = [run for run in comparison.runs if not run.untuned]
     run_figures = {
         run.name: {
             figure: FigureFile(
@@ -149,21 +209,22 @@ def write_report(
             )
             for figure in RUN_FIGURES
         }
-        for run in runs
+        for run in shown
     }
-    comparison = {
+    figures = {
         figure: FigureFile(next(parts), f"{figure}.png", LAYOUT[figure])
         for figure in COMPARISON_FIGURES
     }
+    expected = FigureFile(next(parts), "expected_best.png", "cell")
     notes = {
         run.name: TrainingNote.of(
             _history(records[run.name]), records[run.name]["training"]["keep"]
         )
-        for run in runs
+        for run in shown
         if run.trained
     }
-    trained = list(dict.fromkeys(run.experiment for run in runs if run.trained))
-    significance = assess(comparison_table, records, trained, settings)
+    trained = list(dict.fromkeys(run.experiment for run in shown if run.trained))
+    significance = assess(comparison_table, final, trained, comparison.settings)
     report = Report(
         table=comparison_table,
         significance=significance,
@@ -172,15 +233,35 @@ def write_report(
             run: {
                 key: record[key] for key in ("experiment", "seed", "scores", "skipped", "seconds")
             }
-            for run, record in records.items()
+            for run, record in final.items()
         },
-        comparison_figures=comparison,
+        comparison_figures=figures,
         run_figures=run_figures,
         dataset=dataset_summary,
-        plans=plans,
+        plans={sampling: plan_summary(plan) for sampling, plan in plans.items()},
         parameters=dict(parameters),
         training=notes,
+        tuning=_tuning(tunings, comparison_table, untuned, significance, comparison, expected),
     )
     for line in report.summary():
         log.info("%s", line)
     return report.html(), report.markdown()
+
+
+def _tuning(
+    tunings: dict[str, Any],
+    table: pd.DataFrame,
+    untuned: dict[str, Any],
+    significance: Significance,
+    comparison: Comparison,
+    figure: FigureFile,
+) -> TuningSection | None:
+    """The report's Tuning section, when the experiments are tuned: the untuned runs' table and
+    tied groups beside the final runs'."""
+    if not comparison.use:
+        return None
+    untuned_table = _table(untuned, comparison.settings)
+    trained = list(comparison.experiments)
+    before = assess(untuned_table, untuned, trained, comparison.settings)
+    groups = (before.groups.get(HEADLINE, [trained]), significance.groups.get(HEADLINE, [trained]))
+    return tuning_section(tunings, table, untuned_table, groups, figure)

@@ -1,4 +1,5 @@
-"""Compare pipeline: every run's results → the comparison, metrics.json and the report."""
+"""Compare pipeline: every run's results and every experiment's tuning record → the comparison,
+metrics.json, tuning.csv and the report."""
 
 import warnings
 from collections.abc import Mapping
@@ -7,45 +8,33 @@ from typing import Any
 from kedro.pipeline import Pipeline, node
 
 from crl_pipelines.evaluation.figures import COMPARISON_FIGURES
-from crl_pipelines.evaluation.settings import ScoringSettings
 from crl_pipelines.pipelines import names
 from crl_pipelines.pipelines.binding import bind
-from crl_pipelines.pipelines.compare.nodes import compare_runs, write_report
-from crl_pipelines.runs import Run
+from crl_pipelines.pipelines.compare.nodes import Comparison, compare_runs, write_report
+
+EXPECTED_BEST = "expected_best"  # the figure of each loss's expected best validation score
 
 
-def create_pipeline(
-    runs: list[Run],
-    expected: Mapping[str, Mapping[str, str]],
-    settings: ScoringSettings,
-    parameters: Mapping[str, Any],
-) -> Pipeline:
+def create_pipeline(comparison: Comparison, parameters: Mapping[str, Any]) -> Pipeline:
     """Reads every run's results (scores, history, figures: the one dataset of a run that
-    anything outside the run reads), so its inputs are namespaced names on purpose.
-    ``expected``: each run's lineage fingerprints under the current settings; ``parameters``:
-    what the report restates of them."""
-    samplings = tuple(sorted({run.sampling for run in runs if run.trained}))
-    plans = [names.plan(sampling) for sampling in samplings]
-    results = [names.of_run(run, names.RESULTS) for run in runs]
-    comparison_figures = [names.figure(figure) for figure in COMPARISON_FIGURES]
-    bound = {"runs": tuple(runs), "samplings": samplings, "settings": settings}
+    anything outside the run reads) and every experiment's tuning record, so its inputs are
+    namespaced names on purpose. ``parameters``: what the report restates of them."""
+    plans = [names.plan(sampling) for sampling in comparison.samplings]
+    tunings = [names.of_experiment(name, names.TUNING) for name in comparison.experiments]
+    results = [names.of_run(run, names.RESULTS) for run in comparison.runs]
+    figures = [names.figure(figure) for figure in (*COMPARISON_FIGURES, EXPECTED_BEST)]
+    read = [*plans, *tunings, *results]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
         compare = node(
-            bind(compare_runs, expected=expected, **bound),
-            [names.DATASET_SUMMARY, *plans, *results],
-            ["comparison_table", "metrics", *comparison_figures],
+            bind(compare_runs, comparison=comparison),
+            [names.DATASET_SUMMARY, *read],
+            ["comparison_table", "metrics", *figures[:-1], "tuning_table", figures[-1]],
             name="compare_runs",
         )
         report = node(
-            bind(write_report, parameters=parameters, **bound),
-            [
-                "comparison_table",
-                names.DATASET_SUMMARY,
-                *plans,
-                *results,
-                *comparison_figures,
-            ],
+            bind(write_report, comparison=comparison, parameters=parameters),
+            ["comparison_table", names.DATASET_SUMMARY, *read, *figures],
             ["report_html", "report_markdown"],
             name="write_report",
         )

@@ -70,6 +70,7 @@ def score_run(
         "run": name,
         "experiment": run.experiment,
         "seed": run.seed,
+        **({"untuned": True} if run.untuned else {}),
         "scores": scores,
         "skipped": result.skipped,
         "seconds": result.seconds,

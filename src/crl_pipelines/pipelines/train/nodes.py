@@ -22,9 +22,47 @@ from crl_pipelines.models import Encoder
 from crl_pipelines.runs import Run
 from crl_pipelines.sampling import check_plan_matches
 from crl_pipelines.training.trainer import initial_encoder, train_encoder
+from crl_pipelines.tuning.record import tuned_experiment, tuning_fingerprint
+from crl_pipelines.tuning.space import SearchSpace
 
 
 def train_run(
+    train_set: dict[str, np.ndarray],
+    validation_set: dict[str, np.ndarray],
+    plan: dict[str, np.ndarray],
+    tuning: dict[str, Any],
+    *,
+    run: Run,
+    space: SearchSpace,
+    tuned_from: dict[str, str],
+    use: bool,
+    checkpoint_dir: str,
+    collapse_threshold: float,
+    partners: tuple[tuple[Run, Experiment], ...] = (),
+) -> tuple[Encoder, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Train ``run`` at its experiment's parameters: the tuned ones its tuning record holds when
+    the experiments are tuned (``use``; the record must have been made from the current split
+    and plan and ``tuned_from``: the experiment's settings, space and budget), as written
+    otherwise (:func:`crl_pipelines.tuning.summary.tuned_experiment`). See :func:`train_untuned`
+    for the rest."""
+    made_from = {
+        "split": lineage.split_of(train_set, "train"),
+        "plan": lineage.of_arrays(plan).get("plan", ""),
+        **tuned_from,
+    }
+    experiment = tuned_experiment(tuning, space, made_from, use)
+    encoder, *rest = train_untuned(
+        train_set, validation_set, plan, run=run, experiment=experiment,
+        checkpoint_dir=checkpoint_dir, collapse_threshold=collapse_threshold, partners=partners,
+    )  # fmt: skip
+    if use:  # which study's parameters it trained at
+        record = {**encoder.lineage, "tuning": tuning_fingerprint(tuning)}
+        record.pop("encoder")
+        encoder.lineage = {**record, "encoder": lineage.fingerprint(record)}
+    return (encoder, *rest)
+
+
+def train_untuned(
     train_set: dict[str, np.ndarray],
     validation_set: dict[str, np.ndarray],
     plan: dict[str, np.ndarray],
@@ -35,8 +73,9 @@ def train_run(
     collapse_threshold: float,
     partners: tuple[tuple[Run, Experiment], ...] = (),
 ) -> tuple[Encoder, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Train ``run``; returns the encoder (recording its lineage and kept epoch), its per-epoch
-    history, its per-step trace, and where and how long this call trained (:func:`_placement`).
+    """Train ``run`` at ``experiment``'s parameters; returns the encoder (recording its lineage
+    and kept epoch), its per-epoch history, its per-step trace, and where and how long this
+    call trained (:func:`_placement`).
 
     The test split is not read here: the validation split is scored after every epoch
     (collapse judged against ``collapse_threshold``), and ``training.keep: best`` chooses by it.
