@@ -35,9 +35,9 @@ from kedro.runner import AbstractRunner
 from kedro.runner.task import Task
 
 from crl_pipelines.errors import UserError
+from crl_pipelines.progress import PROGRESS_TOPIC, forward_logs
 
 SCHEDULER_ENV = "CRL_DASK_SCHEDULER"
-PROGRESS_TOPIC = "crl_pipelines.progress"
 NOT_RUN = "not run"
 
 
@@ -113,7 +113,7 @@ def run_branch(
     # every run is its own task here, spread over the workers: no run trains another's epochs
     os.environ[FUSE_VARIABLE] = "0"
     started = perf_counter()
-    with _forward_logs(), _inside(project):
+    with forward_logs(), _inside(project):
         for node in nodes:
             Task(node, catalog, False, _NullPluginManager(), run_id).execute()
     return {"host": socket.gethostname(), "pid": os.getpid(), "seconds": perf_counter() - started}
@@ -127,36 +127,6 @@ def _inside(folder: str) -> Iterator[None]:
         yield
     finally:
         os.chdir(previous)
-
-
-@contextmanager
-def _forward_logs() -> Iterator[None]:
-    """Send the project's log records of this task to the client (per-epoch progress)."""
-    from distributed import get_worker
-
-    worker = get_worker()
-
-    class Forward(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            worker.log_event(PROGRESS_TOPIC, {"level": record.levelno, "msg": self.format(record)})
-
-    # the project's records go to the client only (not twice on a shared terminal); Kedro's
-    # per-dataset records stay on the worker, below warnings
-    logger, kedro, handler = (
-        logging.getLogger("crl_pipelines"),
-        logging.getLogger("kedro"),
-        Forward(),
-    )
-    saved = logger.level, logger.propagate, kedro.level
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    kedro.setLevel(logging.WARNING)
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.level, logger.propagate, kedro.level = saved
 
 
 class DaskRunner(AbstractRunner):

@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -30,6 +31,7 @@ from rich.progress import (
 )
 
 PROGRESS_ENV = "CRL_PIPELINES_PROGRESS"
+PROGRESS_TOPIC = "crl_pipelines.progress"  # a Dask worker's records, sent to the client
 
 log = logging.getLogger(__name__)
 
@@ -109,3 +111,41 @@ def epoch_bars(run: str, epochs: int, steps: int) -> Iterator[Callable[[int, int
                 bars.update(task, completed=step)
 
         yield on_step
+
+
+_forwarding: dict = {"tasks": 0}  # this worker process's forwarding: tasks, handler, saved levels
+_forwarding_lock = threading.Lock()
+
+
+@contextmanager
+def forward_logs() -> Iterator[None]:
+    """In a Dask worker: send the project's log records to the client (per-epoch and per-trial
+    progress) while the task runs; the records go to the client only (not twice on a shared
+    terminal), and Kedro's per-dataset records stay on the worker, below warnings. Tasks of
+    one worker that forward at once share one handler, so no record is sent twice."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    logger, kedro = logging.getLogger("crl_pipelines"), logging.getLogger("kedro")
+
+    class Forward(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            worker.log_event(PROGRESS_TOPIC, {"level": record.levelno, "msg": self.format(record)})
+
+    with _forwarding_lock:
+        _forwarding["tasks"] += 1
+        if _forwarding["tasks"] == 1:
+            _forwarding["saved"] = logger.level, logger.propagate, kedro.level
+            _forwarding["handler"] = Forward()
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
+            kedro.setLevel(logging.WARNING)
+            logger.addHandler(_forwarding["handler"])
+    try:
+        yield
+    finally:
+        with _forwarding_lock:
+            _forwarding["tasks"] -= 1
+            if _forwarding["tasks"] == 0:
+                logger.removeHandler(_forwarding["handler"])
+                logger.level, logger.propagate, kedro.level = _forwarding["saved"]

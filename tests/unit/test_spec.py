@@ -86,7 +86,7 @@ BAD = [
      "parameter `experiments.ntxent` should be a mapping of settings, got 'ntxent'"),
     ("experiments.ntxent.lr", 0.1,
      "parameter `experiments.ntxent.lr` is unknown (known here: loss, loss_params, sampling, "
-     "model, training)"),
+     "model, training, search)"),
     ("experiments.ntxent.loss", "ntxnet",
      "parameter `experiments.ntxent.loss` names no known loss: 'ntxnet'; did you mean 'ntxent'? …"),
     ("experiments.ntxent.sampling", "augmented_view",

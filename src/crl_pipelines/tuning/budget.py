@@ -6,9 +6,9 @@ trials are fewer than the budget, and, since two processes may ask at once, keep
 its place among the running trials (by trial number, which the storage hands out in order)
 still fits; otherwise it marks it failed at once (``over budget``), and failed trials never
 count. Each trial records the host and process that run it: a trial left running by a process
-that is gone (killed: ``tune`` resumes) is marked failed (:func:`fail_abandoned`), on this host
-by its process id, elsewhere by the storage's heartbeat (RDB storages), so its place is taken
-by a new trial.
+of this host that is gone (killed: ``tune`` resumes) is marked failed (:func:`fail_abandoned`),
+so its place is taken by a new trial. (A trial abandoned on another machine keeps its place
+until it is marked failed there, or with ``optuna`` itself.)
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from crl_pipelines.tuning.settings import TuneSettings
 log = logging.getLogger(__name__)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-HEARTBEAT_SECONDS = 60  # a trial whose process sent no heartbeat for 2 minutes is abandoned
 
 
 class StorageError(UserError, RuntimeError):
@@ -56,12 +55,7 @@ def rdb_storage(url: str) -> optuna.storages.BaseStorage:
     if url.startswith("sqlite:///"):
         os.makedirs(os.path.dirname(url.removeprefix("sqlite:///")) or ".", exist_ok=True)
     try:
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs={"pool_pre_ping": True},
-            heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=2 * HEARTBEAT_SECONDS,
-        )
+        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
     except Exception as error:  # a driver, a network or a database refusal: many kinds
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         raise StorageError(
@@ -83,6 +77,15 @@ def open_study(
     )
 
 
+def load_study(
+    name: str, storage: optuna.storages.BaseStorage, settings: TuneSettings
+) -> optuna.Study:
+    """The existing study ``name``, with the sampler and pruner every study uses."""
+    return optuna.load_study(
+        study_name=name, storage=storage, sampler=sampler(settings), pruner=pruner(settings)
+    )
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -101,8 +104,6 @@ def fail_abandoned(study: optuna.Study) -> int:
         if host == here and isinstance(pid, int) and pid != os.getpid() and not _alive(pid):
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
             abandoned += 1
-    if isinstance(study._storage, optuna.storages.RDBStorage):
-        abandoned += len(optuna.storages.fail_stale_trials(study))
     return abandoned
 
 

@@ -15,7 +15,15 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from crl_pipelines.tuning.budget import claim, counts, fail_abandoned, open_study, rdb_storage
+from crl_pipelines.progress import forward_logs
+from crl_pipelines.tuning.budget import (
+    claim,
+    counts,
+    fail_abandoned,
+    load_study,
+    open_study,
+    rdb_storage,
+)
 from crl_pipelines.tuning.settings import TuneSettings
 from crl_pipelines.tuning.space import Dimension, SearchSpace, current
 from crl_pipelines.tuning.trials import TrialInputs, run_batch
@@ -134,5 +142,6 @@ def _optimize_on_worker(
     from optuna_integration import DaskStorage
 
     seeded = settings.model_copy(update={"seed": settings.seed + index})
-    study = open_study(study_name, DaskStorage(name=storage_name), seeded)
-    optimize(study, inputs, seeded)
+    with forward_logs():
+        study = load_study(study_name, DaskStorage(name=storage_name), seeded)
+        optimize(study, inputs, seeded)
