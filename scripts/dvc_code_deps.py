@@ -35,6 +35,7 @@ DATA_OF = {f"src/{PACKAGE}/evaluation/report.py": f"src/{PACKAGE}/evaluation/tem
 STAGE_PIPELINES = {
     "ingest": ["ingest"],
     "pairs": ["pairs"],
+    "tune": ["tune"],
     "train": ["train"],
     "embed": ["embed"],
     "evaluate": ["evaluate"],

@@ -94,7 +94,7 @@ def create_pipelines(spec: RunSpec) -> dict[str, Pipeline]:
         "train": train.create_pipeline(
             runs,
             spec.spaces,
-            tuned_from,
+            tuned_from if tune_settings.use else {},  # nothing to check of an untuned record
             tune_settings.use,
             {
                 "model": parameters.model,

@@ -71,6 +71,26 @@ def tiny_run(tmp_path_factory) -> Path:
     return project
 
 
+def tune_in(project: Path, **tune) -> None:
+    """Turn tuning on in the project's `test` environment (its tiny budget, changed by
+    ``tune``)."""
+    path = project / "conf/test/parameters.yml"
+    parameters = yaml.safe_load(path.read_text())
+    parameters["tune"] = {**parameters["tune"], "use": True, **tune}
+    path.write_text(yaml.safe_dump(parameters, sort_keys=False))
+
+
+@pytest.fixture(scope="session")
+def tuned_run(tmp_path_factory) -> Path:
+    """One complete run of the tiny `test` environment with tuning on (its tiny budget: three
+    trials of one epoch per experiment), shared: copy it, never change it."""
+    root = copy_project(tmp_path_factory.mktemp("tuned") / "project")
+    tune_in(root)
+    with inside(root, "test") as project:
+        run_in_process(project)
+    return project
+
+
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """An empty copy of the project, the working directory, with the tiny `test` environment."""

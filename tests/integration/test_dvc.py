@@ -32,9 +32,9 @@ from tests.integration.conftest import (
     write_raw_digits,
 )
 
-GROUPS = ["ingest", "pairs", "train", "embed", "evaluate", "floor", "compare"]
+GROUPS = ["ingest", "pairs", "tune", "train", "embed", "evaluate", "floor", "compare"]
 EXPERIMENTS = ["contrastive", "triplet", "ntxent", "cross_entropy"]  # conf/base's
-PER_EXPERIMENT = ("train", "embed", "evaluate")
+PER_EXPERIMENT = ("tune", "train", "embed", "evaluate")
 
 # the tests that share the session's dvc_project fixture run on one worker (pytest-xdist)
 pytestmark = pytest.mark.xdist_group("dvc_project")
@@ -52,9 +52,11 @@ def stage_names(experiments) -> list[str]:
 STAGES = stage_names(EXPERIMENTS)
 RUN_STAGES = stage_names(DVC_EXPERIMENTS)  # the small DVC project's (conftest.py: dvc_project)
 PARAMETERS = "conf/base/parameters.yml"
-# Which runs a stage's namespaces hold is decided by `seeds` (and its experiment's entry): the
-# stages that train declare it, and the later ones follow through the trained models.
-STRUCTURE_KEYS = {"train": {"seeds"}, "floor": {"seeds"}}
+# Which runs a stage's namespaces hold is decided by `seeds` (and its experiment's entry) and by
+# `tune.use` (a tuned experiment has untuned twins): the stages that train declare them, and the
+# later ones follow through the trained models.
+STRUCTURE = {"seeds", "tune.use"}
+STRUCTURE_KEYS = {"train": {"seeds", "tune.use"}, "floor": {"seeds"}, "tune": {"seeds", "tune.use"}}
 SCRIPTS = PROJECT / "scripts"
 
 
@@ -123,7 +125,7 @@ def kedro_project():
             **settings.CONFIG_LOADER_ARGS,
         )
         resolver = CatalogConfigResolver(config=loader["catalog"])
-        names = ["ingest", "pairs", "train", "embed", "evaluate", "compare", "__default__"]
+        names = ["ingest", "pairs", "tune", "train", "embed", "evaluate", "compare", "__default__"]
         yield {name: pipelines[name] for name in names}, resolver, loader
 
 
@@ -195,6 +197,9 @@ CHANGES = {
     "embed.batch_size": 256,
     "evaluate.collapse_threshold": 0.2,
     "evaluate.knn_k": 10,
+    "tune.trials": 5,
+    "tune.use": True,
+    **{f"experiments.{name}.search": {"training": {"weight_decay": 0.0}} for name in EXPERIMENTS},
 }
 # Settings a node is given that change where or with whom it runs, not what it makes (a run's
 # checkpoint folder, the partners it may train with in one step): they re-run nothing.
@@ -250,8 +255,8 @@ def test_stages_depend_on_exactly_the_parameters_they_read():
         declared = {
             key for key in CHANGES if any(key == p or key.startswith(f"{p}.") for p in stage.params)
         }
-        assert reached - {"seeds"} == declared - {"seeds"}, name
-        assert ("seeds" in declared) == ("seeds" in structure), name
+        assert reached - STRUCTURE == declared - STRUCTURE, name
+        assert declared & STRUCTURE == structure, name
         for key in stage.params:
             node = base
             for part in key.split("."):

@@ -43,7 +43,8 @@ def create_pipeline(
     shared: dict[str, Any],
 ) -> Pipeline:
     """Each run's train node. A run reads its experiment's tuning record and trains at the
-    parameters it says (``use``: tuned, checked against ``tuned_from``; else as written); an
+    parameters it says (``use``: tuned, checked against ``tuned_from``, which is empty when
+    nothing is tuned; else as written); an
     untuned twin trains at the parameters as written. The floor gets the shared ``model``.
     ``shared``: ``model``, ``checkpoint_dir`` and ``collapse_threshold``. A run whose
     parameters are known now (not tuned) knows the other such runs of its plan, which it may
@@ -71,7 +72,7 @@ def create_pipeline(
         else:
             tuning = names.of_experiment(run.experiment, names.TUNING)
             settings = {
-                "space": spaces[run.experiment], "tuned_from": tuned_from[run.experiment],
+                "space": spaces[run.experiment], "tuned_from": tuned_from.get(run.experiment, {}),
                 "use": use, "partners": partners(run) if not use else (), **where,
             }  # fmt: skip
             pipelines.append(_trained(run, train_run, [tuning], settings))
