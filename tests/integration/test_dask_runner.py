@@ -23,6 +23,8 @@ EXPERIMENTS = {
     "triplet": {"loss": "triplet", "loss_params": {"margin": 1.0}},
 }
 RUNS = [f"{name}.seed0" for name in EXPERIMENTS]
+# one worker of the suite runs these tests, in order, on one cluster (the last one kills a worker)
+pytestmark = pytest.mark.xdist_group("dask_cluster")
 # what the comparison writes that must not depend on where the runs trained
 RESULTS = ["08_reporting/metrics.json", "08_reporting/comparison.csv", "08_reporting/report.md"]
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # the same sums everywhere
@@ -141,6 +143,35 @@ def test_runs_on_the_workers_give_the_sequential_report(cluster, tmp_path):
         assert placement["host"] == socket.gethostname()
         assert f"{run} finished on" in output
     assert "ntxent.seed0: epoch 2/2" in output  # per-epoch progress relayed from the workers
+
+
+@pytest.mark.slow
+def test_one_experiments_trials_spread_over_the_workers_to_exactly_its_budget(cluster, tmp_path):
+    """`kedro run --pipelines=tune --dask`: the study's trials run on both workers at once
+    (the scheduler holds the study) and it still ends with exactly tune.trials finished."""
+    import optuna
+    from optuna.trial import TrialState
+
+    project = dask_project(tmp_path / "project")
+    path = project / "conf/dask/parameters.yml"
+    settings = yaml.safe_load(path.read_text())
+    settings["tune"] = {**settings["tune"], "use": True, "trials": 6, "batch": 1, "pruner": "none"}
+    path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    code, output = finish(kedro(project, "--pipelines=ingest,pairs"))
+    assert code == 0, output
+
+    code, output = finish(
+        kedro(project, "--pipelines=tune", "--namespaces=ntxent", "--dask", cluster.address)
+    )
+
+    assert code == 0, output
+    url = f"sqlite:///{project / 'data/05_model_input/ntxent/study.db'}"
+    (summary,) = optuna.get_all_study_summaries(url)
+    trials = optuna.load_study(study_name=summary.study_name, storage=url).trials
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 6
+    pids = {t.user_attrs["pid"] for t in trials if t.state == TrialState.COMPLETE}
+    assert pids == {cluster.processes[name].pid for name in ("w1", "w2")}
+    assert "ntxent: trial 6/6" in output  # every worker's trials told on the console
 
 
 @pytest.mark.slow
