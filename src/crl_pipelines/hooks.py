@@ -39,7 +39,9 @@ class ProjectHooks:
     ) -> None:
         self._check_parameters(catalog)
         self._check_inputs_exist(pipeline, catalog)
-        progress.set_runs(list(dict.fromkeys(n.namespace for n in pipeline.nodes if n.namespace)))
+        # a run's namespace is <experiment>.<seed>; an experiment's own (its tuning) has no place
+        namespaces = [node.namespace for node in pipeline.nodes if node.namespace]
+        progress.set_runs(list(dict.fromkeys(name for name in namespaces if "." in name)))
         self._stages = {
             node.name: stage for stage in reversed(SHOWN_STAGES) for node in registered[stage].nodes
         }

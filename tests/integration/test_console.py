@@ -2,7 +2,7 @@
 a progress bar per epoch on a terminal and none in a pipe, Kedro's own records in the log file
 (and on the console with --verbose), and `--env` choosing which runs exist.
 
-Two real runs of `kedro run --env solo --pipelines=ingest,pairs,train` (the tiny settings with
+Two real runs of `kedro run --env solo --pipelines=ingest,pairs,tune,train` (the tiny settings with
 one experiment, so two runs: the untrained floor and ntxent.seed0), one on a pseudo-terminal and
 one into a pipe, each in its own copy of the project.
 """
@@ -26,7 +26,7 @@ from tests.integration.conftest import copy_project, tool_env
 
 KEDRO = str(Path(sys.executable).parent / "kedro")
 # KEDRO_ENV names another environment (the tiny settings, four experiments): --env must win
-RUN = ("run", "--env", "solo", "--pipelines=ingest,pairs,train")
+RUN = ("run", "--env", "solo", "--pipelines=ingest,pairs,tune,train")
 KEDRO_CHATTER = ("Loading data from", "Saving data to", "Running node:", "Completed node:")
 BAR = re.compile(r"ntxent\.seed0 \(2/2\) epoch [12]/2 .*\d+/\d+ steps")
 

@@ -582,13 +582,15 @@ def test_pull_without_the_artifacts_says_in_one_line_how_to_make_them(dvc_projec
 def test_each_parameter_invalidates_only_the_stages_that_read_it(dvc_project: DvcProject):
     """`dvc status` after one edit each: a scoring parameter touches every evaluate stage (the
     floor's included) and the comparison, whose report restates every parameter; a training
-    one, every train stage; a pairs one, pairs; where checkpoints go, the comparison alone."""
+    one, every tune and train stage; a pairs one, pairs; the tuning budget, every tune stage;
+    where checkpoints go, the comparison alone."""
     root = clone(dvc_project, "parameters")
     original = (root / PARAMETERS).read_text()
     every = {group: {f"{group}@{e}" for e in DVC_EXPERIMENTS} for group in PER_EXPERIMENT}
     for (section, key, value), expected in [
         (("evaluate", "knn_k", 1), every["evaluate"] | {"floor", "compare"}),
-        (("training", "weight_decay", 0.01), every["train"] | {"compare"}),
+        (("training", "weight_decay", 0.01), every["tune"] | every["train"] | {"compare"}),
+        (("tune", "trials", 5), every["tune"] | {"compare"}),
         (("pairs", "seed", 1), {"pairs", "compare"}),
         (("embed", "batch_size", 64), every["embed"] | {"floor", "compare"}),
         (("checkpoint_dir", None, "elsewhere/checkpoints"), {"compare"}),
@@ -599,18 +601,27 @@ def test_each_parameter_invalidates_only_the_stages_that_read_it(dvc_project: Dv
 
 
 @pytest.mark.slow
-def test_one_experiments_learning_rate_reruns_only_its_branch(dvc_project: DvcProject):
-    """Changing one experiment's learning rate: `dvc status` lists only that experiment's train
-    stage and the comparison, and `dvc repro` runs only its train, embed and evaluate and the
-    comparison; every other stage's outputs stay as they were."""
+def test_one_experiments_space_and_learning_rate_rerun_only_its_branch(dvc_project: DvcProject):
+    """Changing one experiment's search space re-runs its tune stage alone (not tuned here: its
+    record, which says so, is unchanged, so nothing after it runs). Changing its learning rate:
+    `dvc status` lists only that experiment's tune and train stages and the comparison, and
+    `dvc repro` runs only its tune, train, embed and evaluate and the comparison; every other
+    stage's outputs stay as they were."""
     root = clone(dvc_project, "one_experiment")
     path = root / PARAMETERS
     parameters = yaml.safe_load(path.read_text())
+    parameters["experiments"]["ntxent"]["search"] = {"loss_params": {"temperature": [0.01, 1]}}
+    path.write_text(yaml.safe_dump(parameters, sort_keys=False))
+    assert set(status(root)) == {"tune@ntxent", "compare"}
+    assert ran(tool("dvc", "repro", "tune@ntxent", cwd=root).stdout) == ["tune@ntxent"]
+    assert set(status(root)) == {"compare"}  # the report restates every parameter
     parameters["experiments"]["ntxent"]["training"] = {"learning_rate": 0.003}
     path.write_text(yaml.safe_dump(parameters, sort_keys=False))
-    assert set(status(root)) == {"train@ntxent", "compare"}
+    assert set(status(root)) == {"tune@ntxent", "train@ntxent", "compare"}
     output = tool("dvc", "repro", cwd=root).stdout
-    assert ran(output) == ["train@ntxent", "embed@ntxent", "evaluate@ntxent", "compare"]
+    assert ran(output) == [
+        "tune@ntxent", "train@ntxent", "embed@ntxent", "evaluate@ntxent", "compare"
+    ]  # fmt: skip
     before, after = lock_hashes(dvc_project.root), lock_hashes(root)
     assert after["train@ntxent"] != before["train@ntxent"]
     for stage in RUN_STAGES:
@@ -627,7 +638,7 @@ def test_experiment_variant_with_dvc_exp_run_reruns_only_its_branch(dvc_project:
     root = clone(dvc_project, "temperature")
     setting = f"{PARAMETERS}:experiments.ntxent.loss_params.temperature=0.3"
     output = tool("dvc", "exp", "run", "--name", "t03", "-S", setting, cwd=root).stdout
-    branch = {"train@ntxent", "embed@ntxent", "evaluate@ntxent", "compare"}
+    branch = {"tune@ntxent", "train@ntxent", "embed@ntxent", "evaluate@ntxent", "compare"}
     assert set(ran(output)) == branch
     assert sorted(skipped(output)) == sorted(set(RUN_STAGES) - branch)
     before, after = lock_hashes(dvc_project.root), lock_hashes(root)

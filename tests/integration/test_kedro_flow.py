@@ -339,6 +339,6 @@ def test_the_parameters_are_read_once_and_reach_the_nodes_typed(project, monkeyp
     from kedro.framework.project import pipelines
 
     (node,) = [n for n in pipelines["train"].nodes if n.name == "ntxent.seed0.train_encoder"]
-    training = node.func.keywords["experiment"].training
+    training = node.func.keywords["space"].experiment.training
     assert training.learning_rate == 0.002 and isinstance(training.learning_rate, float)
-    assert node.inputs == ["train_set", "validation_set", "class_pairs_plan"]  # datasets only
+    assert node.inputs == ["train_set", "validation_set", "class_pairs_plan", "ntxent.tuning"]

@@ -33,7 +33,7 @@ from tests.integration.conftest import (
     tool_env,
 )
 
-PIPELINES = ["ingest", "pairs", "train", "embed", "evaluate", "compare", "__default__"]
+PIPELINES = ["ingest", "pairs", "tune", "train", "embed", "evaluate", "compare", "__default__"]
 EXPERIMENTS = {*DVC_EXPERIMENTS, FLOOR}  # the DVC project's experiments and the untrained floor
 
 # the tests that share the session's dvc_project fixture run on one worker (pytest-xdist)
@@ -131,14 +131,16 @@ def check_graph(main: dict, pipeline_graphs: dict[str, dict], root: Path) -> Non
     top = main["modular_pipelines"]["__root__"]["children"]
     assert {child["id"] for child in top if child["type"] == "modularPipeline"} == EXPERIMENTS
     # kedro-viz draws outside the groups what other nodes read (or nothing reads): of a run, only
-    # its results, which the comparison reads; every other dataset of the run sits inside its group
+    # its results, which the comparison reads, and of an experiment its tuning record, which its
+    # runs and the comparison read; every other dataset of a run sits inside its group
     names = {node["id"]: (node["type"], node["name"]) for node in main["nodes"]}
     outside = sorted(names[child["id"]][1] for child in top if names[child["id"]][0] == "data")
     assert outside == ungrouped_datasets(root)
     assert [name for name in outside if name.split(".")[0] in EXPERIMENTS] == sorted(
-        f"{run}.results" for run in runs
+        [*(f"{run}.results" for run in runs), *(f"{e}.tuning" for e in EXPERIMENTS - {FLOOR})]
     )
-    assert len(outside) <= 15 + len(runs)  # the shared stages' datasets and one per run
+    # the shared stages' datasets, one per run and one per experiment
+    assert len(outside) <= 17 + len(runs) + len(EXPERIMENTS)
     for run in runs:
         group = {names[child["id"]][1] for child in main["modular_pipelines"][run]["children"]}
         own = {"model", "embeddings", "scores", "pca_png"}
