@@ -158,3 +158,50 @@ def test_a_killed_tune_resumes_to_exactly_its_budget(tuned_run, tmp_path):
     assert not any(t.state == TrialState.RUNNING for t in resumed)
     assert "abandoned by a stopped run" in result.stdout + result.stderr
     assert record(project, "ntxent")["counts"]["complete"] == 6
+
+
+@pytest.mark.processes
+def test_optuna_dashboard_opens_a_study_in_headless_chromium(tuned_run, tmp_path):
+    """`optuna-dashboard` (docs/tuning.md) serves a study's database: its API lists the study
+    with every trial, and its page, rendered in headless Chromium, names the study."""
+    import socket
+    import urllib.request
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"sqlite:///{tuned_run / 'data/05_model_input/ntxent/study.db'}"
+    dashboard = Path(sys.executable).with_name("optuna-dashboard")
+    server = subprocess.Popen(
+        [str(dashboard), url, "--port", str(port), "--host", "127.0.0.1", "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline, studies = time.monotonic() + 60, None
+        while studies is None:
+            assert server.poll() is None and time.monotonic() < deadline, (
+                "the dashboard did not start"
+            )
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/api/studies", timeout=2
+                ) as answer:
+                    studies = json.loads(answer.read())["study_summaries"]
+            except OSError:
+                time.sleep(0.2)
+        (summary,) = studies
+        assert summary["study_name"].startswith("ntxent-")
+        page = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+             "--virtual-time-budget=15000", "--dump-dom", f"http://127.0.0.1:{port}/dashboard"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert summary["study_name"] in page.stdout, page.stdout[-2000:]
+    finally:
+        server.kill()
+        server.wait()

@@ -258,3 +258,19 @@ def test_the_record_names_the_best_parameters_and_a_stale_one_is_refused(tmp_pat
     assert tuned_experiment(untuned, inputs.space, made_from, use=False) == inputs.space.experiment
     with pytest.raises(StaleArtifactError, match=r"made with tune\.use false"):
         tuned_experiment(untuned, inputs.space, made_from, use=True)
+
+
+def test_a_loss_whose_step_cannot_be_shared_is_tuned_one_trial_at_a_time(tmp_path):
+    """LOOC's step runs every head: its trials train alone, each from its own step, and its
+    study still ends with exactly its budget."""
+    from crl_pipelines.augment import default_params
+    from crl_pipelines.sampling.views import view_plan
+
+    train, validation, _ = small_data(epochs=1)
+    plan = view_plan(len(train.labels), 1, 32, 0, "looc_views", default_params(1))
+    experiment = resolved("looc", sampling="looc_views")
+    space = search_space(experiment, {"training": {"weight_decay": 0.0}})
+    inputs = TrialInputs(train, validation, plan, space, 0, 0.1)
+    settings = TuneSettings(use=True, trials=3, epochs=1, batch=3, pruner="none")
+    study = tune(inputs, settings, f"sqlite:///{tmp_path / 'looc.db'}", "looc")
+    assert finished(study) == 3

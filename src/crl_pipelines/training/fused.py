@@ -33,7 +33,7 @@ from torch.func import functional_call
 
 from crl_pipelines.progress import epoch_bars
 from crl_pipelines.sampling import plan_kind
-from crl_pipelines.training import checkpoint
+from crl_pipelines.training import checkpoint, loop
 from crl_pipelines.training.collectives import SINGLE
 from crl_pipelines.training.job import Job, Setup, step_class
 from crl_pipelines.training.loop import OnStep, Progress, TrainingError
@@ -166,7 +166,10 @@ class EpochwiseTraining:
         jobs = [self.jobs[i] for i in self.active]
         setups = [self.setups[i] for i in self.active]
         streams = [self.streams[i] for i in self.active]
-        self.group = Group(jobs, setups, streams, self.grouped) if self.active else None
+        if len(jobs) == 1 and not type(setups[0].step).fusable:
+            self.group = Alone(jobs[0], setups[0], streams[0])
+        else:
+            self.group = Group(jobs, setups, streams, self.grouped) if self.active else None
 
     def train_epoch(self, epoch: int, on_step: OnStep | None = None) -> dict[int, str]:
         """Train ``epoch`` (0-based) for the runs still active and record it in each run's
@@ -205,6 +208,28 @@ class RandomStream:
     def __exit__(self, *_: object) -> None:
         now = RandomStream.current(self.device)
         self.cpu, self.cuda = now.cpu, now.cuda
+
+
+class Alone:
+    """One run whose step cannot be shared (LOOC's heads), trained by its own step and
+    optimizer behind the interface of a :class:`Group` of one."""
+
+    def __init__(self, job: Job, setup: Setup, stream: RandomStream) -> None:
+        self.setup, self.stream = setup, stream
+        self.clip = job.experiment.training.clip_grad_norm
+
+    def run_epoch(self, epoch: int, steps: int, on_step: OnStep | None) -> list[dict]:
+        with self.stream:
+            trainable, step = self.setup.trainable, self.setup.step
+            return [loop.run_epoch(trainable, step, epoch, steps, self.clip, on_step)]
+
+    def record(self, ledgers: list, epoch: int, traces: list[dict], started: float) -> dict:
+        try:
+            with self.stream:
+                ledgers[0].record(epoch, traces[0], started)
+        except TrainingError as error:
+            return {0: f"{ledgers[0].names[0]} ({error})"}
+        return {}
 
 
 class GroupLoss(nn.Module):

@@ -36,6 +36,9 @@ def tune(
 ) -> optuna.Study:
     """The study ``study_name`` at ``storage_url`` after its budget is spent (a study that was
     stopped goes on where it stopped; a finished one trains nothing more)."""
+    # Optuna's own records go where every library's do (the log file), not to the console
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
     study = open_study(study_name, rdb_storage(storage_url), settings)
     if not study.get_trials(deepcopy=False):
         enqueue_defaults(study, inputs.space)
