@@ -330,6 +330,8 @@ def test_the_parameters_are_read_once_and_reach_the_nodes_typed(project, monkeyp
     monkeypatch.setattr(
         spec, "parse", lambda model, *a: parsed.append(model) or original(model, *a)
     )
+    # `kedro run` sets this for the pipeline registry (one run a process): restored after
+    monkeypatch.setenv("CRL_PIPELINES_RUNTIME_PARAMS", "{}")
     bootstrap_project(project)
     result = CliRunner().invoke(
         cli.run, ["--pipelines=ingest", "--params=training.learning_rate=0.002"]

@@ -124,7 +124,7 @@ def check_graph(main: dict, pipeline_graphs: dict[str, dict], root: Path) -> Non
     assert [pipeline["id"] for pipeline in main["pipelines"]] == PIPELINES
     for name in PIPELINES:
         assert shown(pipeline_graphs[name]) == expected[name], name
-    runs = {namespace for namespace, _ in expected["__default__"] if namespace}
+    runs = {namespace for namespace, _ in expected["__default__"] if namespace and "." in namespace}
     assert runs == {f"{experiment}.seed0" for experiment in EXPERIMENTS}
     # one collapsible group per experiment, with one group per seed nested in it
     assert set(main["modular_pipelines"]) == runs | EXPERIMENTS | {"__root__"}
