@@ -325,8 +325,10 @@ def test_readme_picture_shows_the_current_pipeline():
         "groups": sorted(experiments),
         "datasets": ungrouped_datasets(PROJECT),
     }
-    # of each run, only its results (which the comparison reads) are drawn outside its group
-    runs = sorted(f"{namespace}.results" for namespace, _ in pipeline if namespace)
+    # of each run, only its results (which the comparison reads) are drawn outside its group,
+    # and of each experiment its tuning record (which its runs and the comparison read)
+    runs = {f"{namespace}.results" for namespace, _ in pipeline if namespace and "." in namespace}
+    tunings = {f"{name}.tuning" for name in experiments - {FLOOR}}
     per_run = [name for name in picture["datasets"] if name.split(".")[0] in experiments]
-    assert per_run == sorted(set(runs))
+    assert per_run == sorted(runs | tunings)
     assert (PROJECT / "docs" / "pipeline.png").stat().st_size > 10_000
