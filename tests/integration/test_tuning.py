@@ -22,10 +22,10 @@ from kedro.framework.startup import bootstrap_project
 from optuna.trial import TrialState
 
 from crl_pipelines.lineage import StaleArtifactError
+from crl_pipelines.tuning import budget
 from tests.integration.conftest import inside, tool_env, tune_in
 
 EXPERIMENTS = ["contrastive", "triplet", "ntxent", "cross_entropy"]
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 # the tests that share the session's tuned_run fixture run on one worker (pytest-xdist)
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tuned_run")]
@@ -47,7 +47,7 @@ def test_every_study_ends_with_its_budget_and_the_report_compares_before_and_aft
     for experiment in EXPERIMENTS:
         tuned = record(tuned_run, experiment)
         assert tuned["counts"]["complete"] + tuned["counts"]["pruned"] == 3, experiment
-        finished = [t for t in study(tuned_run, experiment).trials if t.state in FINISHED]
+        finished = [t for t in study(tuned_run, experiment).trials if t.state in budget.FINISHED]
         assert len(finished) == 3
         assert len(trials[trials["experiment"] == experiment]) == len(tuned["trials"])
         # the final run trained at the best parameters, its untuned twin at the defaults
@@ -139,7 +139,7 @@ def test_a_killed_tune_resumes_to_exactly_its_budget(tuned_run, tmp_path):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if (project / "data/05_model_input/ntxent/study.db").exists():
-                summaries = optuna.get_all_study_summaries(url)
+                summaries = optuna.get_all_study_summaries(budget.rdb_storage(url))
                 if summaries and summaries[0].n_trials >= 3:
                     break
             assert process.poll() is None, "tune ended before it could be killed"
@@ -148,13 +148,13 @@ def test_a_killed_tune_resumes_to_exactly_its_budget(tuned_run, tmp_path):
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     killed = study(project, "ntxent")
-    assert sum(t.state in FINISHED for t in killed.trials) < 6
+    assert sum(t.state in budget.FINISHED for t in killed.trials) < 6
     assert any(t.state == TrialState.RUNNING for t in killed.trials)
 
     result = subprocess.run(command, cwd=project, env=environment, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     resumed = study(project, "ntxent").trials
-    assert sum(t.state in FINISHED for t in resumed) == 6
+    assert sum(t.state in budget.FINISHED for t in resumed) == 6
     assert not any(t.state == TrialState.RUNNING for t in resumed)
     assert "abandoned by a stopped run" in result.stdout + result.stderr
     assert record(project, "ntxent")["counts"]["complete"] == 6

@@ -194,6 +194,31 @@ def test_a_study_ends_with_exactly_its_budget_and_goes_on_where_it_stopped(tmp_p
     assert tune(inputs, more, url, "probe").trials == resumed.trials  # nothing left to train
 
 
+def test_processes_opening_a_new_database_at_once_all_reach_one_study(tmp_path):
+    """Four threads (each its own connection, as processes would) open a database that does not
+    exist yet, at the same moment, and create the same study: the ones that lose the race to
+    make its tables try again, and all of them work on one study."""
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    start, errors, names = threading.Barrier(4), [], []
+
+    def open_one() -> None:
+        start.wait()
+        try:
+            names.append(
+                budget.open_study("one", budget.rdb_storage(url), TuneSettings()).study_name
+            )
+        except Exception as error:  # collected for the assertion below, with its message
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and names == ["one"] * 4
+    assert [s.study_name for s in optuna.get_all_study_summaries(url)] == ["one"]
+
+
 def test_claimers_at_once_never_exceed_the_budget(tmp_path):
     """Four threads claim and finish trials of one study at the same time (each with its own
     connection, as processes would): the study ends with exactly the budget, and every trial

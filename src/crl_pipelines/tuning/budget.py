@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 
 import optuna
 from optuna.trial import TrialState
@@ -50,17 +51,32 @@ def pruner(settings: TuneSettings) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def rdb_storage(url: str) -> optuna.storages.BaseStorage:
-    """The storage at ``url``, reached now (a one-line error names it when it cannot be)."""
+def rdb_storage(url: str, attempts: int = 5) -> optuna.storages.BaseStorage:
+    """The storage at ``url``, reached now (a one-line error names it when it cannot be).
+
+    Processes that open a new database at once race to create its tables; the losers try
+    again, and find them made."""
     if url.startswith("sqlite:///"):
         os.makedirs(os.path.dirname(url.removeprefix("sqlite:///")) or ".", exist_ok=True)
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
-    except Exception as error:  # a driver, a network or a database refusal: many kinds
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-        raise StorageError(
-            f"parameter `tune.storage`: cannot open the study storage {url}: {reason}"
-        ) from None
+    for attempt in range(1, attempts + 1):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        except Exception as error:  # a driver, a network or a database refusal: many kinds
+            if creation_race(error) and attempt < attempts:
+                time.sleep(0.2 * attempt)
+                continue
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            raise StorageError(
+                f"parameter `tune.storage`: cannot open the study storage {url}: {reason}"
+            ) from None
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def creation_race(error: Exception) -> bool:
+    """Whether ``error`` says another process made the same tables or version row first."""
+    from sqlalchemy.exc import IntegrityError
+
+    return isinstance(error, IntegrityError) or "already exists" in str(error)
 
 
 def open_study(
