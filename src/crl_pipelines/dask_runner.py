@@ -193,14 +193,28 @@ class DaskRunner(AbstractRunner):
                 break
             for future in wait(list(futures), return_when="FIRST_COMPLETED").done:
                 unit, finished = futures.pop(future), finished + 1
-                if future.status == "finished":
+                if self._settle(future, unit, f"[{finished}/{total}]", lost):
                     done.add(unit.name)
-                    self._log_done(unit, future.result(), finished, total)
-                else:
-                    lost[unit.name] = _describe(future.exception())
-                    self._logger.error("[%d/%d] %s failed: %s", finished, total, unit.name,
-                                       lost[unit.name])  # fmt: skip
         return lost
+
+    def _settle(self, future: Any, unit: Unit, count: str, lost: dict[str, str]) -> bool:
+        """Whether the ended ``future``'s unit is done (logged either way; why in ``lost``)."""
+        if future.status == "lost":  # it finished, then its worker left with the result
+            future.cancel()  # its outputs are written: Dask must not run it again
+            self._logger.info("%s %s finished (on a worker since lost)", count, unit.name)
+            return True
+        if future.status == "finished":
+            where = future.result()
+            self._logger.info(
+                "%s %s finished on %s (pid %d) in %.1f s",
+                count, unit.name, where["host"], where["pid"], where["seconds"],
+            )  # fmt: skip
+            return True
+        lost[unit.name] = (
+            _describe(future.exception()) if future.status == "error" else f"Dask {future.status} it"
+        )
+        self._logger.error("%s %s failed: %s", count, unit.name, lost[unit.name])
+        return False
 
     def _submit(self, client: Any, unit: Unit, catalog: Any, run_id, resources) -> Any:
         branch_catalog = DataCatalog(datasets={name: catalog.get(name) for name in unit.datasets()})
@@ -214,12 +228,6 @@ class DaskRunner(AbstractRunner):
         for node in unit.nodes:
             Task(node, catalog, self._is_async, hooks, run_id).execute()
             self._logger.debug("Completed node: %s", node.name)
-
-    def _log_done(self, unit: Unit, where: dict[str, Any], finished: int, total: int) -> None:
-        self._logger.info(
-            "[%d/%d] %s finished on %s (pid %d) in %.1f s",
-            finished, total, unit.name, where["host"], where["pid"], where["seconds"],
-        )  # fmt: skip
 
     def _relay(self, event: tuple[float, dict[str, Any]]) -> None:
         message = event[1]

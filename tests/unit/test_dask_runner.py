@@ -1,6 +1,9 @@
 """How the DaskRunner cuts a pipeline into tasks, and how `kedro run --dask` picks it; the real
 cluster runs are in tests/integration/test_dask_runner.py."""
 
+import logging
+import time
+
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline, node
@@ -108,3 +111,33 @@ def test_runs_ask_for_a_gpu_only_where_a_worker_has_one():
         with LocalCluster(n_workers=1, processes=False, dashboard_address=None,
                           resources=resources) as cluster, Client(cluster) as client:  # fmt: skip
             assert _has_gpus(client) is expected
+
+
+def placed() -> dict:
+    return {"host": "here", "pid": 1, "seconds": 0.0}
+
+
+@pytest.mark.processes
+def test_a_run_whose_worker_is_lost_after_it_finished_is_done_not_failed(caplog):
+    """A branch finished, then its worker left the cluster with the (small) result: Dask would
+    run it again; the runner counts it done and cancels that second run."""
+    from distributed import Client, LocalCluster, wait
+
+    from crl_pipelines.dask_runner import DaskRunner, Unit
+
+    with LocalCluster(n_workers=2, processes=False, dashboard_address=None,
+                      threads_per_worker=1) as cluster, Client(cluster) as client:  # fmt: skip
+        future = client.submit(placed, pure=False)
+        wait([future])
+        (address,) = client.who_has([future])[future.key]
+        cluster.sync(next(w for w in cluster.workers.values() if w.address == address).close)
+        deadline = time.monotonic() + 10
+        while future.status == "finished" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert future.status == "lost"
+        lost: dict[str, str] = {}
+        with caplog.at_level(logging.INFO):
+            done = DaskRunner()._settle(future, Unit("a.seed0", [], True), "[1/2]", lost)
+        assert done and lost == {}
+        assert future.cancelled()
+        assert "[1/2] a.seed0 finished (on a worker since lost)" in caplog.text
