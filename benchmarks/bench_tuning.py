@@ -112,7 +112,8 @@ def main() -> None:
             rate = args.trials / seconds * 60
             results[way].append(rate)
             rise = "" if start is None else f" (+{peak - start:.0f})"
-            print(f"| {index + 1} | {way} | {seconds:.1f} | {rate:.2f} | {peak:.0f}{rise} |", flush=True)
+            row = f"| {index + 1} | {way} | {seconds:.1f} | {rate:.2f} | {peak:.0f}{rise} |"
+            print(row, flush=True)
     print("\n| way | median trials/min |\n|---|---:|")
     medians = {way: statistics.median(rates) for way, rates in results.items()}
     for way, median in medians.items():
