@@ -3,6 +3,7 @@ cluster runs are in tests/integration/test_dask_runner.py."""
 
 import logging
 import time
+from pathlib import Path
 
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
@@ -113,12 +114,16 @@ def test_runs_ask_for_a_gpu_only_where_a_worker_has_one():
             assert _has_gpus(client) is expected
 
 
-def placed() -> dict:
+def placed(marker: str) -> dict:
+    """A branch's result; run again (its marker there), it takes long enough to be seen lost."""
+    if Path(marker).exists():
+        time.sleep(3)
+    Path(marker).touch()
     return {"host": "here", "pid": 1, "seconds": 0.0}
 
 
 @pytest.mark.processes
-def test_a_run_whose_worker_is_lost_after_it_finished_is_done_not_failed(caplog):
+def test_a_run_whose_worker_is_lost_after_it_finished_is_done_not_failed(caplog, tmp_path):
     """A branch finished, then its worker left the cluster with the (small) result: Dask would
     run it again; the runner counts it done and cancels that second run."""
     from distributed import Client, LocalCluster, wait
@@ -127,7 +132,7 @@ def test_a_run_whose_worker_is_lost_after_it_finished_is_done_not_failed(caplog)
 
     with LocalCluster(n_workers=2, processes=False, dashboard_address=None,
                       threads_per_worker=1) as cluster, Client(cluster) as client:  # fmt: skip
-        future = client.submit(placed, pure=False)
+        future = client.submit(placed, str(tmp_path / "ran"), pure=False)
         wait([future])
         (address,) = client.who_has([future])[future.key]
         cluster.sync(next(w for w in cluster.workers.values() if w.address == address).close)
