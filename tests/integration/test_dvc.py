@@ -602,11 +602,11 @@ def test_each_parameter_invalidates_only_the_stages_that_read_it(dvc_project: Dv
 
 @pytest.mark.slow
 def test_one_experiments_space_and_learning_rate_rerun_only_its_branch(dvc_project: DvcProject):
-    """Changing one experiment's search space re-runs only that experiment's stages that read
-    it (its tune stage, and its train stage, which is given its space) and the comparison.
-    Changing its learning rate: `dvc status` lists only that experiment's tune and train stages
-    and the comparison, and `dvc repro` runs only its tune, train, embed and evaluate and the
-    comparison; every other stage's outputs stay as they were."""
+    """Changing one experiment's search space: `dvc status` lists only the stages that read it
+    (its tune stage, and its train stage, which is given its space) and the comparison, and
+    `dvc repro` runs only that experiment's branch and the comparison; every other stage's
+    outputs stay as they were. Changing its learning rate then marks the same stages and no
+    others (a changed experiment parameter's repro: the `dvc exp run` test below)."""
     root = clone(dvc_project, "one_experiment")
     path = root / PARAMETERS
     parameters = yaml.safe_load(path.read_text())
@@ -616,16 +616,13 @@ def test_one_experiments_space_and_learning_rate_rerun_only_its_branch(dvc_proje
     ran_first = ran(tool("dvc", "repro", cwd=root).stdout)
     branch = ["tune@ntxent", "train@ntxent", "embed@ntxent", "evaluate@ntxent", "compare"]
     assert ran_first[:2] == branch[:2] and set(ran_first) <= set(branch), ran_first
-    parameters["experiments"]["ntxent"]["training"] = {"learning_rate": 0.003}
-    path.write_text(yaml.safe_dump(parameters, sort_keys=False))
-    assert set(status(root)) == {"tune@ntxent", "train@ntxent", "compare"}
-    output = tool("dvc", "repro", cwd=root).stdout
-    assert ran(output) == branch
     before, after = lock_hashes(dvc_project.root), lock_hashes(root)
-    assert after["train@ntxent"] != before["train@ntxent"]
     for stage in RUN_STAGES:
         if "ntxent" not in stage and stage != "compare":
             assert after[stage] == before[stage], stage
+    parameters["experiments"]["ntxent"]["training"] = {"learning_rate": 0.003}
+    path.write_text(yaml.safe_dump(parameters, sort_keys=False))
+    assert set(status(root)) == {"tune@ntxent", "train@ntxent", "compare"}
 
 
 @pytest.mark.slow
