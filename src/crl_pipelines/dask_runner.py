@@ -210,9 +210,8 @@ class DaskRunner(AbstractRunner):
                 count, unit.name, where["host"], where["pid"], where["seconds"],
             )  # fmt: skip
             return True
-        lost[unit.name] = (
-            _describe(future.exception()) if future.status == "error" else f"Dask {future.status} it"
-        )
+        ended = future.status
+        lost[unit.name] = _describe(future.exception()) if ended == "error" else f"Dask {ended} it"
         self._logger.error("%s %s failed: %s", count, unit.name, lost[unit.name])
         return False
 

@@ -200,29 +200,11 @@ def write_report(
     plans, tunings, records = comparison.unpack(parts)
     final, untuned = _split(records, comparison.runs)
     shown = [run for run in comparison.runs if not run.untuned]
-    run_figures = {
-        run.name: {
-            figure: FigureFile(
-                records[run.name]["figures"][figure]["png"],
-                f"runs/{run.folder}/{records[run.name]['figures'][figure]['file']}",
-                LAYOUT[figure],
-            )
-            for figure in RUN_FIGURES
-        }
-        for run in shown
-    }
     figures = {
         figure: FigureFile(next(parts), f"{figure}.png", LAYOUT[figure])
         for figure in COMPARISON_FIGURES
     }
     expected = FigureFile(next(parts), "expected_best.png", "cell")
-    notes = {
-        run.name: TrainingNote.of(
-            _history(records[run.name]), records[run.name]["training"]["keep"]
-        )
-        for run in shown
-        if run.trained
-    }
     trained = list(dict.fromkeys(run.experiment for run in shown if run.trained))
     significance = assess(comparison_table, final, trained, comparison.settings)
     report = Report(
@@ -236,16 +218,34 @@ def write_report(
             for run, record in final.items()
         },
         comparison_figures=figures,
-        run_figures=run_figures,
+        run_figures={run.name: _run_figures(records[run.name], run) for run in shown},
         dataset=dataset_summary,
         plans={sampling: plan_summary(plan) for sampling, plan in plans.items()},
         parameters=dict(parameters),
-        training=notes,
+        training={
+            run.name: TrainingNote.of(
+                _history(records[run.name]), records[run.name]["training"]["keep"]
+            )
+            for run in shown
+            if run.trained
+        },
         tuning=_tuning(tunings, comparison_table, untuned, significance, comparison, expected),
     )
     for line in report.summary():
         log.info("%s", line)
     return report.html(), report.markdown()
+
+
+def _run_figures(record: dict[str, Any], run: Run) -> dict[str, FigureFile]:
+    """A run's figures, as its results hold them, at their place beside the report."""
+    return {
+        figure: FigureFile(
+            record["figures"][figure]["png"],
+            f"runs/{run.folder}/{record['figures'][figure]['file']}",
+            LAYOUT[figure],
+        )
+        for figure in RUN_FIGURES
+    }
 
 
 def _tuning(

@@ -43,7 +43,7 @@ def train_run(
     """Train ``run`` at its experiment's parameters: the tuned ones its tuning record holds when
     the experiments are tuned (``use``; the record must have been made from the current split
     and plan and ``tuned_from``: the experiment's settings, space and budget), as written
-    otherwise (:func:`crl_pipelines.tuning.summary.tuned_experiment`). See :func:`train_untuned`
+    otherwise (:func:`crl_pipelines.tuning.record.tuned_experiment`). See :func:`train_untuned`
     for the rest."""
     made_from = {
         "split": lineage.split_of(train_set, "train"),
