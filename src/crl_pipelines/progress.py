@@ -66,12 +66,13 @@ def can_draw(console: Console) -> bool:
     """Whether a bar may be drawn here: a terminal watched by a person, in the main process."""
     if os.environ.get(PROGRESS_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
         return False
-    if multiprocessing.parent_process() is not None or _in_dask_worker():
+    if multiprocessing.parent_process() is not None or in_dask_worker():
         return False
     return console.is_terminal and not console.is_dumb_terminal and not console.is_jupyter
 
 
-def _in_dask_worker() -> bool:
+def in_dask_worker() -> bool:
+    """Whether this code runs inside a Dask worker's task (where no bar is drawn)."""
     if "distributed" not in sys.modules:
         return False
     from distributed import get_worker

@@ -9,13 +9,12 @@ how far the study is.
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
-from crl_pipelines.progress import forward_logs
+from crl_pipelines.progress import forward_logs, in_dask_worker
 from crl_pipelines.tuning.budget import (
     claim,
     counts,
@@ -50,7 +49,7 @@ def tune(
         f", {abandoned} abandoned by a stopped run" if abandoned else "", inputs.epochs,
         settings.sampler, settings.pruner,
     )  # fmt: skip
-    if _in_dask_worker():
+    if in_dask_worker():
         _spread(inputs, settings, storage_url, study_name)
     else:
         optimize(study, inputs, settings)
@@ -97,18 +96,6 @@ def _claim_batch(study: optuna.Study, settings: TuneSettings) -> list[optuna.Tri
     while len(batch) < settings.batch and (trial := claim(study, settings.trials)) is not None:
         batch.append(trial)
     return batch
-
-
-def _in_dask_worker() -> bool:
-    if "distributed" not in sys.modules:
-        return False
-    from distributed import get_worker
-
-    try:
-        get_worker()
-    except ValueError:
-        return False
-    return True
 
 
 def _spread(inputs: TrialInputs, settings: TuneSettings, storage_url: str, study_name: str) -> None:
