@@ -59,6 +59,41 @@ def test_no_module_imports_another_that_imports_it_back():
             visit(module, [module])
 
 
+# The thin Kedro layer (docs/architecture.md, "The Kedro layer"); everything else is the library.
+KEDRO_LAYER = (
+    "crl_pipelines.__main__",
+    "crl_pipelines.cli",
+    "crl_pipelines.dask_runner",
+    "crl_pipelines.datasets",
+    "crl_pipelines.hooks",
+    "crl_pipelines.kedro_viz_offline",
+    "crl_pipelines.pipeline_registry",
+    "crl_pipelines.pipelines",
+    "crl_pipelines.settings",
+)
+
+
+def in_kedro_layer(module: str) -> bool:
+    return any(module == top or module.startswith(top + ".") for top in KEDRO_LAYER)
+
+
+def test_the_library_never_imports_kedro_nor_the_layer_above_it():
+    modules = {module_name(path): path for path in (SOURCE / PACKAGE).rglob("*.py")}
+    library = sorted(name for name in modules if not in_kedro_layer(name))
+    assert "crl_pipelines.training.trainer" in library and "crl_pipelines.spec" in library
+    for name in library:
+        for statement in ast.walk(ast.parse(modules[name].read_text())):
+            if isinstance(statement, ast.ImportFrom) and statement.module:
+                names = [statement.module]
+            elif isinstance(statement, ast.Import):
+                names = [alias.name for alias in statement.names]
+            else:
+                continue
+            for imported in names:
+                assert imported.split(".")[0] != "kedro", f"{name} imports {imported}"
+                assert not in_kedro_layer(imported), f"{name} imports the Kedro layer's {imported}"
+
+
 TORCH_FREE = [
     "crl_pipelines.parameters",
     "crl_pipelines.registry",
