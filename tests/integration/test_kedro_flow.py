@@ -107,6 +107,15 @@ def test_comparison_lists_every_encoder_and_beats_the_floor(finished_run):
     )
     markdown = (finished_run / "data" / "08_reporting" / "report.md").read_text()
     assert "random_init (untrained floor)" in markdown and "## ntxent.seed0" in markdown
+    for name in (column[: -len("_low")] for column in table if column.endswith("_low")):
+        shown = table[f"{name}_low"].notna()
+        assert shown.any() or SCORES[name].interval != "percentile", name
+        held = (table[f"{name}_low"] <= table[name]) & (table[name] <= table[f"{name}_high"])
+        assert held[shown].all(), name  # every shown interval holds its estimate
+        if (~shown).any():  # and a withheld one is named in the report, with why
+            assert f"No interval for {SCORES[name].heading} of" in markdown, name
+    assert "half-samples without replacement and their basic interval" in markdown
+    assert re.search(r"the percentile bootstrap for [^;]*probe acc\.", markdown)
     assert "Training: the weights of epoch 2 of 2 are kept (training.keep: last)" in markdown
     for name in ENCODERS:
         for figure in FIGURES:

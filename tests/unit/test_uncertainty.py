@@ -17,14 +17,17 @@ from crl_pipelines.evaluation.report import claims
 from crl_pipelines.evaluation.scores import SCORES
 from crl_pipelines.evaluation.settings import ScoringSettings
 from crl_pipelines.evaluation.uncertainty import (
-    bootstrap_rows,
+    experiment_interval,
     experiment_replicates,
     holm,
     interval,
     mcnemar_p,
     paired_bootstrap_p,
+    resample_rows,
     tied_groups,
 )
+
+METHODS = ("percentile", "subsample")
 
 
 def embeddings(seed=0, train=80, test=40, dim=6, classes=4):
@@ -48,12 +51,12 @@ def test_replicates_equal_a_direct_resampling_loop():
     pair loops, an SVD, np.corrcoef and statsmodels' VIF."""
     data = embeddings()
     result = score_embeddings(data, SETTINGS)
-    rows = bootstrap_rows(40, 30, SETTINGS.seed)
     train_x, train_y = data["train_embedding"], data["train_labels"]
     knn = metrics.knn_predictions(train_x, train_y, data["test_embedding"], 5, 64, 4)
     off_diagonal = ~np.eye(data["test_embedding"].shape[1], dtype=bool)
-    for b in (0, 7, 29):
-        resample = rows[b]
+    checked = set()
+    for method, b in itertools.product(("percentile", "subsample"), (0, 7, 29)):
+        resample = resample_rows(method, 40, 30, SETTINGS.seed)[b]
         x, y = data["test_embedding"][resample], data["test_labels"][resample]
         exog = np.column_stack([np.ones(len(x)), x])
         direct = {
@@ -69,7 +72,10 @@ def test_replicates_equal_a_direct_resampling_loop():
             ),
         }
         for name, value in direct.items():
-            assert result.replicates[name][b] == pytest.approx(value, rel=1e-9), (name, b)
+            if result.resampling[name] == method:
+                assert result.replicates[name][b] == pytest.approx(value, rel=1e-9), (name, b)
+                checked.add(name)
+    assert checked == set(direct) and set(result.resampling.values()) == {*METHODS}
     low, high = interval(result.replicates["knn_accuracy"], 0.95)
     assert low <= result.scores["knn_accuracy"] <= high
 
@@ -175,9 +181,39 @@ def test_several_seeds_resample_the_seeds_too():
     assert np.std(apart - base) > 0.05
 
 
-def test_every_shown_score_has_an_interval_on_labelled_data():
+def test_every_shown_score_has_an_interval_on_labelled_data_or_says_why_not():
     result = score_embeddings(embeddings(), SETTINGS)
     shown = [name for name, score in SCORES.items() if score.heading and name not in result.skipped]
-    assert set(result.replicates) == set(shown)
-    for name in shown:
+    scores = {name for name in shown if SCORES[name].kind == "score"}
+    without = {name for name in scores if SCORES[name].interval == "none"}
+    assert without == {"vif_infinite"}
+    assert set(result.replicates) == scores - without
+    assert all(SCORES[name].why_no_interval for name in without)
+    for name in scores - without:
         assert np.isfinite(result.replicates[name]).sum() >= 25, name
+
+
+def test_a_half_sample_interval_is_the_basic_one_and_one_without_its_estimate_is_withheld():
+    """Half-samples give 2·estimate − their upper and lower percentiles; an interval that does
+    not hold its estimate, or rests on too few resamples with a value, is withheld, with why."""
+    values = np.linspace(1.0, 3.0, 401)  # percentiles 2.5 %, 97.5 %: 1.05 and 2.95
+    assert interval(values, 0.95, "subsample", 2.0) == pytest.approx((1.05, 2.95))
+    assert interval(values + 0.5, 0.95, "subsample", 2.0) == pytest.approx((0.55, 2.45))
+
+    def record(replicates, method="subsample"):
+        return {"r": {"experiment": "e", "replicates": {"mean_vif": replicates},
+                      "resampling": {"mean_vif": method}}}  # fmt: skip
+
+    low, high, why = experiment_interval(record(values + 0.5), "e", "mean_vif", 2.0, 0.95, 0)
+    assert (low, high, why) == (pytest.approx(0.55), pytest.approx(2.45), "")
+    shifted = record(values + 1.5)  # the estimate below every resample: a bias beyond the spread
+    low, high, why = experiment_interval(shifted, "e", "mean_vif", 2.0, 0.95, 0)
+    assert (
+        math.isnan(low) and math.isnan(high) and why.startswith("its resamples are biased by +1.5")
+    )
+    sparse = np.where(np.arange(401) % 5 == 0, np.nan, values)  # 80 % with a value
+    assert (
+        "only 320 of 401 resamples"
+        in experiment_interval(record(sparse, "percentile"), "e", "mean_vif", 2.0, 0.95, 0)[2]
+    )
+    assert experiment_interval({}, "e", "mean_vif", 2.0, 0.95, 0)[2] == "no resamples"

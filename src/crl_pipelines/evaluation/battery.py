@@ -15,7 +15,7 @@ import numpy as np
 from crl_pipelines.evaluation.context import RunContext, Skip
 from crl_pipelines.evaluation.scores import SCORES
 from crl_pipelines.evaluation.settings import ScoringSettings
-from crl_pipelines.evaluation.uncertainty import bootstrap_rows, replicates
+from crl_pipelines.evaluation.uncertainty import replicates, resample_rows
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ class BatteryResult:
     skipped: dict[str, str]  # name → why it was not scored
     seconds: dict[str, float]  # name → time taken, incl. shared work it was the first to need
     arrays: dict[str, np.ndarray]  # what the figures draw
-    replicates: dict[str, np.ndarray]  # shown score → its value on each bootstrap resample
+    replicates: dict[str, np.ndarray]  # shown score → its value on each resample
+    resampling: dict[str, str]  # shown score → how its resamples were drawn (its interval)
     outcomes: dict[str, np.ndarray]  # per-image score → each test image's value (for McNemar)
 
 
@@ -49,11 +50,17 @@ def score_embeddings(embeddings: dict[str, np.ndarray], config: ScoringSettings)
             continue
         seconds[name] = time.perf_counter() - started
     started = time.perf_counter()
-    shown = [name for name, score in SCORES.items() if score.heading and name not in skipped]
-    rows = bootstrap_rows(len(run.test_x), config.bootstrap_resamples, config.seed)
-    resampled = replicates(run, shown, rows)
+    shown = [name for name, score in SCORES.items() if score.resampled and name not in skipped]
+    resampling = {name: SCORES[name].interval for name in shown}
+    resampled: dict[str, np.ndarray] = {}
+    for method in dict.fromkeys(resampling.values()):
+        rows = resample_rows(method, len(run.test_x), config.bootstrap_resamples, config.seed)
+        names = [name for name in shown if resampling[name] == method]
+        resampled |= replicates(run, names, rows)
     seconds["bootstrap"] = time.perf_counter() - started
     outcomes = {
         name: SCORES[name].per_image(run) for name in shown if SCORES[name].per_image is not None
     }
-    return BatteryResult(run.labelled, scores, skipped, seconds, run.arrays(), resampled, outcomes)
+    return BatteryResult(
+        run.labelled, scores, skipped, seconds, run.arrays(), resampled, resampling, outcomes
+    )

@@ -1,11 +1,16 @@
 """How sure a score and a ranking are: bootstrap intervals, paired tests, Holm, tied groups.
 
-Every shown score of a run is recomputed on ``B`` bootstrap resamples of its test images
-(:func:`replicates`); the resamples are drawn from the scoring seed and the number of test
-images only, so every run of a comparison uses the same ones and two runs can be compared
-resample by resample (a *paired* bootstrap). With several seeds, each resample also draws the
-seeds with replacement (:func:`experiment_replicates`), so the interval and the tests cover both
-the test images and the initial weights.
+Every shown score of a run is recomputed on ``B`` resamples of its test images
+(:func:`replicates`), drawn the way its registry entry's ``interval`` says (:func:`resample_rows`):
+with replacement for the percentile bootstrap, or half of the images without replacement for
+scores that repeated rows bias (a covariance, a rank, a clustering's agreement), whose interval
+is then the basic one of the half-samples (:func:`interval`). The resamples come from the scoring
+seed and the number of test images only, so every run of a comparison uses the same ones and
+two runs can be compared resample by resample (*paired*). With several seeds, each resample also
+draws the seeds with replacement (:func:`experiment_replicates`), so the interval and the tests
+cover both the test images and the initial weights. An interval that does not hold its own
+estimate (the score's bias on these images larger than its spread) is not shown
+(:func:`experiment_interval` says why).
 
 Between two experiments (:func:`paired_p_value`): for a score that is a per-image right/wrong
 (probe and kNN accuracy, P@1) with one seed, McNemar's exact test on the images the two get
@@ -34,6 +39,25 @@ def bootstrap_rows(images: int, resamples: int, seed: int) -> np.ndarray:
     """``resamples`` × ``images`` test rows drawn with replacement, the same for every run of
     this many test images and this seed."""
     return np.random.default_rng([seed, images]).integers(0, images, size=(resamples, images))
+
+
+def half_sample_rows(images: int, resamples: int, seed: int) -> np.ndarray:
+    """``resamples`` × ``images // 2`` test rows, each resample half of the images without
+    replacement (sorted), the same for every run of this many test images and this seed.
+
+    Half of n without replacement has the finite-population variance σ²(1/m − 1/n) = σ²/n at
+    m = n/2: the half-samples' spread is the full estimate's, with no rescaling (Politis, Romano &
+    Wolf, *Subsampling*, 1999), and their shift from the full estimate is the estimate's own
+    bias when the bias falls as 1/n, which the basic interval subtracts."""
+    rng = np.random.default_rng([seed, images, 2])
+    order = np.argsort(rng.random((resamples, images)), axis=1)
+    return np.sort(order[:, : images // 2], axis=1)
+
+
+def resample_rows(method: str, images: int, resamples: int, seed: int) -> np.ndarray:
+    """The test rows of every resample for a score whose interval is ``method``."""
+    draw = half_sample_rows if method == "subsample" else bootstrap_rows
+    return draw(images, resamples, seed)
 
 
 def replicates(run: RunContext, names: Sequence[str], rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -72,14 +96,51 @@ def experiment_replicates(per_seed: Sequence[np.ndarray], seed: int) -> np.ndarr
     return stacked[drawn, np.arange(stacked.shape[1])[:, None]].mean(axis=1)
 
 
-def interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    """The percentile bootstrap interval of ``values`` (NaN resamples left out)."""
+def interval(
+    values: np.ndarray, confidence: float, method: str = "percentile", estimate: float = math.nan
+) -> tuple[float, float]:
+    """The interval of a score from its resampled ``values`` (NaN ones left out): their
+    percentiles (``percentile``), or for half-samples (``subsample``) the basic interval
+    2·estimate − their upper and lower percentiles, which moves it against their bias."""
     values = values[np.isfinite(values)]
     if len(values) == 0:
         return (math.nan, math.nan)
     tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return (float(low), float(high))
+    low, high = (float(v) for v in np.percentile(values, [tail, 100 - tail]))
+    if method == "subsample":
+        return (2 * estimate - high, 2 * estimate - low)
+    return (low, high)
+
+
+# Fewer resamples with a value than this share, and the interval is not shown.
+ENOUGH_RESAMPLES = 0.9
+
+
+def experiment_interval(
+    records: Mapping[str, Mapping[str, Any]],
+    experiment: str,
+    name: str,
+    estimate: float,
+    confidence: float,
+    seed: int,
+) -> tuple[float, float, str]:
+    """An experiment's interval of score ``name`` around its ``estimate`` (the mean over its
+    seeds), by the method its runs were resampled with, and why none is shown ("" when one is,
+    "no resamples" when its runs carry none): fewer than :data:`ENOUGH_RESAMPLES` of the
+    resamples had a value, or the interval does not hold the estimate."""
+    per_seed = _per_seed(records, experiment, name)
+    if per_seed is None or not math.isfinite(estimate):
+        return math.nan, math.nan, "no resamples"
+    values = experiment_replicates(per_seed, seed)
+    method = _method(records, experiment, name)
+    finite = int(np.isfinite(values).sum())
+    if finite < ENOUGH_RESAMPLES * len(values):
+        return math.nan, math.nan, f"only {finite} of {len(values)} resamples had a value"
+    low, high = interval(values, confidence, method, estimate)
+    if not low <= estimate <= high:
+        shift = float(np.nanmean(values)) - estimate
+        return math.nan, math.nan, f"its resamples are biased by {shift:+.3g}, beyond their spread"
+    return low, high, ""
 
 
 def paired_bootstrap_p(first: np.ndarray, second: np.ndarray, observed: float) -> float:
@@ -170,12 +231,31 @@ def with_intervals(
     table = table.copy()
     for name in SCORES:
         for index, experiment in table["experiment"].items():
-            per_seed = _per_seed(records, experiment, name)
-            if per_seed is None:
+            if _per_seed(records, experiment, name) is None:
                 continue
-            low, high = interval(experiment_replicates(per_seed, seed), confidence)
+            estimate = float(table.loc[index, name])
+            low, high, _ = experiment_interval(
+                records, experiment, name, estimate, confidence, seed
+            )
             table.loc[index, f"{name}_low"], table.loc[index, f"{name}_high"] = low, high
     return table
+
+
+def withheld(
+    table: pd.DataFrame, records: Mapping[str, Mapping[str, Any]], confidence: float, seed: int
+) -> dict[str, dict[str, str]]:
+    """Score → experiment → why its interval is not shown, for the experiments whose runs were
+    resampled but whose interval :func:`experiment_interval` withheld."""
+    out: dict[str, dict[str, str]] = {}
+    for name in SCORES:
+        if name not in table:
+            continue
+        for _, row in table.iterrows():
+            experiment, estimate = row["experiment"], float(row[name])
+            _, _, why = experiment_interval(records, experiment, name, estimate, confidence, seed)
+            if why and why != "no resamples":
+                out.setdefault(name, {})[experiment] = why
+    return out
 
 
 def assess(
@@ -199,9 +279,8 @@ def assess(
         adjusted[name], tests[name] = holm(per_pair), test
         order = values.loc[list(trained), name].sort_values(ascending=score.better < 0)
         groups[name] = tied_groups(list(order.index), adjusted[name], settings.significance)
-    return Significance(
-        groups, adjusted, tests, settings.significance, _note(records, seeds, settings)
-    )
+    note = " ".join([_note(records, seeds, settings), *_withheld_note(table, records, settings)])
+    return Significance(groups, adjusted, tests, settings.significance, note)
 
 
 def _runs(records: Mapping[str, Mapping[str, Any]], experiment: str) -> list[Mapping[str, Any]]:
@@ -214,6 +293,12 @@ def _per_seed(records, experiment: str, name: str) -> list[np.ndarray] | None:
     if not runs or any(values is None or len(values) == 0 for values in found):
         return None
     return [np.asarray(values, dtype=float) for values in found]
+
+
+def _method(records, experiment: str, name: str) -> str:
+    """How the runs of ``experiment`` resampled score ``name`` (what their records say)."""
+    (run, *_) = _runs(records, experiment)
+    return run.get("resampling", {}).get(name, "percentile")
 
 
 def _test_for(records, trained: Sequence[str], name: str, seeds: int) -> str:
@@ -255,9 +340,46 @@ def _note(records, seeds: int, settings: Any) -> str:
         else "(one seed: seed-to-seed variation is not in them)"
     )
     return (
-        f"Intervals: {settings.confidence:.0%} percentile bootstrap over {over} "
-        f"({resamples} resamples) {seeds_text}. Experiments joined by = cannot "
+        f"Intervals: {settings.confidence:.0%}, over {over} ({resamples} resamples) "
+        f"{seeds_text}: {_methods(records)}. Experiments joined by = cannot "
         f"be told apart: McNemar's exact test for per-image accuracies with one seed, otherwise a "
         f"paired bootstrap test (the difference over its bootstrap standard error), Holm-corrected "
         f"over the pairs of each score (p < {settings.significance:g} counts as a difference)."
     )
+
+
+METHOD_WORDS = {
+    "percentile": "the percentile bootstrap for",
+    "subsample": "half-samples without replacement and their basic interval (corrected for the "
+    "bias that fewer images give) for",
+}
+
+
+def _methods(records: Mapping[str, Mapping[str, Any]]) -> str:
+    """Which interval each shown score has, as the runs' records say they were resampled."""
+    by_method: dict[str, list[str]] = {}
+    for record in records.values():
+        for name in record.get("replicates", {}):
+            method = record.get("resampling", {}).get(name, "percentile")
+            if name in SCORES and SCORES[name].better and name not in by_method.get(method, []):
+                by_method.setdefault(method, []).append(name)
+    parts = [
+        f"{METHOD_WORDS[method]} {', '.join(SCORES[n].heading for n in names)}"
+        for method, names in by_method.items()
+    ]
+    parts += [
+        f"none for {score.heading} ({score.why_no_interval})"
+        for score in SCORES.values()
+        if score.kind == "score" and score.better and score.interval == "none"
+    ]
+    return "; ".join(parts)
+
+
+def _withheld_note(table: pd.DataFrame, records, settings: Any) -> list[str]:
+    """A sentence per score with an interval withheld: whose, and why."""
+    return [
+        f"No interval for {SCORES[name].heading} of "
+        + "; ".join(f"{experiment} ({why})" for experiment, why in whose.items())
+        + ": the value alone is shown."
+        for name, whose in withheld(table, records, settings.confidence, settings.seed).items()
+    ]

@@ -19,6 +19,12 @@ from crl_pipelines.registry import Registry
 
 ScoreFunction = Callable[[RunContext], float]
 KINDS = ("score", "count", "flag")
+# How a score's interval is made from its resamples (crl_pipelines.evaluation.uncertainty):
+# "percentile": the percentile bootstrap, sound for a mean of per-image values and for pairwise
+# scores that leave out the pairs of an image with its copies; "subsample": half-samples drawn
+# without replacement and the basic interval, for scores that repeated rows bias (a covariance,
+# a rank, a clustering's agreement); "none": no interval (the report says why).
+INTERVALS = ("percentile", "subsample", "none")
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,8 @@ class Score:
     # the score on every bootstrap resample at once, from the full run and the resamples' rows
     # (B × N): for pairwise scores, whose pairs are formed once instead of once per resample
     batched: Callable[[RunContext, np.ndarray], np.ndarray] | None = None
+    interval: str = "percentile"  # one of INTERVALS; a count or a flag has none
+    why_no_interval: str = ""  # with interval="none" on a score: why, in the report's words
 
     def __post_init__(self) -> None:
         if (self.better or self.in_table) and not self.heading:
@@ -51,6 +59,17 @@ class Score:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
         if self.kind != "score" and (self.better or self.in_table):
             raise ValueError("a count or a flag is neither ranked nor a column of the score table")
+        if self.interval not in INTERVALS:
+            raise ValueError(
+                f"interval must be one of {', '.join(INTERVALS)}, not {self.interval!r}"
+            )
+        if self.kind == "score" and self.interval == "none" and not self.why_no_interval:
+            raise ValueError("a score without an interval says why (why_no_interval)")
+
+    @property
+    def resampled(self) -> bool:
+        """Whether its runs carry resampled values: a shown score with an interval method."""
+        return bool(self.heading) and self.kind == "score" and self.interval != "none"
 
 
 SCORES: Registry[Score] = Registry("score", Score)

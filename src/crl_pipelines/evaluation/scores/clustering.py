@@ -13,6 +13,7 @@ from crl_pipelines.evaluation.scores.base import SCORES
     better=1,
     meaning="adjusted Rand index of k-means clusters",
     order=60,
+    interval="subsample",
 )
 def _kmeans_ari(run: RunContext) -> float:
     return run.clustering["kmeans_ari"]
@@ -25,6 +26,7 @@ def _kmeans_ari(run: RunContext) -> float:
     better=1,
     meaning="normalized mutual information of k-means clusters",
     order=70,
+    interval="subsample",
 )
 def _kmeans_nmi(run: RunContext) -> float:
     return run.clustering["kmeans_nmi"]
@@ -38,6 +40,7 @@ def _kmeans_nmi(run: RunContext) -> float:
     meaning="adjusted mutual information of k-means clusters",
     in_table=True,
     order=80,
+    interval="subsample",
 )
 def _kmeans_ami(run: RunContext) -> float:
     return run.clustering["kmeans_ami"]

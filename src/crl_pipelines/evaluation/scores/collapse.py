@@ -14,6 +14,7 @@ from crl_pipelines.evaluation.scores.base import SCORES
     better=1,
     meaning="std of normalized embeddings × √D (0 = collapsed)",
     order=170,
+    interval="subsample",
 )
 def _collapse_statistic(run: RunContext) -> float:
     return run.spread

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from crl_pipelines.evaluation import metrics
-from crl_pipelines.evaluation.context import RunContext
+from crl_pipelines.evaluation.context import RunContext, Skip
 from crl_pipelines.evaluation.scores.base import SCORES
 
 
@@ -19,6 +19,7 @@ from crl_pipelines.evaluation.scores.base import SCORES
     meaning="share of variance on two principal components",
     in_table=True,
     order=130,
+    interval="subsample",
 )
 def _pca2_variance(run: RunContext) -> float:
     explained = run.pca_explained
@@ -34,9 +35,12 @@ def _pca2_variance(run: RunContext) -> float:
     in_table=True,
     order=140,
     fmt=".1f",
+    interval="subsample",
 )
 def _mean_vif(run: RunContext) -> float:
     finite = run.vif[np.isfinite(run.vif)]
+    if run.rows is not None and len(finite) < np.isfinite(run.root.vif).sum():
+        raise Skip("fewer rows than features: this resample's VIFs are not the run's")
     return float(finite.mean()) if len(finite) else math.inf
 
 
@@ -48,6 +52,8 @@ def _mean_vif(run: RunContext) -> float:
     meaning="features that are constant or exactly collinear",
     order=150,
     fmt="d",
+    interval="none",
+    why_no_interval="a count of exactly collinear features, which fewer rows only raise",
 )
 def _vif_infinite(run: RunContext) -> float:
     return float((~np.isfinite(run.vif)).sum())
@@ -61,6 +67,7 @@ def _vif_infinite(run: RunContext) -> float:
     meaning="mean |Pearson r| between features",
     in_table=True,
     order=160,
+    interval="subsample",
 )
 def _mean_abs_correlation(run: RunContext) -> float:
     return metrics.mean_abs_correlation(run.correlation)

@@ -16,6 +16,7 @@ from crl_pipelines.evaluation.scores.base import SCORES
     meaning="RankMe: exp entropy of the singular values",
     in_table=True,
     order=120,
+    interval="subsample",
 )
 def _effective_rank(run: RunContext) -> float:
     return metrics.effective_rank(run.moments)

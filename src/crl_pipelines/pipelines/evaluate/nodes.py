@@ -77,6 +77,7 @@ def score_run(
         lineage.KEY: {**made_from, "scoring": settings.battery_fingerprint()},
         "test_images": len(embeddings["test_embedding"]),
         "replicates": result.replicates,
+        "resampling": result.resampling,
         "outcomes": result.outcomes,
         "probe_by_depth": {depth: scores[f"probe_{depth}"] for depth in DEPTHS},
         **{
