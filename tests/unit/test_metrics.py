@@ -32,6 +32,7 @@ from crl_pipelines.evaluation.metrics import (
     resampled_uniformity,
     uniformity,
     variance_inflation_factors,
+    weighted_knn_predictions,
 )
 from crl_pipelines.evaluation.settings import ScoringSettings
 
@@ -430,3 +431,20 @@ def test_score_embeddings_scalar_keys_and_values():
     assert scores["mean_abs_correlation"] == pytest.approx(
         mean_abs_correlation(correlation_matrix(moments(test_x)))
     )
+
+
+def test_the_protocol_knn_equals_a_direct_weighted_vote():
+    """Each test row: the k most cosine-similar train rows, each voting exp(s / τ) for its class,
+    by a plain loop; k above the train size takes every train row."""
+    rng = np.random.default_rng(3)
+    train_x, test_x = rng.normal(size=(60, 5)), rng.normal(size=(25, 5))
+    train_y = rng.integers(0, 4, 60)
+    unit = lambda x: x / np.linalg.norm(x)  # noqa: E731
+    for k, temperature, block in ((7, 0.1, 4), (200, 0.5, 64)):
+        predicted = weighted_knn_predictions(train_x, train_y, test_x, k, temperature, block, 4)
+        for row, query in enumerate(test_x):
+            similarity = np.array([unit(query) @ unit(other) for other in train_x])
+            votes = np.zeros(4)
+            for index in np.argsort(-similarity)[: min(k, 60)]:
+                votes[train_y[index]] += math.exp(similarity[index] / temperature)
+            assert predicted[row] == int(np.argmax(votes)), (k, row)

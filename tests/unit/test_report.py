@@ -632,9 +632,14 @@ def test_counts_and_flags_are_beside_each_run_not_scores():
     assert "<td>collapsed</td>" not in page and "<th>collapsed</th>" not in page
     runs = {**report.runs}
     runs["ntxent_s0"] = {**runs["ntxent_s0"], "scores": {**runs["ntxent_s0"]["scores"]}}
-    runs["ntxent_s0"]["scores"].update(tsne_sample=60.0, silhouette_sample=50)
+    runs["ntxent_s0"]["scores"].update(
+        tsne_sample=60.0, protocol_knn_neighbours=200.0, silhouette_sample=50
+    )
     report.runs = runs
-    assert "Counts: collapsed: no; tsne_sample 60; silhouette_sample 50." in report.markdown()
+    assert (
+        "Counts: collapsed: no; tsne_sample 60; protocol_knn_neighbours 200; silhouette_sample 50."
+        in report.markdown()
+    )
     assert "Counts: collapsed: yes;" in report.markdown()  # tri<plet>
     with pytest.raises(ValueError, match="neither ranked"):
         Score(lambda run: 0.0, needs_labels=False, heading="n", better=1, kind="count")

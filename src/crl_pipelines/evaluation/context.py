@@ -190,6 +190,19 @@ class RunContext:
         )  # fmt: skip
         return predicted == self.test_y
 
+    @cached_property
+    def weighted_knn_correct(self) -> np.ndarray:
+        """Whether the protocol kNN (k = ``protocol_knn_k``, votes weighted exp(s/τ)) is right,
+        per test image of the full run."""
+        if self.root is not self:
+            return self.root.weighted_knn_correct
+        config = self.config
+        predicted = metrics.weighted_knn_predictions(
+            self.train_x, self.train_y, self.test_x, config.protocol_knn_k,
+            config.protocol_knn_temperature, config.distance_block_size, self.num_classes,
+        )  # fmt: skip
+        return predicted == self.test_y
+
     def probe_correct(self, depth: str) -> np.ndarray:
         """Whether the linear probe after ``depth`` is right, per test image of the full run
         (fitted once per depth)."""

@@ -350,6 +350,31 @@ def knn_predictions(
     return ranked.argmax(axis=1)
 
 
+def weighted_knn_predictions(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    k: int,
+    temperature: float,
+    block_size: int,
+    num_classes: int,
+) -> np.ndarray:
+    """The self-supervised kNN protocol (Wu et al., 2018; lightly's benchmarks): each test row's
+    ``k`` most cosine-similar train rows (all of them where there are fewer) vote for their class
+    with weight exp(similarity / ``temperature``); the class of the largest sum is predicted."""
+    q, d = l2_normalize(test_x), l2_normalize(train_x)
+    k = min(k, len(d))
+    predicted = np.empty(len(q), dtype=np.int64)
+    for start in range(0, len(q), block_size):
+        similarity = q[start : start + block_size] @ d.T
+        top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        weights = np.exp(np.take_along_axis(similarity, top, axis=1) / temperature)
+        votes = np.zeros((len(top), num_classes))
+        np.add.at(votes, (np.arange(len(top))[:, None], train_y[top]), weights)
+        predicted[start : start + len(top)] = votes.argmax(axis=1)
+    return predicted
+
+
 def retrieval_scores(x: np.ndarray, labels: np.ndarray, block_size: int = 1024) -> dict[str, float]:
     """Leave-one-out retrieval within a set, by cosine similarity.
 

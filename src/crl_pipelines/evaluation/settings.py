@@ -25,7 +25,9 @@ class ScoringSettings(Settings):
 
     probe_max_iter: PositiveInt = 2000  # logistic-regression iterations of the linear probes
     distance_block_size: PositiveInt = 2048  # rows per block of pairwise distances
-    knn_k: PositiveInt = 20  # neighbours of the cosine kNN classifier
+    knn_k: PositiveInt = 20  # neighbours of the cosine kNN classifier (majority vote)
+    protocol_knn_k: PositiveInt = 200  # the self-supervised kNN protocol's neighbours
+    protocol_knn_temperature: Positive = 0.1  # its votes weigh exp(similarity / temperature)
     uniformity_t: Positive = 2.0  # t of log E exp(−t‖f(x)−f(y)‖²)
     silhouette_sample: AtLeastTwo = 2000  # test rows the silhouette is computed on
     tsne_sample: AtLeastTwo = 1000  # test rows in the t-SNE scatter
