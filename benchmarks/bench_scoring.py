@@ -1,7 +1,8 @@
 """How long the scoring battery takes on large embeddings, against the straightforward way.
 
 Run: ``.venv/bin/python benchmarks/bench_scoring.py [--n 10000] [--dim 512]``. Prints the machine,
-the time of each score of the battery on one encoder's embeddings (train and test of N × D each;
+the time of each score of the battery on one encoder's embeddings (train and test of N × D each,
+validation N/10 × D;
 a computation several scores share is charged to the first that needs it, the bootstrap's 500
 resamples together), and, for the closed forms and the batched bootstrap, the way they replace
 (each resample scored on its own) on a size that way can handle.
@@ -59,18 +60,26 @@ def main() -> None:
     test_y = rng.integers(0, args.classes, args.n)
     train_x = (centers[train_y] + rng.normal(size=(args.n, args.dim))).astype(np.float32)
     test_x = (centers[test_y] + rng.normal(size=(args.n, args.dim))).astype(np.float32)
+    validation_y = rng.integers(0, args.classes, args.n // 10)  # a tenth, as ingest's default
+    noise = rng.normal(size=(len(validation_y), args.dim))
+    validation_x = (centers[validation_y] + noise).astype(np.float32)
 
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores; numpy {np.__version__}, "
         f"scikit-learn {sklearn.__version__}, torch {torch.__version__}"
     )
-    print(f"embeddings: train and test {args.n} × {args.dim} each, {args.classes} classes\n")
+    print(
+        f"embeddings: train and test {args.n} × {args.dim} each, validation "
+        f"{len(validation_y)} (the swept probe's), {args.classes} classes\n"
+    )
 
     embeddings = {
         "train_embedding": train_x,
         "test_embedding": test_x,
         "train_labels": train_y,
         "test_labels": test_y,
+        "validation_embedding": validation_x,
+        "validation_labels": validation_y,
     }
     started = time.perf_counter()
     result = score_embeddings(embeddings, ScoringSettings())

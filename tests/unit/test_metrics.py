@@ -17,6 +17,7 @@ from statsmodels.stats.outliers_influence import variance_inflation_factor
 
 from crl_pipelines.evaluation.battery import score_embeddings
 from crl_pipelines.evaluation.metrics import (
+    PROBE_L2_STRENGTHS,
     class_distance_matrix,
     class_separation,
     correlation_matrix,
@@ -30,6 +31,7 @@ from crl_pipelines.evaluation.metrics import (
     resample_weights,
     resampled_class_distances,
     resampled_uniformity,
+    swept_linear_probe,
     uniformity,
     variance_inflation_factors,
     weighted_knn_predictions,
@@ -448,3 +450,32 @@ def test_the_protocol_knn_equals_a_direct_weighted_vote():
             for index in np.argsort(-similarity)[: min(k, 60)]:
                 votes[train_y[index]] += math.exp(similarity[index] / temperature)
             assert predicted[row] == int(np.argmax(votes)), (k, row)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # LogisticRegressionCV's coming defaults
+def test_the_swept_probe_chooses_the_penalty_logistic_regression_cv_chooses_on_a_fixed_split():
+    """scikit-learn's LogisticRegressionCV over the same Cs (1/λ, ascending: its first best is
+    the strongest penalty, as ours) with the validation rows as its one fold chooses the same
+    strength, and the probe is the fit on train at that strength."""
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.model_selection import PredefinedSplit
+
+    rng = np.random.default_rng(5)
+    centres = rng.normal(scale=0.7, size=(3, 8))
+    labels = rng.integers(0, 3, 260)
+    x = centres[labels] + rng.normal(size=(260, 8))
+    train_x, train_y, val_x, val_y = x[:200], labels[:200], x[200:], labels[200:]
+    probe, strength = swept_linear_probe(train_x, train_y, val_x, val_y)
+    scaler = StandardScaler().fit(train_x)
+    reference = LogisticRegressionCV(
+        Cs=[1 / s for s in sorted(PROBE_L2_STRENGTHS, reverse=True)],
+        cv=PredefinedSplit(np.r_[np.full(200, -1), np.zeros(60, dtype=int)]),
+        scoring="accuracy", max_iter=2000, refit=False,
+    ).fit(scaler.transform(x), labels)  # fmt: skip
+    assert strength == pytest.approx(1 / reference.C_[0])
+    assert len(PROBE_L2_STRENGTHS) >= 10
+    assert min(PROBE_L2_STRENGTHS) == 1e-6 and max(PROBE_L2_STRENGTHS) == pytest.approx(1e5)
+    direct = LogisticRegression(C=1 / strength, max_iter=2000).fit(
+        scaler.transform(train_x), train_y
+    )
+    assert (probe.predict(val_x) == direct.predict(scaler.transform(val_x))).all()

@@ -402,10 +402,13 @@ def embedding_set(seed=0, with_stages=True):
     """Train/test embeddings (3 blobs in 6 dims) with labels and, optionally, stage features."""
     train_x, train_y = labelled_blobs([20, 20, 20], dim=6, spread=1.5, seed=seed)
     test_x, test_y = labelled_blobs([12, 12, 12], dim=6, spread=1.5, seed=seed + 1)
+    validation_x, validation_y = labelled_blobs([5, 5, 5], dim=6, spread=1.5, seed=seed + 3)
     embeddings = {
         "train_embedding": train_x,
+        "validation_embedding": validation_x,
         "test_embedding": test_x,
         "train_labels": train_y,
+        "validation_labels": validation_y,
         "test_labels": test_y,
     }
     if with_stages:
@@ -458,6 +461,11 @@ def test_score_embeddings_keys_and_values():
         ), stage
     assert scores["probe_embedding"] == metrics.linear_probe(train_x, train_y, test_x, test_y)
     assert scores["knn_accuracy"] == metrics.knn_accuracy(train_x, train_y, test_x, test_y, k=5)
+    probe, strength = metrics.swept_linear_probe(
+        train_x, train_y, embeddings["validation_embedding"], embeddings["validation_labels"]
+    )
+    assert scores["swept_probe_l2"] == strength
+    assert scores["swept_probe_accuracy"] == (probe.predict(test_x) == test_y).mean()
     assert scores["uniformity"] == pytest.approx(metrics.uniformity(test_x, t=1.0), rel=1e-12)
     assert scores["uniformity"] != pytest.approx(metrics.uniformity(test_x, t=2.0), rel=1e-3)
     assert scores["alignment"] == pytest.approx(metrics.alignment(test_x, test_y), rel=1e-12)
@@ -469,6 +477,15 @@ def test_score_embeddings_keys_and_values():
     assert scores["tsne_sample"] == 20
     assert scores["collapsed"] == 0.0
     assert result.arrays["tsne_projection"].shape == (20, 2)
+
+
+def test_without_a_validation_split_the_swept_probe_is_skipped_and_says_why():
+    embeddings = embedding_set()
+    del embeddings["validation_embedding"]
+    result = score_embeddings(embeddings, CONFIG)
+    why = "no validation embeddings (ingest.validation_fraction is 0)"
+    assert result.skipped["swept_probe_accuracy"] == result.skipped["swept_probe_l2"] == why
+    assert math.isfinite(result.scores["probe_accuracy"])
 
 
 def test_score_embeddings_missing_stage_features_are_skipped():

@@ -218,6 +218,21 @@ class RunContext:
             self._probe_train_accuracy[depth] = float(fitted.mean())
         return self._probes[depth]
 
+    @cached_property
+    def swept_probe(self) -> tuple[np.ndarray, float]:
+        """The swept probe on the embedding (:func:`metrics.swept_linear_probe`): whether it is
+        right, per test image of the full run, and the L2 strength the validation split chose."""
+        if self.root is not self:
+            return self.root.swept_probe
+        validation_x = self.embeddings.get("validation_embedding")
+        validation_y = self.embeddings.get("validation_labels")
+        if validation_x is None or validation_y is None or len(validation_x) == 0:
+            raise Skip("no validation embeddings (ingest.validation_fraction is 0)")
+        probe, strength = metrics.swept_linear_probe(
+            self.train_x, self.train_y, validation_x, validation_y, self.config.probe_max_iter
+        )
+        return probe.predict(self.test_x) == self.test_y, strength
+
     def probe_train_accuracy(self, depth: str) -> float:
         """Accuracy of the linear probe after ``depth`` on the train embeddings it was fitted on."""
         if self.root is not self:

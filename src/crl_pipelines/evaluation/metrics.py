@@ -7,6 +7,7 @@ computed in blocks and VIF in closed form, so large embeddings score in seconds.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,6 +220,36 @@ def fit_linear_probe(
 
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=regularization, max_iter=max_iter))
     return probe.fit(train_x, train_y)
+
+
+PROBE_L2_STRENGTHS = tuple(10.0**power for power in range(-6, 6))
+"""The L2 strengths λ (scikit-learn's C = 1/λ) the swept probe tries: 1e-6 … 1e5, 12 values."""
+
+
+def swept_linear_probe(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    validation_x: np.ndarray,
+    validation_y: np.ndarray,
+    max_iter: int = 2000,
+    strengths: tuple[float, ...] = PROBE_L2_STRENGTHS,
+) -> tuple[Any, float]:
+    """SimCLR's linear evaluation (Chen et al., 2020): a standardized multinomial logistic
+    regression fitted on train at each L2 strength, the one most accurate on the validation
+    split chosen (on a tie, the strongest: the simpler model). Returns (the chosen fit, its λ)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(train_x)
+    train, validation = scaler.transform(train_x), scaler.transform(validation_x)
+    best, best_accuracy, chosen = None, -1.0, math.nan
+    for strength in sorted(strengths, reverse=True):
+        fit = LogisticRegression(C=1 / strength, max_iter=max_iter).fit(train, train_y)
+        accuracy = float((fit.predict(validation) == validation_y).mean())
+        if accuracy > best_accuracy:
+            best, best_accuracy, chosen = fit, accuracy, strength
+    return make_pipeline(scaler, best), chosen
 
 
 def pca_explained(stats: Moments, components: np.ndarray) -> np.ndarray:

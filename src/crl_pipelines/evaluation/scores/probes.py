@@ -40,13 +40,39 @@ for _position in range(4):
     needs_labels=True,
     heading="probe acc.",
     better=1,
-    meaning="linear probe (logistic regression) test accuracy",
+    meaning="linear probe (logistic regression, L2 strength 1) test accuracy",
     in_table=True,
     order=10,
     per_image=lambda run: run.probe_correct("embedding"),
 )
 def _probe_accuracy(run: RunContext) -> float:
     return run.probe("embedding")
+
+
+@SCORES.register(
+    "swept_probe_accuracy",
+    needs_labels=True,
+    heading="swept probe acc.",
+    better=1,
+    meaning="SimCLR's linear evaluation: the probe's L2 strength chosen from 1e-6 … 1e5 on the "
+    "validation split",
+    in_table=True,
+    order=10,
+    per_image=lambda run: run.swept_probe[0],
+)
+def _swept_probe_accuracy(run: RunContext) -> float:
+    return float(run.per_image(run.swept_probe[0]).mean())
+
+
+@SCORES.register(
+    "swept_probe_l2",
+    needs_labels=True,
+    meaning="the L2 strength the swept probe chose on the validation split",
+    fmt=".0e",
+    kind="count",
+)
+def _swept_probe_l2(run: RunContext) -> float:
+    return run.swept_probe[1]
 
 
 @SCORES.register(

@@ -1,4 +1,4 @@
-"""Embed: train and test embeddings (final layer and every stage) of one encoder."""
+"""Embed: train, validation and test embeddings (final layer and every stage) of one encoder."""
 
 from __future__ import annotations
 
@@ -19,26 +19,28 @@ log = logging.getLogger(__name__)
 def embed_splits(
     model: Encoder,
     train_set: dict[str, np.ndarray],
+    validation_set: dict[str, np.ndarray],
     test_set: dict[str, np.ndarray],
     *,
     run: Run,
     settings: EmbedSettings,
 ) -> dict[str, np.ndarray]:
-    """``train_<feature>`` and ``test_<feature>`` arrays for the embedding and each stage,
-    with the labels and class names, so the scores need nothing else; refuses an encoder
-    trained on another split (its test images may be the encoder's training images)."""
+    """``train_<feature>``, ``validation_<feature>`` (what the swept probe chooses its penalty
+    on; empty without a validation split) and ``test_<feature>`` arrays for the embedding and
+    each stage, with the labels and class names, so the scores need nothing else; refuses an
+    encoder trained on another split (its test images may be the encoder's training images)."""
     split = lineage.split_of(train_set, "train")
     rebuild = f"`kedro run --pipelines=train --namespaces={run.experiment}`"
     lineage.require(model.lineage, {"split": split}, f"the encoder of {run.name}", rebuild)
-    lineage.require(
-        lineage.of_arrays(test_set),
-        {"split": split},
-        "the test split",
-        "`kedro run --pipelines=ingest`",
-    )
+    for name, stored in (("validation", validation_set), ("test", test_set)):
+        lineage.require(
+            lineage.of_arrays(stored), {"split": split}, f"the {name} split",
+            "`kedro run --pipelines=ingest`",
+        )  # fmt: skip
     device = resolve_device(settings.device)
     arrays: dict[str, np.ndarray] = {}
-    for split_name, stored in (("train", train_set), ("test", test_set)):
+    parts = (("train", train_set), ("validation", validation_set), ("test", test_set))
+    for split_name, stored in parts:
         dataset = ImageDataset.from_arrays(stored)
         features = embed_images(
             model, dataset.images, batch_size=settings.batch_size, device=device
