@@ -20,7 +20,7 @@ from crl_pipelines.parameters import ParameterError
 from tests.integration.conftest import PROJECT, inside
 
 ENCODERS = ["contrastive", "triplet", "ntxent", "cross_entropy", "random_init"]
-FIGURES = ["class_distances", "correlation", "vif", "pca", "tsne", "retrieval"]
+FIGURES = ["class_distances", "confusion", "correlation", "vif", "pca", "tsne", "retrieval"]
 COMPARISON_FIGURES = ["between_class_distances", "probe_by_depth", "training_curves"]
 
 # the tests that share the session's tiny_run fixture run on one worker (pytest-xdist)

@@ -693,3 +693,23 @@ def test_training_curves_one_panel_per_run_across_the_page():
     assert [ax.get_title() for ax in panels] == list(histories)
     assert figure.get_size_inches()[0] == 13
     assert panels[0].get_ylim()[1] < 2 < 900 < panels[3].get_ylim()[1]  # each on its own scale
+
+
+def test_each_runs_note_names_its_worst_classes_from_its_confusion():
+    """The three classes the probe gets right least often, with their share and test images;
+    classes without test images are left out; a run without a confusion shows no line."""
+    report = small_report()
+    report.dataset = {"name": "tiny", "class_names": ["zero", "one", "t*o", "three", "four"]}
+    confusion = [
+        [9, 1, 0, 0, 0],
+        [0, 5, 5, 0, 0],
+        [0, 0, 0, 0, 0],
+        [2, 0, 0, 8, 0],
+        [0, 0, 0, 1, 3],
+    ]
+    report.runs = {**report.runs, "ntxent_s0": {**report.runs["ntxent_s0"], "confusion": confusion}}
+    markdown = report.markdown()
+    line = "Worst classes (linear probe, right of the class's test images): one 50% of 10, "
+    assert line + "four 75% of 4, three 80% of 10." in markdown
+    assert markdown.count("Worst classes") == 1
+    assert "one 50% of 10, four 75% of 4, three 80% of 10" in report.html()

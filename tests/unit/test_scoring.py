@@ -677,3 +677,16 @@ def test_digit_probes_score_each_position_of_multidigit_images():
         expected = probe.score(pixels["test"], test.extra["digit_labels"][:, position])
         assert result.scores[f"probe_digit_{position}"] == pytest.approx(expected)
     assert result.skipped["probe_digit_2"] == "the images have 2 digits"
+
+
+def test_the_confusion_is_the_embedding_probes_against_scikit_learns():
+    from sklearn.metrics import confusion_matrix
+
+    embeddings = embedding_set()
+    result = score_embeddings(embeddings, CONFIG)
+    predicted = metrics.linear_probe_predictions(
+        embeddings["train_embedding"], embeddings["train_labels"], embeddings["test_embedding"]
+    )
+    expected = confusion_matrix(embeddings["test_labels"], predicted, labels=[0, 1, 2])
+    assert (result.arrays["confusion"] == expected).all()
+    assert np.trace(expected) / expected.sum() == result.scores["probe_accuracy"]

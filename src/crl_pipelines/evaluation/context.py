@@ -53,6 +53,7 @@ class RunContext:
             self.train_y is not None and test_y is not None and (test_y >= 0).all()
         )
         self._probes: dict[str, np.ndarray] = {}
+        self._probe_predictions: dict[str, np.ndarray] = {}
         self._probe_train_accuracy: dict[str, float] = {}
 
     def test(self, feature: str) -> np.ndarray:
@@ -213,10 +214,21 @@ class RunContext:
             if train is None:
                 raise Skip("features not extracted")
             probe = metrics.fit_linear_probe(train, self.train_y, self.config.probe_max_iter)
-            self._probes[depth] = probe.predict(self.test(depth)) == self.test_y
+            self._probe_predictions[depth] = probe.predict(self.test(depth))
+            self._probes[depth] = self._probe_predictions[depth] == self.test_y
             fitted = probe.predict(train) == self.train_y
             self._probe_train_accuracy[depth] = float(fitted.mean())
         return self._probes[depth]
+
+    @cached_property
+    def confusion(self) -> np.ndarray:
+        """Of the full run's test images of each class (a row), how many the linear probe on the
+        embedding puts in each class (a column)."""
+        root = self.root
+        root.probe_correct("embedding")
+        table = np.zeros((root.num_classes, root.num_classes), dtype=np.int64)
+        np.add.at(table, (root.test_y, root._probe_predictions["embedding"]), 1)
+        return table
 
     @cached_property
     def swept_probe(self) -> tuple[np.ndarray, float]:
@@ -275,6 +287,7 @@ class RunContext:
         }
         if self.labelled:
             arrays["class_distances"] = self.class_distances
+            arrays["confusion"] = self.confusion
             arrays["between_class_distances"] = metrics.normalized_between_class_distances(
                 self.class_distances
             )

@@ -20,7 +20,7 @@ from crl_pipelines.evaluation import metrics
 from crl_pipelines.evaluation.battery import BatteryResult
 from crl_pipelines.images import ImageDataset
 
-RUN_FIGURES = ("class_distances", "correlation", "vif", "pca", "tsne", "retrieval")
+RUN_FIGURES = ("class_distances", "confusion", "correlation", "vif", "pca", "tsne", "retrieval")
 COMPARISON_FIGURES = ("between_class_distances", "probe_by_depth", "training_curves")
 RETRIEVAL_QUERIES = 20  # classes shown in the retrieval grid at most (a row each)
 RETRIEVAL_NEIGHBOURS = 8
@@ -39,6 +39,9 @@ def run_figures(
         "class_distances": class_distance_heatmap(arrays["class_distances"], class_names, name)
         if labelled
         else skipped(f"{name}: class distances", "no class labels"),
+        "confusion": confusion_heatmap(arrays["confusion"], class_names, name)
+        if labelled
+        else skipped(f"{name}: confusion", "no class labels"),
         "correlation": correlation_heatmap(arrays["correlation"], name),
         "vif": vif_bars(metrics.normalized_vif(arrays["vif"]), name),
         "pca": class_scatter(
@@ -145,6 +148,32 @@ def class_distance_heatmap(distances: np.ndarray, class_names: Sequence[str], ti
     ax.set_xlabel("class")
     ax.set_ylabel("class")
     ax.set_title(plain(f"{title}: mean distance between classes"))
+    fig.colorbar(image, ax=ax)
+    return fig
+
+
+def confusion_heatmap(confusion: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
+    """The linear probe's confusion, each true class's row as shares of its test images (ideal:
+    a diagonal of ones), with the counts written in the cells when there are few classes."""
+    fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    totals = confusion.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(totals > 0, confusion / totals, np.nan)
+    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    if len(confusion) <= 12:
+        for (row, column), count in np.ndenumerate(confusion):
+            if count:
+                dark = shares[row, column] > 0.6
+                ax.text(column, row, str(count), ha="center", va="center", fontsize=7,
+                        color="white" if dark else "black")  # fmt: skip
+    ticks = np.arange(len(confusion))
+    names = _plain_all([class_names[i] if i < len(class_names) else i for i in ticks])
+    ax.set_xticks(ticks, names)
+    ax.set_yticks(ticks, names)
+    ax.set_xlabel("class the linear probe predicts")
+    ax.set_ylabel("true class")
+    ax.set_title(plain(f"{title}: linear probe confusion (share of each true class)"))
     fig.colorbar(image, ax=ax)
     return fig
 

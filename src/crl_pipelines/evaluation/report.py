@@ -448,6 +448,23 @@ class Report:
                 parts.append(f"{name} {format_value(float(value), fmt=score.fmt)}")
         return "; ".join(parts)
 
+    def _worst_classes(self, run: str, shown: int = 3) -> str:
+        """The classes the run's linear probe gets right least often, in words:
+        ``3 83 % of 36, 8 89 % of 35``, from its confusion (nothing without one)."""
+        confusion = np.asarray(self.runs[run].get("confusion") or [], dtype=float)
+        if confusion.ndim != 2 or not confusion.size:
+            return ""
+        names = list(self.dataset.get("class_names", []))
+        totals = confusion.sum(axis=1)
+        present = np.flatnonzero(totals)
+        right = np.diag(confusion)[present] / totals[present]
+        worst = present[np.argsort(right, kind="stable")[:shown]]
+        return ", ".join(
+            f"{names[c] if c < len(names) else c} {confusion[c, c] / totals[c]:.0%} of "
+            f"{totals[c]:.0f}"
+            for c in worst
+        )
+
     def _view(self, name: Callable[[str], str]) -> dict[str, Any]:
         """What both templates show, each run or experiment name written by ``name``."""
         runs = [
@@ -458,6 +475,7 @@ class Report:
                 "seed": name(str(record["seed"])),
                 "training": self.training[run].text if run in self.training else "",
                 "counts": self._counts(run),
+                "classes": name(self._worst_classes(run)),
                 "scores": (["score", "value", "meaning"], self._run_rows(run)),
                 "figures": self.run_figures[run],
             }

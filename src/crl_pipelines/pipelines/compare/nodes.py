@@ -213,7 +213,8 @@ def write_report(
         floor=FLOOR,
         runs={
             run: {
-                key: record[key] for key in ("experiment", "seed", "scores", "skipped", "seconds")
+                key: record.get(key)
+                for key in ("experiment", "seed", "scores", "skipped", "seconds", "confusion")
             }
             for run, record in final.items()
         },

@@ -82,7 +82,13 @@ def score_run(
         "probe_by_depth": {depth: scores[f"probe_{depth}"] for depth in DEPTHS},
         **{
             key: arrays[key]
-            for key in ("class_distances", "between_class_distances", "vif", "pca_explained")
+            for key in (
+                "class_distances",
+                "between_class_distances",
+                "vif",
+                "pca_explained",
+                "confusion",
+            )
             if key in arrays
         },
     }
