@@ -188,7 +188,8 @@ def test_a_failed_run_is_named_and_a_lost_worker_is_replaced(cluster, tmp_path):
     assert code == 1, output
     last = output.strip().splitlines()[-1]
     assert last.startswith("error: ntxent.seed0 failed: IsADirectoryError: "), last
-    assert "not run, since they need it: compare_runs, write_report." in last, last
+    needing = "compare_representations, compare_runs, write_report"
+    assert f"not run, since they need it: {needing}." in last, last
     survivor = cluster.processes["w2" if victim == "w1" else "w1"].pid
     assert placements(project, ["contrastive.seed0"])["contrastive.seed0"]["pid"] == survivor
     for run in ("contrastive.seed0", "triplet.seed0"):

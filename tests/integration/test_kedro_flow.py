@@ -116,6 +116,22 @@ def test_comparison_lists_every_encoder_and_beats_the_floor(finished_run):
             assert f"No interval for {SCORES[name].heading} of" in markdown, name
     assert "half-samples without replacement and their basic interval" in markdown
     assert re.search(r"the percentile bootstrap for [^;]*probe acc\.", markdown)
+
+
+def test_every_two_runs_representations_are_compared_by_cka(finished_run):
+    """cka.json holds a runs × runs matrix per depth the small CNN has, symmetric with ones on
+    its diagonal, the floor among the runs; the report shows the heat maps and says which
+    experiments are most and least alike."""
+    record = json.loads((finished_run / "data" / "08_reporting" / "cka.json").read_text())
+    assert record["experiments"] == ENCODERS and record["test_images"] == 90
+    assert set(record["cka"]) == {"stem", "layer1", "layer2", "embedding"}
+    for depth, rows in record["cka"].items():
+        matrix = np.array(rows, dtype=float)
+        assert np.allclose(matrix, matrix.T) and np.allclose(np.diag(matrix), 1.0), depth
+        assert (matrix < 1.0 + 1e-9).all(), depth
+    markdown = (finished_run / "data" / "08_reporting" / "report.md").read_text()
+    assert "](cka.png)" in markdown
+    assert "the most alike are" in markdown and "debiased linear CKA" in markdown
     assert "Training: the weights of epoch 2 of 2 are kept (training.keep: last)" in markdown
     for name in ENCODERS:
         for figure in FIGURES:
@@ -169,6 +185,7 @@ def test_experiments_are_namespaces(project):
     assert namespaces == {f"{name}.seed0" for name in ENCODERS}
     assert {node.name for node in pipelines["evaluate"].nodes if node.namespace is None} == {
         "compare_runs",
+        "compare_representations",
         "write_report",
     }
 
@@ -239,7 +256,7 @@ def test_report_renders_in_headless_chromium(finished_run, tmp_path):
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     report = shutil.copy(finished_run / "data" / "08_reporting" / "report.html", tmp_path)
     desktop = probe(chromium, Path(report), 1280, tmp_path / "profile")
-    expected_images = len(ENCODERS) * len(FIGURES) + len(COMPARISON_FIGURES)
+    expected_images = len(ENCODERS) * len(FIGURES) + len(COMPARISON_FIGURES) + 1  # + CKA
     assert desktop["images-total"] == desktop["images-loaded"] == str(expected_images), desktop
     assert int(desktop["toc-links"]) == 8 + len(ENCODERS) and desktop["toc-broken"] == "0"
     assert int(desktop["curves-width"]) >= 1100, desktop  # not squeezed into a column

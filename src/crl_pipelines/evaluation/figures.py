@@ -178,6 +178,34 @@ def confusion_heatmap(confusion: np.ndarray, class_names: Sequence[str], title: 
     return fig
 
 
+def cka_heatmaps(matrices: Mapping[str, np.ndarray], runs: Sequence[str]) -> Figure:
+    """One heat map per depth of the runs' CKA (one colour scale, 0 to 1, for all), the values
+    written in the cells: which encoders learn the same representation, and where."""
+    shown = {depth: m for depth, m in matrices.items() if np.isfinite(m).any()}
+    if not shown:
+        return skipped("representation similarity (CKA)", "no run has test features")
+    columns = min(3, len(shown))
+    rows = -(-len(shown) // columns)
+    side = 1.2 + 0.45 * len(runs)
+    fig = Figure(figsize=(side * columns + 1.0, side * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    labels, ticks = _plain_all(runs), np.arange(len(runs))
+    for ax, (depth, matrix) in zip(axes, shown.items(), strict=False):
+        image = ax.imshow(matrix, cmap="magma", vmin=0.0, vmax=1.0)
+        for (row, column), value in np.ndenumerate(matrix):
+            if np.isfinite(value) and len(runs) <= 12:
+                ax.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                        color="black" if value > 0.6 else "white")  # fmt: skip
+        ax.set_xticks(ticks, labels, rotation=90, fontsize=7)
+        ax.set_yticks(ticks, labels, fontsize=7)
+        ax.set_title(plain(depth))
+    for ax in axes[len(shown) :]:
+        ax.axis("off")
+    fig.colorbar(image, ax=axes.tolist(), shrink=0.8, label="debiased linear CKA")
+    fig.suptitle("Representation similarity between runs (test images)")
+    return fig
+
+
 def between_class_histograms(normalized: Mapping[str, np.ndarray]) -> Figure:
     """Normalized between-class distances of every experiment, overlaid (higher: better apart)."""
     fig = Figure(figsize=(6.5, 4), layout="constrained")

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from crl_pipelines.evaluation.scores import SCORES, Score, in_order
+from crl_pipelines.evaluation.similarity import similarity_sentences
 from crl_pipelines.evaluation.uncertainty import Significance
 
 _UNREGISTERED = Score(compute=lambda run: math.nan, needs_labels=False)
@@ -305,6 +306,8 @@ class Report:
     significance: Significance | None = None  # tied groups and tests (without: plain order)
     training: dict[str, TrainingNote] = field(default_factory=dict)  # trained run -> its note
     tuning: TuningSection | None = None  # when the experiments are tuned
+    # the runs' CKA at the embedding, and each row's experiment (said in words in the summary)
+    similarity: tuple[np.ndarray, list[str]] | None = None
 
     # The rows and sentences take ``name``, how a run or experiment name is written in the
     # output: Markdown-escaped for Markdown, as it is for HTML (whose every cell is escaped).
@@ -382,6 +385,9 @@ class Report:
         ]
         if unstable:
             lines.append(f"Training instability: {'; '.join(unstable)}.")
+        if self.similarity is not None:
+            matrix, experiments = self.similarity
+            lines.extend(similarity_sentences(matrix, [name(e) for e in experiments]))
         if self.significance is not None:
             lines.append(self.significance.note)
         return lines

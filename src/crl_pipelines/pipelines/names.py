@@ -11,7 +11,8 @@ from crl_pipelines.runs import Run
 
 TRAIN_SET, VALIDATION_SET, TEST_SET = "train_set", "validation_set", "test_set"
 DATASET_SUMMARY = "dataset_summary"
-RESULTS = "results"  # a run's results: the one dataset of a run that the comparison reads
+RESULTS = "results"  # a run's results: what the comparison reads of a run's scores
+EMBEDDINGS = "embeddings"  # a run's train, validation and test features (CKA reads the test's)
 TUNING = "tuning"  # an experiment's tuning record (in the experiment's namespace)
 
 

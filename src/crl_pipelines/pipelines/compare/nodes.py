@@ -14,15 +14,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from crl_pipelines import lineage
+from crl_pipelines.evaluation.context import DEPTHS
 from crl_pipelines.evaluation.figures import (
     COMPARISON_FIGURES,
     RUN_FIGURES,
+    cka_heatmaps,
     comparison_figures,
     expected_best,
     skipped,
@@ -37,10 +39,14 @@ from crl_pipelines.evaluation.report import (
     plan_summary,
 )
 from crl_pipelines.evaluation.settings import ScoringSettings
+from crl_pipelines.evaluation.similarity import ESTIMATOR, cka_matrices
 from crl_pipelines.evaluation.tuning import HEADLINE, trials_table, tuning_section
 from crl_pipelines.evaluation.uncertainty import Significance, assess, with_intervals
 from crl_pipelines.runs import FLOOR, Run
 from crl_pipelines.tuning.record import tuning_fingerprint
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +189,40 @@ def compare_runs(
     )  # fmt: skip
 
 
+def compare_representations(
+    dataset_summary: dict[str, Any], *embeddings: dict[str, np.ndarray], comparison: Comparison
+) -> tuple[dict[str, Any], Figure]:
+    """Debiased linear CKA between every two final runs' test features (the untrained floor's
+    seeds among them), at the embedding and after every stage: the matrices as a record and as
+    heat maps. Every run's embeddings must come from the current split. Inputs: each final run's
+    embeddings, in the order of ``comparison.runs``."""
+    runs = [run for run in comparison.runs if not run.untuned]
+    split = dataset_summary.get(lineage.KEY, {}).get("split", "")
+    features = {}
+    for run, arrays in zip(runs, embeddings, strict=True):
+        lineage.require(
+            lineage.of_arrays(arrays), {"split": split}, f"the embeddings of {run.name}",
+            f"`kedro run --pipelines=train,embed --namespaces={run.experiment}`",
+        )  # fmt: skip
+        features[run.name] = {
+            depth: arrays[f"test_{depth}"] for depth in DEPTHS if f"test_{depth}" in arrays
+        }
+    matrices = cka_matrices(features, DEPTHS)
+    matrices = {depth: m for depth, m in matrices.items() if np.isfinite(m).any()}
+    log.info("CKA between %d runs at %d depths", len(runs), len(matrices))
+    record = {
+        "estimator": ESTIMATOR,
+        "runs": [run.name for run in runs],
+        "experiments": [run.experiment for run in runs],
+        "test_images": len(next(iter(embeddings))["test_labels"]) if embeddings else 0,
+        "cka": {
+            depth: [[None if np.isnan(v) else float(v) for v in row] for row in matrix]
+            for depth, matrix in matrices.items()
+        },
+    }
+    return record, cka_heatmaps(matrices, record["runs"])
+
+
 def write_report(
     comparison_table: pd.DataFrame,
     dataset_summary: dict[str, Any],
@@ -194,7 +234,7 @@ def write_report(
 
     Inputs, in this order: :meth:`Comparison.unpack`'s (every run's results with its
     :data:`RUN_FIGURES`' PNG bytes); the :data:`COMPARISON_FIGURES` and the expected-best
-    figure (PNG bytes).
+    figure (PNG bytes); :func:`compare_representations`' record and figure.
     """
     parts = iter(inputs)
     plans, tunings, records = comparison.unpack(parts)
@@ -205,6 +245,9 @@ def write_report(
         for figure in COMPARISON_FIGURES
     }
     expected = FigureFile(next(parts), "expected_best.png", "cell")
+    similarity = next(parts)
+    figures["cka"] = FigureFile(next(parts), "cka.png", "full")
+    matrix = np.array(similarity["cka"].get("embedding", []), dtype=float)
     trained = list(dict.fromkeys(run.experiment for run in shown if run.trained))
     significance = assess(comparison_table, final, trained, comparison.settings)
     report = Report(
@@ -231,6 +274,7 @@ def write_report(
             if run.trained
         },
         tuning=_tuning(tunings, comparison_table, untuned, significance, comparison, expected),
+        similarity=(matrix, similarity["experiments"]) if matrix.size else None,
     )
     for line in report.summary():
         log.info("%s", line)

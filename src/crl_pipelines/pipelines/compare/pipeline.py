@@ -1,5 +1,5 @@
 """Compare pipeline: every run's results and every experiment's tuning record → the comparison,
-metrics.json, tuning.csv and the report."""
+metrics.json, tuning.csv and the report; every run's test features → their CKA."""
 
 import warnings
 from collections.abc import Mapping
@@ -10,9 +10,15 @@ from kedro.pipeline import Pipeline, node
 from crl_pipelines.evaluation.figures import COMPARISON_FIGURES
 from crl_pipelines.pipelines import names
 from crl_pipelines.pipelines.binding import bind
-from crl_pipelines.pipelines.compare.nodes import Comparison, compare_runs, write_report
+from crl_pipelines.pipelines.compare.nodes import (
+    Comparison,
+    compare_representations,
+    compare_runs,
+    write_report,
+)
 
 EXPECTED_BEST = "expected_best"  # the figure of each loss's expected best validation score
+SIMILARITY, SIMILARITY_FIGURE = "representation_similarity", "cka"  # CKA: the record, its figure
 
 
 def create_pipeline(comparison: Comparison, parameters: Mapping[str, Any]) -> Pipeline:
@@ -24,6 +30,9 @@ def create_pipeline(comparison: Comparison, parameters: Mapping[str, Any]) -> Pi
     results = [names.of_run(run, names.RESULTS) for run in comparison.runs]
     figures = [names.figure(figure) for figure in (*COMPARISON_FIGURES, EXPECTED_BEST)]
     read = [*plans, *tunings, *results]
+    shown = [run for run in comparison.runs if not run.untuned]
+    embeddings = [names.of_run(run, names.EMBEDDINGS) for run in shown]
+    similarity = [SIMILARITY, names.figure(SIMILARITY_FIGURE)]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
         compare = node(
@@ -32,10 +41,16 @@ def create_pipeline(comparison: Comparison, parameters: Mapping[str, Any]) -> Pi
             ["comparison_table", "metrics", *figures[:-1], "tuning_table", figures[-1]],
             name="compare_runs",
         )
+        representations = node(
+            bind(compare_representations, comparison=comparison),
+            [names.DATASET_SUMMARY, *embeddings],
+            similarity,
+            name="compare_representations",
+        )
         report = node(
             bind(write_report, comparison=comparison, parameters=parameters),
-            ["comparison_table", names.DATASET_SUMMARY, *read, *figures],
+            ["comparison_table", names.DATASET_SUMMARY, *read, *figures, *similarity],
             ["report_html", "report_markdown"],
             name="write_report",
         )
-    return Pipeline([compare, report])
+    return Pipeline([compare, representations, report])

@@ -13,7 +13,7 @@ def _embed(run: Run, settings: EmbedSettings) -> Pipeline:
     embed = bind(embed_splits, run=run, settings=settings)
     inputs = ["model", names.TRAIN_SET, names.VALIDATION_SET, names.TEST_SET]
     return Pipeline(
-        [node(embed, inputs, "embeddings", name="embed_splits")],
+        [node(embed, inputs, names.EMBEDDINGS, name="embed_splits")],
         namespace=run.name,
         inputs={names.TRAIN_SET, names.VALIDATION_SET, names.TEST_SET},
     )

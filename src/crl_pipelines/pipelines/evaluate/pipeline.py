@@ -19,7 +19,7 @@ def _score(run: Run, settings: ScoringSettings) -> Pipeline:
         [
             node(
                 bind(score_run, run=run, settings=settings),
-                ["embeddings", names.TEST_SET],
+                [names.EMBEDDINGS, names.TEST_SET],
                 ["scores", *figures],
                 name="score_run",
             ),
