@@ -113,10 +113,12 @@ def create_pipelines(spec: RunSpec) -> dict[str, Pipeline]:
 
 def _expected(spec: RunSpec, run: Run, scoring: ScoringSettings) -> dict[str, str]:
     """What the run's results must have been made from: its settings (a tuned run's, its
-    tuning record holds) and the scoring settings."""
+    tuning record holds), the corrupted test images its embeddings hold and the scoring
+    settings."""
     settings = spec.settings_fingerprint(run)
     return {
         "scoring": scoring.battery_fingerprint(),
+        "corruptions": spec.parameters.embed.corruption_fingerprint(),
         **({"settings": settings} if settings else {}),
     }
 

@@ -3,7 +3,8 @@ name beside its definition, with a decorator.
 
 Each room has one :class:`Registry` (``LOSSES`` in ``losses/base.py``, ``SOURCES`` in
 ``sources/base.py``, ``SAMPLINGS`` in ``sampling/base.py``, ``AUGMENTATIONS`` in
-``augment/base.py``, ``SCORES`` in ``evaluation/scores/base.py``), and its package imports its
+``augment/base.py``, ``SCORES`` in ``evaluation/scores/base.py``, ``CORRUPTIONS`` in
+``corruptions/base.py``), and its package imports its
 modules in one list, in the registry's order (the order augmentations are applied in, scores
 are written in)::
 

@@ -14,6 +14,7 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from crl_pipelines.corruptions import CORRUPTIONS
 from crl_pipelines.evaluation.scores import SCORES
 from crl_pipelines.hooks import MissingInputsError
 from crl_pipelines.parameters import ParameterError
@@ -21,7 +22,12 @@ from tests.integration.conftest import PROJECT, inside
 
 ENCODERS = ["contrastive", "triplet", "ntxent", "cross_entropy", "random_init"]
 FIGURES = ["class_distances", "confusion", "correlation", "vif", "pca", "tsne", "retrieval"]
-COMPARISON_FIGURES = ["between_class_distances", "probe_by_depth", "training_curves"]
+COMPARISON_FIGURES = [
+    "between_class_distances",
+    "probe_by_depth",
+    "corruption_curves",
+    "training_curves",
+]
 
 # the tests that share the session's tiny_run fixture run on one worker (pytest-xdist)
 pytestmark = pytest.mark.xdist_group("tiny_run")
@@ -116,6 +122,27 @@ def test_comparison_lists_every_encoder_and_beats_the_floor(finished_run):
             assert f"No interval for {SCORES[name].heading} of" in markdown, name
     assert "half-samples without replacement and their basic interval" in markdown
     assert re.search(r"the percentile bootstrap for [^;]*probe acc\.", markdown)
+
+
+def test_every_run_is_scored_on_corrupted_test_images(finished_run):
+    """The test env corrupts 30 of the 90 test images under every corruption at every severity:
+    each run's embeddings hold them, its results the probe's accuracy per corruption and
+    severity (the untrained floor's too), and the comparison the mean corruption accuracy."""
+    data = finished_run / "data"
+    embeddings = np.load(data / "07_model_output" / "ntxent" / "seed0" / "embeddings.npz")
+    rows = embeddings["corruption_rows"]
+    assert len(rows) == 30 and (np.diff(rows) > 0).all()
+    corrupted = [key for key in embeddings.files if key.startswith("corrupt__")]
+    assert len(corrupted) == len(CORRUPTIONS) * 5
+    assert embeddings["corrupt__blur__5"].shape == (30, embeddings["test_embedding"].shape[1])
+    for name in ENCODERS:
+        results = json.loads((data / "08_reporting" / "runs" / name / "seed0" / "results.json")
+                             .read_text())  # fmt: skip
+        assert results["corruption_names"] == list(CORRUPTIONS)
+        assert np.array(results["corruption_probe"]).shape == (len(CORRUPTIONS), 5)
+    table = pd.read_csv(data / "08_reporting" / "comparison.csv").set_index("experiment")
+    assert table["corruption_probe_accuracy"].between(0, 1).all()
+    assert (table["corruption_probe_accuracy"] < table["probe_accuracy"] + 0.05).all()
 
 
 def test_every_two_runs_representations_are_compared_by_cka(finished_run):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from crl_pipelines.corruptions import CORRUPTIONS, SEVERITIES, corrupt
-from crl_pipelines.parameters import ParameterError
+from crl_pipelines.embed import EmbedSettings
+from crl_pipelines.parameters import ParameterError, parse
 
 RNG = np.random.default_rng(0)
 
@@ -98,3 +99,10 @@ def test_pixelate_replaces_each_block_by_its_mean():
                          [10.5, 10.5, 12.5, 12.5], [10.5, 10.5, 12.5, 12.5]])  # fmt: skip
     assert np.allclose(out, expected)
     assert np.allclose(apply("pixelate", image, 1.0), image)  # a block per pixel: unchanged
+
+
+def test_the_embed_settings_refuse_an_unknown_corruption_naming_the_parameter():
+    assert EmbedSettings().corruptions == list(CORRUPTIONS)
+    with pytest.raises(ParameterError, match=r"embed\.corruptions.*'blurr'.*'blur'") as caught:
+        parse(EmbedSettings, {"corruptions": ["blurr"]}, "embed")
+    assert "\n" not in str(caught.value)

@@ -4,6 +4,7 @@ independent reference: sklearn, torch, or a plain-Python loop."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -19,6 +20,7 @@ from sklearn.metrics import (
 )
 from sklearn.neighbors import KNeighborsClassifier
 
+from crl_pipelines.corruptions import CORRUPTIONS, SEVERITIES
 from crl_pipelines.encoder_settings import STAGES
 from crl_pipelines.evaluation import metrics
 from crl_pipelines.evaluation.battery import score_embeddings
@@ -411,6 +413,14 @@ def embedding_set(seed=0, with_stages=True):
         "validation_labels": validation_y,
         "test_labels": test_y,
     }
+    rows = np.arange(0, 36, 2)  # half of the test images corrupted, each corruption noisier
+    embeddings["corruption_rows"] = rows
+    noise = np.random.default_rng(seed + 4)
+    for (i, name), severity in itertools.product(enumerate(CORRUPTIONS), SEVERITIES):
+        spread = 0.3 * (i + severity)
+        embeddings[f"corrupt__{name}__{severity}"] = test_x[rows] + noise.normal(
+            scale=spread, size=(len(rows), 6)
+        )
     if with_stages:
         rng = np.random.default_rng(seed + 2)
         for stage, dim in STAGE_DIMS.items():
@@ -461,6 +471,20 @@ def test_score_embeddings_keys_and_values():
         ), stage
     assert scores["probe_embedding"] == metrics.linear_probe(train_x, train_y, test_x, test_y)
     assert scores["knn_accuracy"] == metrics.knn_accuracy(train_x, train_y, test_x, test_y, k=5)
+    clean = metrics.fit_linear_probe(train_x, train_y, CONFIG.probe_max_iter)
+    rows, probe_right, knn_right = embeddings["corruption_rows"], [], []
+    for name in CORRUPTIONS:
+        per_name = []
+        for severity in SEVERITIES:
+            features = embeddings[f"corrupt__{name}__{severity}"]
+            per_name.append(clean.predict(features) == test_y[rows])
+            knn = metrics.knn_accuracy(train_x, train_y, features, test_y[rows], k=5)
+            knn_right.append(knn)
+        assert scores[f"corruption_{name}"] == pytest.approx(np.mean(per_name)), name
+        probe_right += per_name
+    assert scores["corruption_probe_accuracy"] == pytest.approx(np.mean(probe_right))
+    assert scores["corruption_knn_accuracy"] == pytest.approx(np.mean(knn_right))
+    assert scores["corruption_pixelate"] < scores["probe_accuracy"]  # the noisiest here
     probe, strength = metrics.swept_linear_probe(
         train_x, train_y, embeddings["validation_embedding"], embeddings["validation_labels"]
     )
@@ -588,6 +612,8 @@ def test_shared_computations_run_once_per_battery(monkeypatch):
         **{name: 1 for name in fitted},
         **{name: 1 + resamples for name in recomputed},
         **{name: 2 for name in batched},
+        # and the kNN once more on each corrupted copy of the test images
+        "knn_predictions": 1 + len(CORRUPTIONS) * len(SEVERITIES),
     }
 
 

@@ -7,12 +7,14 @@ class distance matrix, the covariance moments, the PCA, the retrieval neighbours
 
 from __future__ import annotations
 
+import itertools
 import math
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from crl_pipelines.corruptions.base import SEVERITIES
 from crl_pipelines.encoder_settings import STAGES
 from crl_pipelines.evaluation import metrics
 from crl_pipelines.evaluation.settings import ScoringSettings
@@ -54,6 +56,7 @@ class RunContext:
         )
         self._probes: dict[str, np.ndarray] = {}
         self._probe_predictions: dict[str, np.ndarray] = {}
+        self._probe_models: dict[str, Any] = {}
         self._probe_train_accuracy: dict[str, float] = {}
 
     def test(self, feature: str) -> np.ndarray:
@@ -214,11 +217,45 @@ class RunContext:
             if train is None:
                 raise Skip("features not extracted")
             probe = metrics.fit_linear_probe(train, self.train_y, self.config.probe_max_iter)
+            self._probe_models[depth] = probe
             self._probe_predictions[depth] = probe.predict(self.test(depth))
             self._probes[depth] = self._probe_predictions[depth] == self.test_y
             fitted = probe.predict(train) == self.train_y
             self._probe_train_accuracy[depth] = float(fitted.mean())
         return self._probes[depth]
+
+    @cached_property
+    def corruption_outcomes(self) -> dict[str, np.ndarray]:
+        """Per classifier fitted on the clean train embeddings (``probe``: the linear probe on
+        the embedding; ``knn``: the kNN vote), whether it is right on each corrupted copy of each
+        test image: corruptions × severities × test images of the full run (NaN for the images
+        outside the corrupted sample)."""
+        root = self.root
+        if root is not self:
+            return root.corruption_outcomes
+        names = self.corruption_names
+        rows = self.embeddings["corruption_rows"]
+        root.probe_correct("embedding")
+        probe, config = root._probe_models["embedding"], self.config
+        shape = (len(names), len(SEVERITIES), len(self.test_x))
+        out = {"probe": np.full(shape, np.nan), "knn": np.full(shape, np.nan)}
+        truth = self.test_y[rows]
+        for (i, name), (j, severity) in itertools.product(enumerate(names), enumerate(SEVERITIES)):
+            features = self.embeddings[f"corrupt__{name}__{severity}"]
+            out["probe"][i, j, rows] = probe.predict(features) == truth
+            out["knn"][i, j, rows] = metrics.knn_predictions(
+                self.train_x, self.train_y, features, config.knn_k,
+                config.distance_block_size, self.num_classes,
+            ) == truth  # fmt: skip
+        return out
+
+    @cached_property
+    def corruption_names(self) -> list[str]:
+        """The corruptions whose test embeddings this run has (none: :class:`Skip`)."""
+        if "corruption_rows" not in self.embeddings:
+            raise Skip("no corrupted test embeddings (embed.corruption_images is 0)")
+        found = [key.split("__")[1] for key in self.embeddings if key.startswith("corrupt__")]
+        return list(dict.fromkeys(found))
 
     @cached_property
     def confusion(self) -> np.ndarray:
@@ -288,6 +325,12 @@ class RunContext:
         if self.labelled:
             arrays["class_distances"] = self.class_distances
             arrays["confusion"] = self.confusion
+        if self.labelled and "corruption_rows" in self.embeddings:
+            arrays["corruption_names"] = np.asarray(self.corruption_names, dtype=str)
+            clean = self.probe_correct("embedding")[self.embeddings["corruption_rows"]]
+            arrays["corruption_clean"] = np.asarray(clean.mean())  # the same images, clean
+            for classifier, outcomes in self.corruption_outcomes.items():
+                arrays[f"corruption_{classifier}"] = np.nanmean(outcomes, axis=2)
             arrays["between_class_distances"] = metrics.normalized_between_class_distances(
                 self.class_distances
             )

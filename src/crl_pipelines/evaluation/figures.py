@@ -9,8 +9,10 @@ Every name drawn (class, run, experiment, stage) and every title holding one goe
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -21,7 +23,12 @@ from crl_pipelines.evaluation.battery import BatteryResult
 from crl_pipelines.images import ImageDataset
 
 RUN_FIGURES = ("class_distances", "confusion", "correlation", "vif", "pca", "tsne", "retrieval")
-COMPARISON_FIGURES = ("between_class_distances", "probe_by_depth", "training_curves")
+COMPARISON_FIGURES = (
+    "between_class_distances",
+    "probe_by_depth",
+    "corruption_curves",
+    "training_curves",
+)
 RETRIEVAL_QUERIES = 20  # classes shown in the retrieval grid at most (a row each)
 RETRIEVAL_NEIGHBOURS = 8
 
@@ -67,13 +74,43 @@ def comparison_figures(
     between: Mapping[str, np.ndarray],
     by_depth: Mapping[str, Mapping[str, float]],
     histories: Mapping[str, Mapping[str, Sequence[float]]],
+    robustness: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Figure]:
     """The figures that put the experiments side by side (:data:`COMPARISON_FIGURES`)."""
     return {
         "between_class_distances": between_class_histograms(between),
         "probe_by_depth": probe_by_depth(by_depth),
+        "corruption_curves": corruption_curves(robustness),
         "training_curves": training_curves(histories),
     }
+
+
+def corruption_curves(robustness: Mapping[str, Mapping[str, Any]]) -> Figure:
+    """A panel per corruption: each experiment's probe accuracy on the corrupted sample of test
+    images, clean (severity 0) to severity 5 (``robustness``: experiment → ``names``, ``probe``
+    as corruptions × severities, ``clean``)."""
+    if not robustness:
+        return skipped("accuracy under corruption", "no corrupted test embeddings")
+    names = list(next(iter(robustness.values()))["names"])
+    columns = min(4, len(names))
+    rows = -(-len(names) // columns)
+    fig = Figure(figsize=(3.0 * columns, 2.6 * rows + 0.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, columns, sharey=True)).ravel()
+    palette = colormaps[_colour_map(len(robustness))]
+    colours = [palette(i) for i in range(len(robustness))]
+    for index, (ax, name) in enumerate(zip(axes, names, strict=False)):
+        for colour, (experiment, found) in zip(colours, robustness.items(), strict=True):
+            accuracy = [found["clean"], *np.asarray(found["probe"], dtype=float)[index]]
+            label = plain(experiment) if index == 0 else None
+            ax.plot(range(len(accuracy)), accuracy, marker="o", color=colour, label=label)
+        ax.set_title(plain(name.replace("_", " ")))
+        ax.set_xlabel("severity (0: clean)")
+        ax.set_ylim(0.0, 1.02)
+    axes[0].set_ylabel("linear probe accuracy")
+    for ax in axes[len(names) :]:
+        ax.axis("off")
+    fig.legend(loc="outside lower center", ncols=min(5, len(robustness)), fontsize=8)
+    return fig
 
 
 def retrieval_figure(

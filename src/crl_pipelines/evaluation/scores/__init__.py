@@ -22,6 +22,7 @@ from crl_pipelines.evaluation.scores import (  # noqa: F401  (each module regist
     clustering,
     silhouette,
     probes,
+    robustness,
 )
 # isort: on
 

@@ -51,9 +51,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # How wide each figure is shown (FigureFile.layout): the training curves take the page's width
-# (a panel per run, each on its own scale), the retrieval grid (a row per class) two cells.
+# (a panel per run, each on its own scale), as do the corruption curves (a panel per
+# corruption); the retrieval grid (a row per class) takes two cells.
 LAYOUT = dict.fromkeys((*RUN_FIGURES, *COMPARISON_FIGURES), "cell") | {
     "training_curves": "full",
+    "corruption_curves": "full",
     "retrieval": "double",
 }
 
@@ -176,7 +178,16 @@ def compare_runs(
     }
     runs = [run for run in comparison.runs if run.trained and not run.untuned]
     curves = {run.name: _history(records[run.name]) for run in runs}
-    figures = comparison_figures(between, depth, curves)
+    robustness = {
+        experiment: {
+            "names": records[run]["corruption_names"],
+            "probe": records[run]["corruption_probe"],
+            "clean": records[run]["corruption_clean"],
+        }
+        for experiment, run in first_of.items()
+        if records[run].get("corruption_names")
+    }
+    figures = comparison_figures(between, depth, curves, robustness)
     tuned = {name: record for name, record in tunings.items() if record.get("tuned")}
     if tuned:
         objective = next(iter(tuned.values()))["objective"]

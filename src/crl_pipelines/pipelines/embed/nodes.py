@@ -7,8 +7,9 @@ import logging
 import numpy as np
 
 from crl_pipelines import lineage
+from crl_pipelines.corruptions import SEVERITIES
 from crl_pipelines.devices import resolve_device
-from crl_pipelines.embed import EmbedSettings, embed_images
+from crl_pipelines.embed import EmbedSettings, corrupted_embeddings, embed_images
 from crl_pipelines.images import ImageDataset
 from crl_pipelines.models import Encoder
 from crl_pipelines.runs import Run
@@ -57,4 +58,12 @@ def embed_splits(
         len(arrays["test_labels"]),
         arrays["train_embedding"].shape[1],
     )
-    return {**arrays, lineage.KEY: lineage.as_array(model.lineage)}
+    test_images = ImageDataset.from_arrays(test_set).images
+    arrays.update(corrupted_embeddings(model, test_images, settings, device))
+    if "corruption_rows" in arrays:
+        log.info(
+            "%s: embedded %d test images under %d corruptions at %d severities",
+            run.name, len(arrays["corruption_rows"]), len(settings.corruptions), len(SEVERITIES),
+        )  # fmt: skip
+    made_from = {**model.lineage, "corruptions": settings.corruption_fingerprint()}
+    return {**arrays, lineage.KEY: lineage.as_array(made_from)}

@@ -88,6 +88,10 @@ def score_run(
                 "vif",
                 "pca_explained",
                 "confusion",
+                "corruption_names",
+                "corruption_clean",
+                "corruption_probe",
+                "corruption_knn",
             )
             if key in arrays
         },
