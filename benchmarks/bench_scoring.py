@@ -2,10 +2,10 @@
 
 Run: ``.venv/bin/python benchmarks/bench_scoring.py [--n 10000] [--dim 512]``. Prints the machine,
 the time of each score of the battery on one encoder's embeddings (train and test of N × D each,
-validation N/10 × D;
-a computation several scores share is charged to the first that needs it, the bootstrap's 500
-resamples together), and, for the closed forms and the batched bootstrap, the way they replace
-(each resample scored on its own) on a size that way can handle.
+validation N/10 × D, 1000 test rows under every corruption; a computation several scores share
+is charged to the first that needs it, the bootstrap's 500 resamples together), the
+comparison's CKA of five runs, and, for the closed forms and the batched bootstrap, the way they
+replace (each resample scored on its own) on a size that way can handle.
 """
 
 from __future__ import annotations
@@ -38,6 +38,20 @@ def sklearn_agreement(labels: np.ndarray, clusters: np.ndarray) -> list[float]:
     ]
 
 
+def corrupted(test_x: np.ndarray, images: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Stand-ins for the corrupted test embeddings embed writes: a sample of ``images`` test rows
+    under every corruption at every severity, each noisier than the last."""
+    from crl_pipelines.corruptions import CORRUPTIONS, SEVERITIES
+
+    rows = np.sort(rng.choice(len(test_x), size=min(images, len(test_x)), replace=False))
+    arrays: dict[str, np.ndarray] = {"corruption_rows": rows}
+    for name in CORRUPTIONS:
+        for severity in SEVERITIES:
+            noise = rng.normal(scale=0.3 * severity, size=(len(rows), test_x.shape[1]))
+            arrays[f"corrupt__{name}__{severity}"] = (test_x[rows] + noise).astype(np.float32)
+    return arrays
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=10_000, help="train and test embeddings each")
@@ -50,9 +64,11 @@ def main() -> None:
     import torch
     from statsmodels.stats.outliers_influence import variance_inflation_factor
 
+    from crl_pipelines.embed import EmbedSettings
     from crl_pipelines.evaluation import metrics
     from crl_pipelines.evaluation.battery import score_embeddings
     from crl_pipelines.evaluation.settings import ScoringSettings
+    from crl_pipelines.evaluation.similarity import cka_matrices
 
     rng = np.random.default_rng(0)
     centers = rng.normal(size=(args.classes, args.dim)) * 0.5
@@ -80,6 +96,7 @@ def main() -> None:
         "test_labels": test_y,
         "validation_embedding": validation_x,
         "validation_labels": validation_y,
+        **corrupted(test_x, EmbedSettings().corruption_images, rng),
     }
     started = time.perf_counter()
     result = score_embeddings(embeddings, ScoringSettings())
@@ -93,6 +110,14 @@ def main() -> None:
         f"\nsampled: silhouette on {int(result.scores['silhouette_sample'])} rows, "
         f"t-SNE on {int(result.scores['tsne_sample'])} rows\n"
     )
+
+    # The comparison's CKA: every two of five runs, at the embedding and four stages of 512.
+    depths = ["layer1", "layer2", "layer3", "layer4", "embedding"]
+    runs = {
+        f"run{i}": {d: test_x + rng.normal(size=test_x.shape) for d in depths} for i in range(5)
+    }
+    cka_seconds = timed(lambda: cka_matrices(runs, depths))
+    print(f"CKA of 5 runs × {len(depths)} depths, {args.n} × {args.dim}: {cka_seconds:.2f} s\n")
 
     # Closed forms against the references they replace, on sizes the references can handle.
     k = 64

@@ -131,19 +131,21 @@ def check_graph(main: dict, pipeline_graphs: dict[str, dict], root: Path) -> Non
     top = main["modular_pipelines"]["__root__"]["children"]
     assert {child["id"] for child in top if child["type"] == "modularPipeline"} == EXPERIMENTS
     # kedro-viz draws outside the groups what other nodes read (or nothing reads): of a run, only
-    # its results, which the comparison reads, and of an experiment its tuning record, which its
-    # runs and the comparison read; every other dataset of a run sits inside its group
+    # its results and its embeddings, which the comparison reads (the scores, and the CKA
+    # between runs), and of an experiment its tuning record, which its runs and the comparison
+    # read; every other dataset of a run sits inside its group
     names = {node["id"]: (node["type"], node["name"]) for node in main["nodes"]}
     outside = sorted(names[child["id"]][1] for child in top if names[child["id"]][0] == "data")
     assert outside == ungrouped_datasets(root)
+    read_by_the_comparison = [f"{run}.{name}" for run in runs for name in ("results", "embeddings")]
     assert [name for name in outside if name.split(".")[0] in EXPERIMENTS] == sorted(
-        [*(f"{run}.results" for run in runs), *(f"{e}.tuning" for e in EXPERIMENTS - {FLOOR})]
+        [*read_by_the_comparison, *(f"{e}.tuning" for e in EXPERIMENTS - {FLOOR})]
     )
-    # the shared stages' datasets, one per run and one per experiment
-    assert len(outside) <= 17 + len(runs) + len(EXPERIMENTS)
+    # the shared stages' datasets, two per run and one per experiment
+    assert len(outside) <= 20 + 2 * len(runs) + len(EXPERIMENTS)
     for run in runs:
         group = {names[child["id"]][1] for child in main["modular_pipelines"][run]["children"]}
-        own = {"model", "embeddings", "scores", "pca_png"}
+        own = {"model", "scores", "pca_png"}
         own |= {"history", "steps", "placement"} if not run.startswith(f"{FLOOR}.") else set()
         assert {f"{run}.{dataset}" for dataset in own} <= group, run
     assert set(main["layers"]) == catalog_layers(root)
@@ -325,9 +327,14 @@ def test_readme_picture_shows_the_current_pipeline():
         "groups": sorted(experiments),
         "datasets": ungrouped_datasets(PROJECT),
     }
-    # of each run, only its results (which the comparison reads) are drawn outside its group,
-    # and of each experiment its tuning record (which its runs and the comparison read)
-    runs = {f"{namespace}.results" for namespace, _ in pipeline if namespace and "." in namespace}
+    # of each run, only its results and embeddings (which the comparison reads) are drawn outside
+    # its group, and of each experiment its tuning record (which its runs and the comparison read)
+    runs = {
+        f"{namespace}.{dataset}"
+        for namespace, _ in pipeline
+        if namespace and "." in namespace
+        for dataset in ("results", "embeddings")
+    }
     tunings = {f"{name}.tuning" for name in experiments - {FLOOR}}
     per_run = [name for name in picture["datasets"] if name.split(".")[0] in experiments]
     assert per_run == sorted(runs | tunings)

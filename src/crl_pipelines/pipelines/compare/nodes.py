@@ -1,7 +1,9 @@
-"""Compare: every run's scores side by side, the ranking, metrics.json and the report.
+"""Compare: every run's scores side by side, the ranking, metrics.json, the runs' CKA and the
+report.
 
-Of each run, it reads only the run's results (``<run>.results``: the scores record, the training
-history, the figures by file), so kedro-viz draws the rest of the run inside the run's group.
+Of each run, it reads the run's results (``<run>.results``: the scores record, the training
+history, the figures by file) and, for the CKA between runs, its embeddings (whose test features
+no score can summarize); kedro-viz draws the rest of the run inside the run's group.
 
 Before anything is compared, every run's results must chain to the current split, its
 sampling's current plan, the settings the parameters give it now and the current scoring
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,9 +46,6 @@ from crl_pipelines.evaluation.tuning import HEADLINE, trials_table, tuning_secti
 from crl_pipelines.evaluation.uncertainty import Significance, assess, with_intervals
 from crl_pipelines.runs import FLOOR, Run
 from crl_pipelines.tuning.record import tuning_fingerprint
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -201,12 +200,17 @@ def compare_runs(
 
 
 def compare_representations(
-    dataset_summary: dict[str, Any], *embeddings: dict[str, np.ndarray], comparison: Comparison
-) -> tuple[dict[str, Any], Figure]:
+    dataset_summary: dict[str, Any], *inputs: Any, comparison: Comparison
+) -> tuple[dict[str, Any], Any]:
     """Debiased linear CKA between every two final runs' test features (the untrained floor's
     seeds among them), at the embedding and after every stage: the matrices as a record and as
-    heat maps. Every run's embeddings must come from the current split. Inputs: each final run's
-    embeddings, in the order of ``comparison.runs``."""
+    heat maps, of the runs :func:`check_lineage` finds current, each run's embeddings from the
+    current split. Inputs: :meth:`Comparison.unpack`'s, then each final run's embeddings in
+    the order of ``comparison.runs``."""
+    parts = iter(inputs)
+    plans, tunings, records = comparison.unpack(parts)
+    check_lineage(records, dataset_summary, plans, tunings, comparison)
+    embeddings = list(parts)
     runs = [run for run in comparison.runs if not run.untuned]
     split = dataset_summary.get(lineage.KEY, {}).get("split", "")
     features = {}

@@ -22,9 +22,10 @@ SIMILARITY, SIMILARITY_FIGURE = "representation_similarity", "cka"  # CKA: the r
 
 
 def create_pipeline(comparison: Comparison, parameters: Mapping[str, Any]) -> Pipeline:
-    """Reads every run's results (scores, history, figures: the one dataset of a run that
-    anything outside the run reads) and every experiment's tuning record, so its inputs are
-    namespaced names on purpose. ``parameters``: what the report restates of them."""
+    """Reads every run's results (scores, history, figures) and embeddings (the CKA between
+    runs: the two datasets of a run that anything outside the run reads) and every experiment's
+    tuning record, so its inputs are namespaced names on purpose. ``parameters``: what the report
+    restates of them."""
     plans = [names.plan(sampling) for sampling in comparison.samplings]
     tunings = [names.of_experiment(name, names.TUNING) for name in comparison.experiments]
     results = [names.of_run(run, names.RESULTS) for run in comparison.runs]
@@ -43,7 +44,7 @@ def create_pipeline(comparison: Comparison, parameters: Mapping[str, Any]) -> Pi
         )
         representations = node(
             bind(compare_representations, comparison=comparison),
-            [names.DATASET_SUMMARY, *embeddings],
+            [names.DATASET_SUMMARY, *read, *embeddings],
             similarity,
             name="compare_representations",
         )
