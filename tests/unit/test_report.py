@@ -545,7 +545,8 @@ def test_report_markdown_escapes_hostile_names():
     assert not {"b", "em", "strong", "s", "br"} & set(page.tags)
     assert page.links == [f"#{id}" for id, _ in UNTUNED_SECTIONS]  # the table of contents only
     assert page.tags.count("code") == len(report.runs)
-    assert len(page.tables) == 2 + len(report.runs) + 1  # + the dataset's class names
+    # the ranking, every experiment, the corruption table, each run's, the dataset's class names
+    assert len(page.tables) == 3 + len(report.runs) + 1
     assert all(len(set(rows)) == 1 for rows in page.tables)  # every row as wide as the header
     assert page.tables[1][0] == 2 + sum(score.in_table for score in SCORES.values())
     text = "".join(page.text)
@@ -713,3 +714,21 @@ def test_each_runs_note_names_its_worst_classes_from_its_confusion():
     assert line + "four 75% of 4, three 80% of 10." in markdown
     assert markdown.count("Worst classes") == 1
     assert "one 50% of 10, four 75% of 4, three 80% of 10" in report.html()
+
+
+def test_the_corruption_table_shows_each_experiments_probe_accuracy_per_corruption():
+    """One row per experiment with corrupted scores (mean and per corruption, with intervals),
+    none without; nothing at all when no run was corrupted."""
+    report = small_report()
+    table = report.table.copy()
+    table.loc[table["experiment"] == FLOOR, "corruption_probe_accuracy"] = float("nan")
+    table["corruption_blur_low"], table["corruption_blur_high"] = 0.4, 0.6
+    report.table = table
+    headings, rows = report._robustness_rows(str)
+    assert headings[:3] == ["experiment", "corr. probe acc.", "gaussian noise"]
+    assert [row[0] for row in rows] == ["ntxent", "tri<plet>"]
+    assert rows[1][headings.index("blur")] == "0.500 [0.400, 0.600]"  # one seed: no ±
+    assert "Accuracy under corrupted inputs" in report.markdown()
+    report.table = table.drop(columns=[c for c in table if c.startswith("corruption_")])
+    assert report._robustness_rows(str)[1] == []
+    assert "Accuracy under corrupted inputs" not in report.markdown()

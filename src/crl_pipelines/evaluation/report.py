@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from crl_pipelines.evaluation.scores import SCORES, Score, in_order
+from crl_pipelines.evaluation.scores.robustness import MEAN_CORRUPTION, PER_CORRUPTION
 from crl_pipelines.evaluation.similarity import similarity_sentences
 from crl_pipelines.evaluation.uncertainty import Significance
 
@@ -349,6 +350,23 @@ class Report:
             rows.append(cells)
         return headings, rows
 
+    def _robustness_rows(self, name: Callable[[str], str]) -> tuple[list[str], list[list[str]]]:
+        """The corruption table: each experiment's probe accuracy under each corruption (mean of
+        its severities) and over all of them, with intervals; no rows without corrupted data."""
+        columns = [key for key in PER_CORRUPTION if key in self.table]
+        headings = [
+            "experiment",
+            SCORES[MEAN_CORRUPTION].heading,
+            *(SCORES[k].heading for k in columns),
+        ]
+        rows = []
+        for _, row in self.table.iterrows():
+            if MEAN_CORRUPTION not in row or not math.isfinite(float(row[MEAN_CORRUPTION])):
+                continue
+            cells = [name(row["experiment"]), _value(row, MEAN_CORRUPTION)]
+            rows.append(cells + [_value(row, column) for column in columns])
+        return headings, rows
+
     def summary(self, name: Callable[[str], str] = str) -> list[str]:
         """Plain sentences: the separation ranking against the guide's, and the floor (each
         experiment written by ``name``)."""
@@ -498,6 +516,7 @@ class Report:
             "caveats": self.caveats(),
             "ranking": self._ranking_rows(name),
             "experiments": self._table_rows(name),
+            "robustness": self._robustness_rows(name),
             "comparison_figures": self.comparison_figures,
             "runs": runs,
             "context": {

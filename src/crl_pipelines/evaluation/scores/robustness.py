@@ -47,6 +47,10 @@ for _classifier, _heading, _order in (("probe", "corr. probe acc.", 13), ("knn",
         per_image=_per_image(_classifier),
     )(_mean(_per_image(_classifier)))
 
+MEAN_CORRUPTION = "corruption_probe_accuracy"
+PER_CORRUPTION = [f"corruption_{name}" for name in CORRUPTIONS]
+"""The report's corruption table: the mean, and each corruption's probe accuracy."""
+
 # Each corruption's probe accuracy over its five severities: the report's corruption table.
 for _name in CORRUPTIONS:
     SCORES.register(
