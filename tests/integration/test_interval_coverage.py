@@ -119,10 +119,10 @@ def test_a_covariance_scores_half_sample_interval_covers_its_true_value(name, st
 
 
 def test_the_percentile_bootstrap_misses_a_biased_covariance_score_that_half_samples_cover():
-    """Why mean VIF is not a percentile score: with 10 features of 400 images, repeated rows
+    """Why mean VIF is not a percentile score: with 12 features of 400 images, repeated rows
     inflate every resample's collinearity, and the percentile interval, which still holds its
-    estimate, covers the truth in about two samples of three."""
-    features = 10
+    estimate, covers the truth in about half the samples (0.555 here)."""
+    features = 12
     sigma = 0.6 ** np.abs(np.subtract.outer(np.arange(features), np.arange(features)))
     truth = float((np.diag(np.linalg.inv(sigma)) * np.diag(sigma)).mean())
 
@@ -130,5 +130,5 @@ def test_the_percentile_bootstrap_misses_a_biased_covariance_score_that_half_sam
         return rng.multivariate_normal(np.zeros(features), sigma, size=IMAGES)
 
     vif = on_resamples(lambda stats: float(metrics.variance_inflation_factors(stats).mean()))
-    assert coverage(draw, vif, truth, "percentile", IMAGES) < 0.8
+    assert coverage(draw, vif, truth, "percentile", IMAGES) < 0.75
     assert 0.90 <= coverage(draw, vif, truth, "subsample", IMAGES) <= 0.99
