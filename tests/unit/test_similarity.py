@@ -76,6 +76,10 @@ def test_the_matrices_are_symmetric_with_ones_on_the_diagonal_and_nan_for_a_miss
     assert np.isnan(matrices["stem"][0, 1]) and matrices["stem"][0, 0] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="at least 4 images"):
         linear_cka(np.ones((3, 2)), np.ones((3, 2)))
+    few = cka_matrices(
+        {"a": {"embedding": np.eye(3)}, "b": {"embedding": np.eye(3)}}, ["embedding"]
+    )
+    assert np.isnan(few["embedding"]).all()  # three test images: no estimate, no failure
 
 
 def test_experiments_are_compared_by_their_runs_mean_and_seeds_with_each_other():

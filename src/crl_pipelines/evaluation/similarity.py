@@ -56,14 +56,15 @@ def cka_matrices(
     features: Mapping[str, Mapping[str, np.ndarray]], depths: Sequence[str]
 ) -> dict[str, np.ndarray]:
     """For each depth, the runs × runs CKA matrix (``features``: run → depth → its test features,
-    runs in the order of the matrices' rows); NaN where a run has no features at that depth."""
+    runs in the order of the matrices' rows); NaN where a run has no features at that depth, or
+    fewer than the 4 images the estimator needs."""
     runs = list(features)
     matrices = {}
     for depth in depths:
         matrix = np.full((len(runs), len(runs)), np.nan)
         for (i, first), (j, second) in itertools.combinations_with_replacement(enumerate(runs), 2):
             a, b = features[first].get(depth), features[second].get(depth)
-            if a is not None and b is not None:
+            if a is not None and b is not None and len(a) >= 4:
                 matrix[i, j] = matrix[j, i] = linear_cka(a, b)
         matrices[depth] = matrix
     return matrices
