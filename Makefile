@@ -25,7 +25,7 @@ install: $(VENV)/.installed
 run: install  ## the whole flow on the bundled digits: ingest → pairs → train → embed → evaluate
 	$(BIN)/kedro run
 
-test: install  ## lint, then the whole test suite, on two workers (CI's command; ~7 min)
+test: install  ## lint, then the whole test suite, on two workers (CI's command; ~7 min here)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/pytest -n 2 --dist loadgroup
