@@ -26,6 +26,6 @@ from crl_pipelines.evaluation.scores import (  # noqa: F401  (each module regist
 )
 # isort: on
 
-from crl_pipelines.evaluation.scores.base import SCORES, Score, ScoreFunction, in_order
+from crl_pipelines.evaluation.scores.base import SCORES, Score, ScoreFunction, in_order, mean_of
 
-__all__ = ["SCORES", "Score", "ScoreFunction", "in_order"]
+__all__ = ["SCORES", "Score", "ScoreFunction", "in_order", "mean_of"]

@@ -77,6 +77,16 @@ SCORES: Registry[Score] = Registry("score", Score)
 its function, with the :class:`Score` fields."""
 
 
+def mean_of(per_image: Callable[[RunContext], np.ndarray]) -> ScoreFunction:
+    """The score that is the mean of its ``per_image`` values over the run's test rows (NaN
+    ones, e.g. images outside a sample, left out): register it with the same ``per_image``."""
+
+    def compute(run: RunContext) -> float:
+        return float(np.nanmean(run.per_image(per_image(run))))
+
+    return compute
+
+
 def in_order() -> list[tuple[str, Score]]:
     """The registered scores in ranking and comparison-table order."""
     return sorted(SCORES.items(), key=lambda item: item[1].order)

@@ -3,11 +3,21 @@ and by the self-supervised protocol (k = 200, votes weighted exp(s/0.1); Wu et a
 
 from __future__ import annotations
 
+import numpy as np
+
 from crl_pipelines.evaluation.context import RunContext
-from crl_pipelines.evaluation.scores.base import SCORES
+from crl_pipelines.evaluation.scores.base import SCORES, mean_of
 
 
-@SCORES.register(
+def _knn_correct(run: RunContext) -> np.ndarray:
+    return run.knn_correct
+
+
+def _weighted_knn_correct(run: RunContext) -> np.ndarray:
+    return run.weighted_knn_correct
+
+
+SCORES.register(
     "knn_accuracy",
     needs_labels=True,
     heading="kNN acc.",
@@ -15,13 +25,10 @@ from crl_pipelines.evaluation.scores.base import SCORES
     meaning="k-nearest-neighbour (cosine) test accuracy",
     in_table=True,
     order=20,
-    per_image=lambda run: run.knn_correct,
-)
-def _knn_accuracy(run: RunContext) -> float:
-    return float(run.per_image(run.knn_correct).mean())
+    per_image=_knn_correct,
+)(mean_of(_knn_correct))
 
-
-@SCORES.register(
+SCORES.register(
     "protocol_knn_accuracy",
     needs_labels=True,
     heading="w-kNN acc.",
@@ -30,10 +37,8 @@ def _knn_accuracy(run: RunContext) -> float:
     "by default (evaluate.protocol_knn_k, protocol_knn_temperature)",
     in_table=True,
     order=25,
-    per_image=lambda run: run.weighted_knn_correct,
-)
-def _protocol_knn_accuracy(run: RunContext) -> float:
-    return float(run.per_image(run.weighted_knn_correct).mean())
+    per_image=_weighted_knn_correct,
+)(mean_of(_weighted_knn_correct))
 
 
 @SCORES.register(

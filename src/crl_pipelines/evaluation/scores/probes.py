@@ -8,7 +8,7 @@ from operator import methodcaller
 import numpy as np
 
 from crl_pipelines.evaluation.context import DEPTHS, RunContext
-from crl_pipelines.evaluation.scores.base import SCORES, ScoreFunction
+from crl_pipelines.evaluation.scores.base import SCORES, ScoreFunction, mean_of
 
 # The probe after each stage: a depth profile, drawn in a figure rather than ranked.
 for _depth in DEPTHS:
@@ -49,7 +49,11 @@ def _probe_accuracy(run: RunContext) -> float:
     return run.probe("embedding")
 
 
-@SCORES.register(
+def _swept_probe_correct(run: RunContext) -> np.ndarray:
+    return run.swept_probe[0]
+
+
+SCORES.register(
     "swept_probe_accuracy",
     needs_labels=True,
     heading="swept probe acc.",
@@ -58,10 +62,8 @@ def _probe_accuracy(run: RunContext) -> float:
     "validation split",
     in_table=True,
     order=10,
-    per_image=lambda run: run.swept_probe[0],
-)
-def _swept_probe_accuracy(run: RunContext) -> float:
-    return float(run.per_image(run.swept_probe[0]).mean())
+    per_image=_swept_probe_correct,
+)(mean_of(_swept_probe_correct))
 
 
 @SCORES.register(

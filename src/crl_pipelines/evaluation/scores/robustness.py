@@ -5,14 +5,18 @@ copies classified right, so the intervals resample images as for the clean accur
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from crl_pipelines.corruptions import CORRUPTIONS
 from crl_pipelines.evaluation.context import RunContext, Skip
-from crl_pipelines.evaluation.scores.base import SCORES, ScoreFunction
+from crl_pipelines.evaluation.scores.base import SCORES, mean_of
 
 
-def _per_image(classifier: str, corruption: str | None = None):
+def _per_image(
+    classifier: str, corruption: str | None = None
+) -> Callable[[RunContext], np.ndarray]:
     """Each test image's share of right answers over its corrupted copies (every corruption, or
     one), NaN for the images that were not corrupted."""
 
@@ -27,13 +31,6 @@ def _per_image(classifier: str, corruption: str | None = None):
     return values
 
 
-def _mean(per_image) -> ScoreFunction:
-    def compute(run: RunContext) -> float:
-        return float(np.nanmean(run.per_image(per_image(run))))
-
-    return compute
-
-
 for _classifier, _heading, _order in (("probe", "corr. probe acc.", 13), ("knn", "corr. kNN", 27)):
     SCORES.register(
         f"corruption_{_classifier}_accuracy",
@@ -45,7 +42,7 @@ for _classifier, _heading, _order in (("probe", "corr. probe acc.", 13), ("knn",
         in_table=True,
         order=_order,
         per_image=_per_image(_classifier),
-    )(_mean(_per_image(_classifier)))
+    )(mean_of(_per_image(_classifier)))
 
 MEAN_CORRUPTION = "corruption_probe_accuracy"
 PER_CORRUPTION = [f"corruption_{name}" for name in CORRUPTIONS]
@@ -60,4 +57,4 @@ for _name in CORRUPTIONS:
         meaning=f"probe accuracy under {_name.replace('_', ' ')}, mean of severities 1 to 5",
         order=900,
         per_image=_per_image("probe", _name),
-    )(_mean(_per_image("probe", _name)))
+    )(mean_of(_per_image("probe", _name)))
