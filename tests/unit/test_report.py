@@ -29,7 +29,6 @@ from crl_pipelines.evaluation.report import (
     flatten,
     format_value,
     markdown_text,
-    metrics_json,
     plan_summary,
     ranking,
 )
@@ -154,35 +153,6 @@ def test_format_value():
     assert format_value(0.5, 0.7071, fmt="d") == "0.5 ± 0.7"
 
 
-def test_metrics_json_holds_scores_only_as_strict_json():
-    """Scores only: no seeds, counts or flags; no NaN (a skipped score, the std of one seed) and
-    inf as a string, so json.dumps(allow_nan=False) succeeds; numbers stay numbers."""
-    counts = {"tsne_sample": 60.0, "silhouette_sample": 50, "collapsed": 0.0}
-    table = comparison_table(
-        {
-            "r0": {"mean_vif": math.inf, "silhouette": 0.25, **counts},
-            "r1": {"mean_vif": 2.5, "silhouette": math.nan, **counts},
-        },
-        {"r0": "one", "r1": "two"},
-    )
-    result = metrics_json(table)
-    loaded = json.loads(json.dumps(result, allow_nan=False))
-    assert loaded == {"one": {"mean_vif": "inf", "silhouette": 0.25}, "two": {"mean_vif": 2.5}}
-
-
-def test_metrics_json_keeps_std_and_intervals_where_they_exist():
-    """With two seeds each score has its ``_std``; an interval's bounds stay beside it."""
-    table = comparison_table(
-        {"a": {"probe_accuracy": 0.8}, "b": {"probe_accuracy": 0.9}}, {"a": "x", "b": "x"}
-    )
-    table["probe_accuracy_low"], table["probe_accuracy_high"] = 0.7, 0.95
-    loaded = metrics_json(table)["x"]
-    assert list(loaded) == [
-        "probe_accuracy", "probe_accuracy_std", "probe_accuracy_low", "probe_accuracy_high"
-    ]  # fmt: skip
-    assert loaded["probe_accuracy_std"] == pytest.approx(0.0707107)
-
-
 # ---------------------------------------------------------------------------------------------
 # the report
 # ---------------------------------------------------------------------------------------------
@@ -275,7 +245,8 @@ def test_report_markdown_tables_figures_and_skipped():
     for run in report.runs:
         assert f"## {markdown_text(run)}" in text
     assert "## ntxent_s0" in text and "## tri\\<plet\\>\\_s0" in text
-    assert "| silhouette | skipped (too few rows) |" in text
+    assert "Not scored: silhouette (too few rows)." in text
+    assert "| silhouette |" not in text.split("### ntxent_s1")[1].split("###")[0]
     assert "Class separation on this data: ntxent > tri\\<plet\\>." in text
 
 
@@ -287,7 +258,9 @@ def test_report_html_embeds_every_figure():
     for run in report.runs:
         expected += list(report.run_figures[run].values())
     assert page.count("<img ") == len(expected) == 7
-    encoded = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,([^"]+)">', page)
+    encoded = re.findall(
+        r'<img alt="[^"]*"(?: style="[^"]*")? src="data:image/png;base64,([^"]+)">', page
+    )
     assert [base64.b64decode(data) for data in encoded] == [f.png for f in expected]
     assert all(figure.png.startswith(b"\x89PNG") for figure in expected)
 
@@ -296,13 +269,14 @@ def test_report_html_tables_escaping_and_skipped():
     """The HTML has the ranking and all-experiments tables, escapes the run and experiment names
     containing "<", shows skipped scores with their reason, and the separation sentence."""
     page = small_report().html()
+    rows = Page(page).rows
     assert "<h2>Ranking</h2>" in page and "<h2>All experiments</h2>" in page
     assert "<th>score</th><th>#1</th><th>#2</th>" in page
-    assert "<td>separation ↑</td><td>ntxent (2.800)</td><td>tri&lt;plet&gt; (1.500)</td>" in page
-    assert "<td>random_init (untrained floor)</td><td>1</td>" in page
+    assert ["separation ↑", "ntxent (2.800)", "tri<plet> (1.500)"] in rows
+    assert next(r[:2] for r in rows if "random" in r[0]) == ["random_init (untrained floor)", "1"]
     assert "tri<plet>" not in page
     assert "<h3>tri&lt;plet&gt;_s0</h3>" in page
-    assert "<td>silhouette</td><td>skipped (too few rows)</td>" in page
+    assert "Not scored: silhouette (too few rows)." in page
     assert "Class separation on this data: ntxent &gt; tri&lt;plet&gt;." in page
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
 
@@ -334,7 +308,7 @@ def test_markdown_cells_escape_pipes():
 
 def test_a_registered_toy_score_reaches_every_output(monkeypatch):
     """A score registered only in this test is computed by the battery and shown everywhere
-    scores are: the comparison table, the ranking (in its direction and place), metrics.json, and
+    scores are: the comparison table, the ranking (in its direction and place), and
     the Markdown and HTML report (its heading, format and meaning), with no other change."""
     monkeypatch.setitem(
         SCORES,
@@ -366,8 +340,6 @@ def test_a_registered_toy_score_reaches_every_output(monkeypatch):
     ranks = ranking(report.table, FLOOR)
     assert next(iter(ranks)) == "toy_offset"
     assert ranks["toy_offset"] == [("ntxent", 5.0), ("tri<plet>", 20.0)]  # lower is better
-    assert metrics_json(report.table)["ntxent"]["toy_offset"] == 5.0
-    assert metrics_json(report.table)["ntxent"]["toy_offset_std"] == pytest.approx(7.0710678)
     markdown, page = report.markdown(), report.html()
     first_ranked = (
         "| score | #1 | #2 |\n|---|---|---|\n| toy off. ↓ | ntxent (5.0) | tri\\<plet\\> (20.0) |"
@@ -375,10 +347,11 @@ def test_a_registered_toy_score_reaches_every_output(monkeypatch):
     assert first_ranked in markdown
     assert "| experiment | seeds | toy off. | " in markdown
     assert "| ntxent | 2 | 5.0 ± 7.1 |" in markdown
-    assert "| toy_offset | 30.0 | first test value (a toy) |" in markdown
-    assert "<td>toy off. ↓</td><td>ntxent (5.0)</td><td>tri&lt;plet&gt; (20.0)</td>" in page
+    assert "| toy off. | 30.0 | first test value (a toy) |" in markdown
+    rows = Page(page).rows
+    assert ["toy off. ↓", "ntxent (5.0)", "tri<plet> (20.0)"] in rows
     assert "<th>seeds</th><th>toy off.</th>" in page
-    assert "<td>toy_offset</td><td>30.0</td><td>first test value (a toy)</td>" in page
+    assert ["toy off.", "30.0", "first test value (a toy)"] in rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,7 +442,8 @@ def hostile_report() -> Report:
 
 class Page(HTMLParser):
     """An HTML page read back: its tags, links, ids, image alt texts and sources, second- and
-    third-level headings, the number of cells of each row of each table, and its text."""
+    third-level headings, the number of cells of each row of each table, the text of each
+    table row's cells, and its text."""
 
     def __init__(self, page: str):
         super().__init__()
@@ -479,8 +453,9 @@ class Page(HTMLParser):
         self.images: list[dict[str, str]] = []
         self.headings: list[str] = []
         self.tables: list[list[int]] = []
+        self.rows: list[list[str]] = []
         self.text: list[str] = []
-        self.in_heading = False
+        self.in_heading = self.in_cell = False
         self.feed(page)
 
     def handle_starttag(self, tag, attrs):
@@ -494,17 +469,23 @@ class Page(HTMLParser):
             self.tables.append([])
         elif tag == "tr":
             self.tables[-1].append(0)
+            self.rows.append([])
         elif tag in ("td", "th"):
             self.tables[-1][-1] += 1
+            self.rows[-1].append("")
+            self.in_cell = True
         elif tag in ("h2", "h3"):
             self.headings.append("")
             self.in_heading = True
 
     def handle_endtag(self, tag):
         self.in_heading = self.in_heading and tag not in ("h2", "h3")
+        self.in_cell = self.in_cell and tag not in ("td", "th")
 
     def handle_data(self, data):
         self.text.append(data)
+        if self.in_cell:
+            self.rows[-1][-1] += data.strip("\n")
         if self.in_heading:
             self.headings[-1] += data
 
@@ -522,6 +503,7 @@ def test_report_html_escapes_hostile_names():
     expected = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "table"}
     expected |= {"thead", "tbody", "tr", "th", "td", "figure", "img", "figcaption", "section"}
     expected |= {"nav", "strong", "ol", "li", "a", "div", "span", "code", "script"}
+    expected |= {"details", "summary"}
     assert set(page.tags) == expected
     assert sorted(page.links) == sorted(f"#{id}" for id in page.ids)
     assert len(page.links) == len(UNTUNED_SECTIONS) + len(report.runs)
@@ -545,10 +527,11 @@ def test_report_markdown_escapes_hostile_names():
     assert not {"b", "em", "strong", "s", "br"} & set(page.tags)
     assert page.links == [f"#{id}" for id, _ in UNTUNED_SECTIONS]  # the table of contents only
     assert page.tags.count("code") == len(report.runs)
-    # the ranking, every experiment, the corruption table, each run's, the dataset's class names
-    assert len(page.tables) == 3 + len(report.runs) + 1
+    # the ranking, the headline scores, every experiment, the corruption table, each run's, the
+    # dataset's class names
+    assert len(page.tables) == 4 + len(report.runs) + 1
     assert all(len(set(rows)) == 1 for rows in page.tables)  # every row as wide as the header
-    assert page.tables[1][0] == 2 + sum(score.in_table for score in SCORES.values())
+    assert page.tables[2][0] == 2 + sum(score.in_table for score in SCORES.values())
     text = "".join(page.text)
     for name in HOSTILE:
         assert one_line(name) in text
@@ -654,8 +637,8 @@ def test_settings_show_as_tables_of_dotted_keys():
     assert flatten({"augment": [{"name": "crop"}]}) == [["augment.0.name", "crop"]]
     report = small_report()
     assert "| evaluate.knn_k | 5 |" in report.markdown()
-    assert "<td>evaluate.knn_k</td><td>5</td>" in report.html()
-    assert "<td>class_pairs.epochs</td><td>1</td>" in report.html()
+    rows = Page(report.html()).rows
+    assert ["evaluate.knn_k", "5"] in rows and ["class_pairs.epochs", "1"] in rows
 
 
 def test_caveat_without_intervals_or_with_one_seed():

@@ -29,6 +29,30 @@ COMPARISON_FIGURES = (
     "corruption_curves",
     "training_curves",
 )
+# What each figure shows, in words: the report's caption of the figure of that name.
+CAPTIONS = {
+    "class_distances": "Mean distance between classes, as a share of the largest (dark diagonal: "
+    "classes kept apart); one colour scale, 0 to 1, for every run",
+    "confusion": "What the linear probe predicts for each true class (share of the class's test "
+    "images); one colour scale, 0 to 1, for every run",
+    "correlation": "Correlation between embedding features (white: uncorrelated); one colour "
+    "scale, −1 to 1, for every run",
+    "vif": "How much each feature is predicted by the others (variance inflation factor, as a "
+    "share of the largest; red: exactly collinear)",
+    "pca": "Test embeddings on their first two principal components, by class",
+    "tsne": "A t-SNE map of a sample of the test embeddings, by class",
+    "retrieval": "Nearest test neighbours of one image per class (green: same class, red: not)",
+    "between_class_distances": "How far apart the classes are: distances between class pairs, "
+    "as a share of each experiment's largest (further right: better apart)",
+    "probe_by_depth": "Linear probe accuracy on the features after each stage of the encoder",
+    "corruption_curves": "Linear probe accuracy as each corruption of the test images gets "
+    "stronger (severity 0: clean)",
+    "training_curves": "Training loss and validation score per epoch, one panel per run (kept "
+    "epoch dashed, loss spikes ×)",
+    "cka": "How alike the runs' representations are (debiased linear CKA, 1: the same up to a "
+    "rotation), at each depth",
+}
+SMALLEST_TEXT_PT = 9  # no text of a figure is drawn smaller (the report's narrowest width keeps it)
 RETRIEVAL_QUERIES = 20  # classes shown in the retrieval grid at most (a row each)
 RETRIEVAL_NEIGHBOURS = 8
 
@@ -109,7 +133,7 @@ def corruption_curves(robustness: Mapping[str, Mapping[str, Any]]) -> Figure:
     axes[0].set_ylabel("linear probe accuracy")
     for ax in axes[len(names) :]:
         ax.axis("off")
-    fig.legend(loc="outside lower center", ncols=min(5, len(robustness)), fontsize=8)
+    fig.legend(loc="outside lower center", ncols=min(5, len(robustness)))
     return fig
 
 
@@ -175,24 +199,28 @@ def skipped(title: str, reason: str) -> Figure:
 
 
 def class_distance_heatmap(distances: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
-    """Heat map of the class distance matrix (ideal: dark diagonal, light off-diagonal)."""
-    fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+    """Heat map of the class distance matrix as shares of its largest distance (ideal: dark
+    diagonal, light off-diagonal): one colour scale, 0 to 1, that every run's map shares, since
+    the runs' embeddings differ in scale."""
+    fig = Figure(figsize=(5.2, 4.3), layout="constrained")
     ax = fig.subplots()
-    image = ax.imshow(distances, cmap="viridis")
+    largest = np.nanmax(distances) if np.isfinite(distances).any() else 0.0
+    shares = distances / largest if largest > 0 else np.full_like(distances, np.nan, dtype=float)
+    image = ax.imshow(shares, cmap="viridis", vmin=0.0, vmax=1.0)
     ticks = np.arange(len(class_names))
     ax.set_xticks(ticks, _plain_all(class_names))
     ax.set_yticks(ticks, _plain_all(class_names))
     ax.set_xlabel("class")
     ax.set_ylabel("class")
     ax.set_title(plain(f"{title}: mean distance between classes"))
-    fig.colorbar(image, ax=ax)
+    fig.colorbar(image, ax=ax, label="share of the largest distance")
     return fig
 
 
 def confusion_heatmap(confusion: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
     """The linear probe's confusion, each true class's row as shares of its test images (ideal:
     a diagonal of ones), with the counts written in the cells when there are few classes."""
-    fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+    fig = Figure(figsize=(5.2, 4.3), layout="constrained")
     ax = fig.subplots()
     totals = confusion.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -202,8 +230,9 @@ def confusion_heatmap(confusion: np.ndarray, class_names: Sequence[str], title: 
         for (row, column), count in np.ndenumerate(confusion):
             if count:
                 dark = shares[row, column] > 0.6
-                ax.text(column, row, str(count), ha="center", va="center", fontsize=7,
-                        color="white" if dark else "black")  # fmt: skip
+                colour = "white" if dark else "black"
+                ax.text(column, row, str(count), ha="center", va="center", color=colour,
+                        fontsize=SMALLEST_TEXT_PT)  # fmt: skip
     ticks = np.arange(len(confusion))
     names = _plain_all([class_names[i] if i < len(class_names) else i for i in ticks])
     ax.set_xticks(ticks, names)
@@ -223,18 +252,19 @@ def cka_heatmaps(matrices: Mapping[str, np.ndarray], runs: Sequence[str]) -> Fig
         return skipped("representation similarity (CKA)", "no run has test features")
     columns = min(3, len(shown))
     rows = -(-len(shown) // columns)
-    side = 1.2 + 0.45 * len(runs)
+    side = 1.4 + 0.5 * len(runs)
     fig = Figure(figsize=(side * columns + 1.0, side * rows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
     labels, ticks = _plain_all(runs), np.arange(len(runs))
     for ax, (depth, matrix) in zip(axes, shown.items(), strict=False):
         image = ax.imshow(matrix, cmap="magma", vmin=0.0, vmax=1.0)
         for (row, column), value in np.ndenumerate(matrix):
-            if np.isfinite(value) and len(runs) <= 12:
-                ax.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=6,
-                        color="black" if value > 0.6 else "white")  # fmt: skip
-        ax.set_xticks(ticks, labels, rotation=90, fontsize=7)
-        ax.set_yticks(ticks, labels, fontsize=7)
+            if np.isfinite(value) and len(runs) <= 8:
+                colour = "black" if value > 0.6 else "white"
+                ax.text(column, row, f"{value:.2f}", ha="center", va="center", color=colour,
+                        fontsize=SMALLEST_TEXT_PT)  # fmt: skip
+        ax.set_xticks(ticks, labels, rotation=90, fontsize=SMALLEST_TEXT_PT)
+        ax.set_yticks(ticks, labels, fontsize=SMALLEST_TEXT_PT)
         ax.set_title(plain(depth))
     for ax in axes[len(shown) :]:
         ax.axis("off")
@@ -245,7 +275,7 @@ def cka_heatmaps(matrices: Mapping[str, np.ndarray], runs: Sequence[str]) -> Fig
 
 def between_class_histograms(normalized: Mapping[str, np.ndarray]) -> Figure:
     """Normalized between-class distances of every experiment, overlaid (higher: better apart)."""
-    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    fig = Figure(figsize=(5.2, 3.6), layout="constrained")
     ax = fig.subplots()
     outlines = []
     for values in normalized.values():
@@ -263,7 +293,7 @@ def between_class_histograms(normalized: Mapping[str, np.ndarray]) -> Figure:
 
 def correlation_heatmap(corr: np.ndarray, title: str) -> Figure:
     """Feature correlation matrix, -1 (blue) to 1 (red)."""
-    fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+    fig = Figure(figsize=(5.2, 4.3), layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(corr, cmap="coolwarm", vmin=-1, vmax=1)
     ax.set_xlabel("feature")
@@ -275,7 +305,7 @@ def correlation_heatmap(corr: np.ndarray, title: str) -> Figure:
 
 def vif_bars(normalized: np.ndarray, title: str) -> Figure:
     """Normalized VIF per feature; infinite ones (collinear or constant) as red bars at 1."""
-    fig = Figure(figsize=(6, 3.5), layout="constrained")
+    fig = Figure(figsize=(5.2, 3.2), layout="constrained")
     ax = fig.subplots()
     features = np.arange(len(normalized))
     infinite = ~np.isfinite(normalized)
@@ -298,7 +328,7 @@ def class_scatter(
     axis_label: str,
 ) -> Figure:
     """2-D points (PCA or t-SNE) coloured by class (one colour when there are no labels)."""
-    fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+    fig = Figure(figsize=(5.2, 4.3), layout="constrained")
     ax = fig.subplots()
     if labels is None:
         ax.scatter(points[:, 0], points[:, 1], s=6, color="tab:blue")
@@ -359,7 +389,7 @@ def retrieval_grid(
 
 def probe_by_depth(accuracies: Mapping[str, Mapping[str, float]]) -> Figure:
     """Linear-probe accuracy after each encoder stage, one line per experiment."""
-    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    fig = Figure(figsize=(5.2, 3.6), layout="constrained")
     ax = fig.subplots()
     lines = []
     for by_depth in accuracies.values():
@@ -376,7 +406,7 @@ def probe_by_depth(accuracies: Mapping[str, Mapping[str, float]]) -> Figure:
 def expected_best(curves: Mapping[str, Sequence[float]], objective: str) -> Figure:
     """Each loss's expected best validation score against the number of trials (Dodge et al.
     2019: the expected maximum of n trials drawn from its study), one line per experiment."""
-    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    fig = Figure(figsize=(5.2, 3.6), layout="constrained")
     ax = fig.subplots()
     lines = [
         ax.plot(range(1, len(curve) + 1), curve, marker="o", markersize=3)[0]

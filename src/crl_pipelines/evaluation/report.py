@@ -12,6 +12,7 @@ import itertools
 import json
 import math
 import re
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from crl_pipelines.evaluation.figures import CAPTIONS, SMALLEST_TEXT_PT
 from crl_pipelines.evaluation.scores import SCORES, Score, in_order
 from crl_pipelines.evaluation.scores.robustness import MEAN_CORRUPTION, PER_CORRUPTION
 from crl_pipelines.evaluation.similarity import similarity_sentences
@@ -28,6 +30,16 @@ from crl_pipelines.evaluation.uncertainty import Significance
 
 _UNREGISTERED = Score(compute=lambda run: math.nan, needs_labels=False)
 P_FLOOR = 1e-4  # smaller p-values read "p < 0.0001": the normal tail says nothing finer
+# The scores the interval plot shows near the top of the report (those the table holds).
+HEADLINE_SCORES = (
+    "probe_accuracy",
+    "knn_accuracy",
+    "map_at_r",
+    "class_separation",
+    "corruption_probe_accuracy",
+    "uniformity",
+)
+SMALLEST_TEXT_PX = 9  # a figure is never shown so small that its smallest text is below this
 
 
 def comparison_table(
@@ -118,41 +130,6 @@ def claims(
     return "; ".join(sentences) + "."
 
 
-_SUFFIXES = ("_std", "_low", "_high")
-
-
-def _score_of(column: str) -> str:
-    """The score a comparison-table column belongs to (``knn_accuracy_std`` → ``knn_accuracy``)."""
-    for suffix in _SUFFIXES:
-        if column.endswith(suffix) and column[: -len(suffix)] in SCORES:
-            return column[: -len(suffix)]
-    return column
-
-
-def metrics_json(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """``{experiment: {score: value}}`` for DVC metrics: scores only (each with its std over
-    seeds and its interval where it has them), no counts, flags or seeds; a value that is NaN
-    (skipped, or the std of one seed) is left out, and inf is written "inf" (valid JSON)."""
-
-    def plain(value: Any) -> Any:
-        value = value.item() if hasattr(value, "item") else value
-        return str(value) if isinstance(value, float) and math.isinf(value) else value
-
-    columns = [
-        column
-        for column in table.columns
-        if _score_of(column) in SCORES and SCORES[_score_of(column)].kind == "score"
-    ]
-    return {
-        row["experiment"]: {
-            key: plain(row[key])
-            for key in columns
-            if not (isinstance(row[key], float) and math.isnan(row[key]))
-        }
-        for _, row in table.iterrows()
-    }
-
-
 # Characters that are Markdown syntax inside a line (code, emphasis, links, HTML, entities,
 # headings' closing #, strikethrough, math on GitHub); "|" is the table's own to escape.
 _MARKDOWN_SYNTAX = re.compile(r"([\\`*\[\]<>#$~&])")
@@ -193,6 +170,23 @@ def _markdown_table(headings: list[str], rows: list[list[str]]) -> str:
     return "\n".join([row(headings), "|" + "---|" * len(headings), *(row(cells) for cells in rows)])
 
 
+def _label(name: str) -> str:
+    """A score's label in words: its heading, or its name with spaces (``probe layer1``)."""
+    return SCORES.get(name, _UNREGISTERED).heading or name.replace("_", " ")
+
+
+def _arrow(name: str) -> str:
+    """Which way a score is better: ↑, ↓ or nothing (descriptive)."""
+    return {1: "↑", -1: "↓"}.get(SCORES[name].better, "")
+
+
+def _axis(low: float, high: float) -> tuple[float, float]:
+    """An interval plot's axis: the lowest to the highest end, 5 % of the span either side (a
+    span of nothing widened, so a lone value sits in the middle)."""
+    pad = 0.05 * (high - low) if high > low else 0.5 * abs(low) or 0.5
+    return low - pad, high + pad
+
+
 def _html_id(text: str) -> str:
     """A run's section id: no whitespace (an id holds none), prefixed so that no run's name can
     take a fixed section's id."""
@@ -208,6 +202,35 @@ class FigureFile:
     png: bytes
     path: str
     layout: str = "cell"
+
+
+def _png_inches(png: bytes) -> float | None:
+    """A PNG's width in inches, from its header's width and its pHYs density (matplotlib writes
+    both); None when it does not say its density."""
+    if not png.startswith(b"\x89PNG\r\n\x1a\n") or len(png) < 24:
+        return None
+    at = png.find(b"pHYs", 0, png.find(b"IDAT"))
+    if at < 0:
+        return None
+    per_metre, _, unit = struct.unpack(">IIB", png[at + 4 : at + 13])
+    if unit != 1 or not per_metre:
+        return None
+    return struct.unpack(">I", png[16:20])[0] / (per_metre * 0.0254)
+
+
+def _figure_views(files: Mapping[str, FigureFile]) -> list[dict[str, Any]]:
+    """Each figure as the templates show it: its name, its caption in words (its name when it
+    has none), its file, and the narrowest width in CSS pixels at which its smallest text
+    (:data:`~crl_pipelines.evaluation.figures.SMALLEST_TEXT_PT`) stays
+    :data:`SMALLEST_TEXT_PX` (0: unknown); below it the figure scrolls in its own box."""
+    views = []
+    for key, file in files.items():
+        inches = _png_inches(file.png)
+        narrowest = inches * 72 * SMALLEST_TEXT_PX / SMALLEST_TEXT_PT if inches else 0
+        views.append(
+            {"key": key, "caption": CAPTIONS.get(key, key), "file": file, "min_width": narrowest}
+        )
+    return views
 
 
 def _markdown_image(title: str, figure: FigureFile) -> str:
@@ -242,14 +265,46 @@ def _dotted(prefix: str, key: object) -> str:
     return f"{prefix}.{key}" if prefix else str(key)
 
 
+def used_parameters(
+    parameters: Mapping[str, Any], plans: Mapping[str, Mapping[str, Any]]
+) -> tuple[dict[str, Any], list[str]]:
+    """The parameters the run used, and each block left out with why: ``augment`` when no plan
+    draws augmented views, ``tune`` but its switch when it is off, ``training.distributed`` in
+    one process, and an experiment's keys left empty (the shared blocks hold for it)."""
+    shown, unused = dict(parameters), []
+    if "augment" in shown and not any("augmentations" in plan for plan in plans.values()):
+        del shown["augment"]
+        unused.append("augment (no experiment trains on augmented views)")
+    tune = shown.get("tune")
+    if isinstance(tune, Mapping) and tune.get("use") is False and len(tune) > 1:
+        shown["tune"] = {"use": False}
+        unused.append("the rest of tune (tune.use is false)")
+    training = shown.get("training")
+    world = training.get("distributed") if isinstance(training, Mapping) else None
+    if isinstance(world, Mapping) and world.get("nproc_per_node") == world.get("nnodes") == 1:
+        shown["training"] = {key: value for key, value in training.items() if key != "distributed"}
+        unused.append("training.distributed (one process)")
+    experiments = shown.get("experiments")
+    if isinstance(experiments, Mapping):
+        shown["experiments"] = {
+            name: {key: value for key, value in entry.items() if value is not None}
+            if isinstance(entry, Mapping)
+            else entry
+            for name, entry in experiments.items()
+        }
+    return shown, unused
+
+
 # The report's sections, in order: (id, heading); the runs' sections sit under "runs", and
-# "tuning" is there when the experiments are tuned.
+# "tuning" is there when the experiments are tuned. What a reader looks at first comes first:
+# the ranking, the headline scores' intervals and the figures that compare the experiments.
 SECTIONS = (
     ("summary", "Summary"),
     ("ranking", "Ranking"),
+    ("intervals", "Headline scores with intervals"),
+    ("comparison-figures", "Comparison figures"),
     ("all-experiments", "All experiments"),
     ("tuning", "Tuning"),
-    ("comparison-figures", "Comparison figures"),
     ("runs", "Runs"),
     ("dataset", "Dataset"),
     ("sampling-plans", "Sampling plans"),
@@ -271,7 +326,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     environment.filters.update(
         base64=lambda data: base64.b64encode(data).decode("ascii"),
         md_table=_markdown_table,
-        md_image=lambda figure, title: _markdown_image(title, figure),
+        md_image=lambda figure: _markdown_image(figure["caption"], figure["file"]),
         md_code=_markdown_code,
         md_text=markdown_text,
     )
@@ -309,6 +364,8 @@ class Report:
     tuning: TuningSection | None = None  # when the experiments are tuned
     # the runs' CKA at the embedding, and each row's experiment (said in words in the summary)
     similarity: tuple[np.ndarray, list[str]] | None = None
+    # runs that failed (run -> one line of why): named at the top of the report, with no rows
+    failed: Mapping[str, str] = field(default_factory=dict)
 
     # The rows and sentences take ``name``, how a run or experiment name is written in the
     # output: Markdown-escaped for Markdown, as it is for HTML (whose every cell is escaped).
@@ -322,7 +379,7 @@ class Report:
         for key, order in ranks.items():
             score = SCORES[key]
             group_of = self._group_of(key)
-            cells = [f"{score.heading} {'↑' if score.better > 0 else '↓'}"]
+            cells = [f"{score.heading} {_arrow(key)}"]
             for place, (experiment, _) in enumerate(order):
                 before = order[place - 1][0] if place else None
                 tied = experiment in group_of and group_of[experiment] == group_of.get(before)
@@ -368,8 +425,14 @@ class Report:
         return headings, rows
 
     def summary(self, name: Callable[[str], str] = str) -> list[str]:
-        """Plain sentences: the separation ranking against the guide's, and the floor (each
-        experiment written by ``name``)."""
+        """Plain sentences: the findings (:meth:`findings`), then how the intervals and tests
+        were made (each experiment written by ``name``)."""
+        method = [self.significance.note] if self.significance is not None else []
+        return self.findings(name) + method
+
+    def findings(self, name: Callable[[str], str] = str) -> list[str]:
+        """What the comparison found, in plain sentences: the separation ranking against the
+        guide's, the probe ranking, the floor, collapse, instability and similarity."""
         ranks = ranking(self.table, self.floor)
         lines = []
         if "class_separation" in ranks:
@@ -406,8 +469,6 @@ class Report:
         if self.similarity is not None:
             matrix, experiments = self.similarity
             lines.extend(similarity_sentences(matrix, [name(e) for e in experiments]))
-        if self.significance is not None:
-            lines.append(self.significance.note)
         return lines
 
     def _claim(self, key: str, ranks: dict[str, list], name: Callable[[str], str]) -> str:
@@ -444,20 +505,24 @@ class Report:
         return lines
 
     def _run_rows(self, run: str) -> list[list[str]]:
-        """A run's scores (not its counts and flags: :meth:`_counts`), each with its meaning."""
+        """A run's scores (not its counts and flags: :meth:`_counts`; not those it skipped:
+        :meth:`_not_scored`), each by its label with its meaning."""
         record = self.runs[run]
         rows = []
         for name, value in record["scores"].items():
             score = SCORES.get(name, _UNREGISTERED)  # a record may outlive a removed score
-            if score.kind != "score":
-                continue
-            shown = (
-                f"skipped ({record['skipped'][name]})"
-                if name in record["skipped"]
-                else format_value(float(value), fmt=score.fmt)
-            )
-            rows.append([name, shown, score.meaning])
+            if score.kind == "score" and name not in record["skipped"]:
+                shown = format_value(float(value), fmt=score.fmt)
+                rows.append([_label(name), shown, score.meaning])
         return rows
+
+    def _not_scored(self, run: str) -> str:
+        """The scores a run skipped, in one line grouped by why:
+        ``probe layer3, probe layer4 (features not extracted)``."""
+        by_reason: dict[str, list[str]] = {}
+        for name, why in self.runs[run]["skipped"].items():
+            by_reason.setdefault(str(why), []).append(_label(name))
+        return "; ".join(f"{', '.join(names)} ({why})" for why, names in by_reason.items())
 
     def _counts(self, run: str) -> str:
         """A run's counts and flags in words: ``collapsed: no; tsne_sample 60``."""
@@ -489,41 +554,105 @@ class Report:
             for c in worst
         )
 
+    def _run_view(self, run: str, name: Callable[[str], str]) -> dict[str, Any]:
+        """One run's section, every name written by ``name``."""
+        record = self.runs[run]
+        return {
+            "id": _html_id(run),
+            "name": name(run),
+            "experiment": record["experiment"],
+            "seed": name(str(record["seed"])),
+            "training": self.training[run].text if run in self.training else "",
+            "counts": self._counts(run),
+            "classes": name(self._worst_classes(run)),
+            "not_scored": self._not_scored(run),
+            "scores": (["score", "value", "meaning"], self._run_rows(run)),
+            "figures": _figure_views(self.run_figures[run]),
+        }
+
     def _view(self, name: Callable[[str], str]) -> dict[str, Any]:
         """What both templates show, each run or experiment name written by ``name``."""
-        runs = [
-            {
-                "id": _html_id(run),
-                "name": name(run),
-                "experiment": record["experiment"],
-                "seed": name(str(record["seed"])),
-                "training": self.training[run].text if run in self.training else "",
-                "counts": self._counts(run),
-                "classes": name(self._worst_classes(run)),
-                "scores": (["score", "value", "meaning"], self._run_rows(run)),
-                "figures": self.run_figures[run],
-            }
-            for run, record in self.runs.items()
-        ]
 
         def setting_rows(settings: Any) -> list[list[str]]:
             return [[name(key), name(value)] for key, value in flatten(settings)]
 
+        parameters, unused = used_parameters(self.parameters, self.plans)
         return {
             "sections": [(id_, title) for id_, title in SECTIONS if id_ != "tuning" or self.tuning],
+            "failed": [(name(run), name(why)) for run, why in self.failed.items()],
             "tuning": self._tuning_view(name),
-            "summary": self.summary(name),
+            "summary": self.findings(name),
+            "method": self.significance.note if self.significance is not None else "",
             "caveats": self.caveats(),
             "ranking": self._ranking_rows(name),
+            "intervals": self._intervals(name),
+            "headline": self._headline_rows(name),
             "experiments": self._table_rows(name),
             "robustness": self._robustness_rows(name),
-            "comparison_figures": self.comparison_figures,
-            "runs": runs,
+            "comparison_figures": _figure_views(self.comparison_figures),
+            "runs": [self._run_view(run, name) for run in self.runs],
+            "unused": unused,
             "context": {
                 "dataset": (["key", "value"], setting_rows(self.dataset)),
                 "sampling-plans": (["sampling.setting", "value"], setting_rows(self.plans)),
-                "parameters": (["parameter", "value"], setting_rows(self.parameters)),
+                "parameters": (["parameter", "value"], setting_rows(parameters)),
             },
+        }
+
+    def _headlines(self) -> list[str]:
+        """The :data:`HEADLINE_SCORES` the comparison table holds a value of."""
+        return [
+            key
+            for key in HEADLINE_SCORES
+            if key in self.table and self.table[key].astype(float).notna().any()
+        ]
+
+    def _headline_rows(self, name: Callable[[str], str]) -> tuple[list[str], list[list[str]]]:
+        """The headline scores as a table (Markdown's interval plot): an experiment a row, each
+        score with its interval."""
+        keys = self._headlines()
+        headings = ["experiment", *(f"{SCORES[key].heading} {_arrow(key)}" for key in keys)]
+        rows = [
+            [name(row["experiment"]), *(_value(row, key, with_std=False) for key in keys)]
+            for _, row in self.table.iterrows()
+        ]
+        return headings, rows
+
+    def _intervals(self, name: Callable[[str], str]) -> list[dict[str, Any]]:
+        """The interval plot: one panel per headline score (:meth:`_interval_panel`)."""
+        return [self._interval_panel(key, name) for key in self._headlines()]
+
+    def _interval_panel(self, key: str, name: Callable[[str], str]) -> dict[str, Any]:
+        """One headline score's panel: every experiment from best to worst, its estimate and
+        interval as places (0 to 100) on one axis the experiments share."""
+        score, rows = SCORES[key], self.table[self.table[key].astype(float).notna()]
+        rows = rows.sort_values(key, ascending=score.better < 0)
+        middle = rows[key].astype(float).to_numpy()
+        ends = [
+            rows[f"{key}{end}"].astype(float).to_numpy() if f"{key}{end}" in rows else middle
+            for end in ("_low", "_high")
+        ]
+        low, high = (np.where(np.isfinite(end), end, middle) for end in ends)
+        start, stop = _axis(float(low.min()), float(high.max()))
+
+        def at(value: float) -> float:
+            return round(100 * (value - start) / (stop - start), 2)
+
+        return {
+            "heading": f"{score.heading} {_arrow(key)}",
+            "meaning": score.meaning,
+            "axis": (format_value(start, fmt=score.fmt), format_value(stop, fmt=score.fmt)),
+            "rows": [
+                {
+                    "name": name(row["experiment"]),
+                    "floor": row["experiment"] == self.floor,
+                    "value": _value(row, key, with_std=False),
+                    "low": at(lo),
+                    "width": round(at(hi) - at(lo), 2),
+                    "at": at(mid),
+                }
+                for (_, row), lo, mid, hi in zip(rows.iterrows(), low, middle, high, strict=True)
+            ],
         }
 
     def _tuning_view(self, name: Callable[[str], str]) -> dict[str, Any] | None:
@@ -534,7 +663,7 @@ class Report:
         return {
             "lines": [name(line) for line in self.tuning.lines],
             "table": (headings, [[name(cell) for cell in row] for row in rows]),
-            "figures": {"expected best validation score": self.tuning.figure},
+            "figures": _figure_views({"expected best validation score": self.tuning.figure}),
         }
 
     def markdown(self) -> str:

@@ -12,7 +12,12 @@ from crl_pipelines.evaluation.scores.base import SCORES, ScoreFunction, mean_of
 
 # The probe after each stage: a depth profile, drawn in a figure rather than ranked.
 for _depth in DEPTHS:
-    SCORES.register(f"probe_{_depth}", needs_labels=True)(methodcaller("probe", _depth))
+    _after = {"stem": "the stem", "embedding": "the head: the embedding"}.get(_depth, _depth)
+    SCORES.register(
+        f"probe_{_depth}",
+        needs_labels=True,
+        meaning=f"linear probe test accuracy on the features after {_after} (depth profile)",
+    )(methodcaller("probe", _depth))
 
 
 def _digit_probe(position: int) -> ScoreFunction:
