@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import math
@@ -21,6 +22,7 @@ from matplotlib.text import Text
 from crl_pipelines.evaluation import figures as plots
 from crl_pipelines.evaluation.battery import score_embeddings
 from crl_pipelines.evaluation.report import (
+    HEADLINE_SCORES,
     SECTIONS,
     FigureFile,
     Report,
@@ -31,6 +33,7 @@ from crl_pipelines.evaluation.report import (
     markdown_text,
     plan_summary,
     ranking,
+    used_parameters,
 )
 from crl_pipelines.evaluation.scores import SCORES, Score
 from crl_pipelines.evaluation.settings import ScoringSettings
@@ -715,3 +718,178 @@ def test_the_corruption_table_shows_each_experiments_probe_accuracy_per_corrupti
     report.table = table.drop(columns=[c for c in table if c.startswith("corruption_")])
     assert report._robustness_rows(str)[1] == []
     assert "Accuracy under corrupted inputs" not in report.markdown()
+
+
+# ---------------------------------------------------------------------------------------------
+# a report read in a minute: what comes first, labels, folds, captions, scales, failed runs
+# ---------------------------------------------------------------------------------------------
+
+
+def test_sections_put_the_ranking_intervals_and_comparison_figures_first():
+    """After the summary come the ranking, the headline intervals and the comparison figures;
+    the runs and the settings come last, each folded."""
+    ids = [id_ for id_, _ in SECTIONS]
+    assert ids[:4] == ["summary", "ranking", "intervals", "comparison-figures"]
+    page = small_report().html()
+    order = [page.index(f'<section id="{id_}">') for id_, _ in UNTUNED_SECTIONS]
+    assert order == sorted(order)
+    for run in small_report().runs:
+        assert f'<section id="run-{run}"><details><summary><h3>' in html.unescape(page)
+    for id_ in ("dataset", "sampling-plans", "parameters"):
+        assert re.search(f'<section id="{id_}">.*?<details>.*?</section>', page, re.S), id_
+
+
+def test_failed_runs_are_named_once_at_the_top_with_why():
+    """``failed`` (run → why) is one notice above the summary in both outputs, each run with
+    its reason, names escaped; without failed runs there is no notice."""
+    report = small_report()
+    assert 'role="alert"' not in report.html() and "failed" not in report.markdown()
+    report.failed = {"tri<plet>.seed1": "CUDA out of memory", "ntxent.seed2": "loss was NaN"}
+    page, markdown = report.html(), report.markdown()
+    top = page.split('<section id="summary">')[0]
+    assert top.count('role="alert"') == 1
+    assert "2 runs failed and have no rows in this report:" in top
+    assert "<li><code>tri&lt;plet&gt;.seed1</code>: CUDA out of memory</li>" in top
+    assert "<li><code>ntxent.seed2</code>: loss was NaN</li>" in top
+    line = "> 2 runs failed and have no rows in this report: tri\\<plet\\>.seed1 (CUDA out of "
+    assert line + "memory); ntxent.seed2 (loss was NaN)." in markdown.split("## Summary")[0]
+
+
+def test_every_score_has_a_meaning_and_runs_show_labels_not_keys():
+    """Every registered score says what it means; a run's table names each score by its
+    heading (or its name in words when it has none), never by its key."""
+    assert [name for name, score in SCORES.items() if not score.meaning] == []
+    report = small_report()
+    rows = report._run_rows("ntxent_s0")
+    labels = [row[0] for row in rows]
+    assert "ARI" in labels and "probe stem" in labels and "kmeans_ari" not in labels
+    assert all(row[2] for row in rows)
+
+
+def test_skipped_scores_are_one_line_grouped_by_why():
+    """A run's skipped scores are one line, by label, those skipped for the same reason
+    together; they have no rows in its table."""
+    report = small_report()
+    skipped = {
+        "probe_layer3": "not extracted",
+        "kmeans_ari": "one class",
+        "probe_layer4": "not extracted",
+    }
+    report.runs["ntxent_s0"] = {**report.runs["ntxent_s0"], "skipped": skipped}
+    line = "Not scored: probe layer3, probe layer4 (not extracted); ARI (one class)."
+    assert line in report.markdown() and line in report.html()
+    labels = [row[0] for row in report._run_rows("ntxent_s0")]
+    assert not {"probe layer3", "probe layer4", "ARI"} & set(labels)
+
+
+def test_only_the_parameters_used_are_listed():
+    """Augmentations only when a plan draws augmented views, tune only its switch when off,
+    distributed only beyond one process, an experiment's keys only when set; each block left
+    out is named with why."""
+    parameters = {
+        "augment": {"crop": {"scale": [0.6, 1.0]}},
+        "tune": {"use": False, "trials": 20},
+        "training": {"learning_rate": 0.001, "distributed": {"nproc_per_node": 1, "nnodes": 1}},
+        "experiments": {"ntxent": {"loss": "ntxent", "model": None, "training": None}},
+    }
+    shown, unused = used_parameters(parameters, {"class_pairs": {"epochs": 1}})
+    assert shown == {
+        "tune": {"use": False},
+        "training": {"learning_rate": 0.001},
+        "experiments": {"ntxent": {"loss": "ntxent"}},
+    }
+    assert [line.split(" (")[0] for line in unused] == [
+        "augment", "the rest of tune", "training.distributed"
+    ]  # fmt: skip
+    parameters["tune"]["use"] = True
+    parameters["training"]["distributed"]["nnodes"] = 2
+    augmented = {"augmented_views": {"augmentations": {"crop": {}}}}
+    shown, unused = used_parameters(parameters, augmented)
+    assert shown["augment"] == parameters["augment"] and shown["tune"]["trials"] == 20
+    assert shown["training"]["distributed"]["nnodes"] == 2 and unused == []
+    report = small_report()
+    report.parameters = {"tune": {"use": False, "trials": 20}}
+    assert "Not used by this run, so not listed: the rest of tune" in report.markdown()
+    assert "tune.trials" not in report.html()
+
+
+def test_interval_plot_places_each_estimate_inside_its_interval_best_first():
+    """One panel per headline score the table holds: experiments best first (in the score's
+    direction), each estimate inside its bar, every bar inside the axis, the floor marked."""
+    report = small_report()
+    table = report.table.copy()
+    for key in ("probe_accuracy", "alignment"):
+        table[f"{key}_low"], table[f"{key}_high"] = table[key] - 0.05, table[key] + 0.1
+    report.table = table
+    panels = {panel["heading"]: panel for panel in report._intervals(str)}
+    assert list(panels) == [
+        f"{SCORES[key].heading} {'↓' if SCORES[key].better < 0 else '↑'}" for key in HEADLINE_SCORES
+    ]
+    probe = panels["probe acc. ↑"]
+    assert [row["name"] for row in probe["rows"]] == ["ntxent", FLOOR, "tri<plet>"]
+    assert [row["floor"] for row in probe["rows"]] == [False, True, False]
+    for row in probe["rows"]:
+        assert 0 <= row["low"] <= row["at"] <= row["low"] + row["width"] <= 100
+    assert probe["rows"][0]["value"] == "0.850 [0.800, 0.950]"
+    assert probe["axis"] == ("0.267", "0.983")  # 0.30 to 0.95, and 5 % of that either side
+    assert panels["separation ↑"]["rows"][0]["low"] == panels["separation ↑"]["rows"][0]["at"]
+    page = Page(report.html())
+    assert "probe acc. ↑" in "".join(page.text)
+    assert "| experiment | probe acc. ↑ | kNN acc. ↑ |" in report.markdown()
+
+
+def test_figures_have_captions_in_words_and_a_readable_narrowest_width():
+    """Every figure the runs and the comparison show has a caption in words (its alt text and
+    caption in HTML, its alt text in Markdown); a figure is never shown narrower than the
+    width at which its smallest text is 9 CSS pixels (72 px per inch at 9 pt)."""
+    assert set(plots.CAPTIONS) >= {*plots.RUN_FIGURES, *plots.COMPARISON_FIGURES, "cka"}
+    figure = Figure(figsize=(5.0, 1.0), dpi=30)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    report = small_report()
+    report.comparison_figures = {"training_curves": FigureFile(buffer.getvalue(), "t.png")}
+    caption = plots.CAPTIONS["training_curves"]
+    page = report.html()
+    image = next(i for i in Page(page).images if i["alt"] == caption)
+    assert image["style"] == f"min-width: {5 * 72 * 9 // plots.SMALLEST_TEXT_PT}px"
+    assert f"<figcaption>{caption}</figcaption>" in page
+    assert f"![{markdown_text(caption)}](t.png)" in report.markdown()
+
+
+def test_no_figure_draws_text_below_the_smallest_size():
+    """Every text of the comparison figures, the CKA heat maps and a run's heat maps is at least
+    SMALLEST_TEXT_PT, so the narrowest width the report allows keeps it readable."""
+    rng = np.random.default_rng(0)
+    names = ["a", "b", "c"]
+    matrix = rng.random((3, 3))
+    robustness = {n: {"names": ["blur"], "probe": [[0.5] * 5], "clean": 0.9} for n in names}
+    drawings = [
+        plots.comparison_figures(
+            {n: rng.random(3) for n in names},
+            {n: {"stem": 0.5, "embedding": 0.6} for n in names},
+            {
+                n: {"epoch": [1, 2], "loss": [2.0, 1.0], "val_knn_accuracy": [0.5, 0.6]}
+                for n in names
+            },
+            robustness,
+        ).values(),
+        [plots.cka_heatmaps({"embedding": matrix}, names)],
+        [plots.confusion_heatmap(np.eye(3, dtype=int) * 4, names, "run")],
+        [plots.class_distance_heatmap(matrix, names, "run")],
+    ]
+    for figure in (figure for group in drawings for figure in group):
+        sizes = [text.get_fontsize() for text in figure.findobj(Text) if text.get_text()]
+        assert min(sizes) >= plots.SMALLEST_TEXT_PT
+
+
+def test_runs_class_distance_maps_share_one_colour_scale():
+    """Two runs whose embeddings differ in scale draw their class distances on the same 0 to 1
+    scale, as shares of each run's largest distance."""
+    small = np.array([[0.1, 1.0], [1.0, 0.2]])
+    images = [
+        plots.class_distance_heatmap(matrix, ["x", "y"], "run").axes[0].get_images()[0]
+        for matrix in (small, 50 * small)
+    ]
+    assert [image.get_clim() for image in images] == [(0.0, 1.0), (0.0, 1.0)]
+    assert np.allclose(images[0].get_array(), images[1].get_array())
+    assert images[0].get_array().max() == 1.0
