@@ -2,14 +2,26 @@
 
 The rules (documented in ``conf/base/parameters.yml`` and the README):
 
-- **Spike.** A step's loss is a spike when it lies more than ``spike_factor`` robust deviations
-  above the median of the ``spike_window`` step losses before it (across epochs, so the first
-  steps of an epoch are judged too). The robust deviation is 1.4826 × the window's median absolute
-  deviation (the standard deviation, for normal noise), but at least half the median's magnitude
-  and at least a hundredth of the loss's starting level (the magnitude of the median of the run's
-  first ``spike_window`` steps): a loss that has gone flat, at or near 0 (cross-entropy, a hinge
-  that is satisfied), does not flag its noise. The first ``MIN_WINDOW`` steps of a run are never
-  judged: there is no level yet to jump from.
+- **Spike.** A jump that moves the model, told from a hard batch. Step losses are heavy-tailed:
+  one batch of hard pairs gives one high loss, and the next steps are back at the level; a jump
+  that moves the model (an update too large, a learning rate out of range) leaves the loss up.
+  So a step is a spike when its loss lies more than the *rise* above the *level*, and the median
+  of the ``AFTER`` losses after it (in its epoch) stays at least halfway up. The level is the
+  median of the ``spike_window`` step losses before the step (across epochs, so the first steps
+  of an epoch are judged too). The rise is ``spike_factor`` robust deviations (1.4826 × the
+  window's median absolute deviation: the standard deviation, for normal noise), and at least
+  ``START_SHARE`` of the untrained model's loss (the median of the run's first ``MIN_WINDOW``
+  steps): a loss that has gone flat near 0 (cross-entropy) has tiny deviations, and a rise far
+  below what training removed is no instability. A level of 0 (a satisfied hinge, whose step
+  losses are mostly exactly 0) is not judged at all: nothing is a spike against it (a jump from
+  there shows as a validation fall). Not judged either: the first ``MIN_WINDOW`` steps of a run
+  (no level yet) and the last ``AFTER`` steps of each epoch (nothing after them yet); a shift
+  that starts there is flagged at the first step of the next epoch, whose loss is still up.
+
+  False alarms: on noise independent from step to step, a flag needs the step above the rise and
+  at least 3 of the 5 after it above half of it; where one step exceeds half the rise with
+  probability ``p``, a step flags with probability below ``10 p⁴``: under 10⁻⁴ per step even for
+  Cauchy noise (``p`` ≈ 0.04 at 5 robust deviations). On recorded runs: docs/instability.md.
 - **Validation fall.** An epoch whose validation score, the one ``training.keep: best`` chooses
   by (:func:`crl_pipelines.training.monitor.selection_score`: kNN accuracy with labels, else
   −(alignment + uniformity) of two views), falls below its best so far by more than
@@ -25,61 +37,84 @@ from dataclasses import dataclass
 import torch
 
 MIN_WINDOW = 5  # steps before the first one judged
+AFTER = 5  # steps after a jump whose median tells a shift of the level from one hard batch
 MAD_TO_STD = 1.4826  # median absolute deviation → standard deviation of normal noise
-FLOOR_OF_MEDIAN = 0.5  # the robust deviation is at least this share of |median|
-FLOOR_OF_START = 0.01  # ... and at least this share of the loss's starting level
+START_SHARE = 0.1  # the rise is at least this share of the untrained model's loss
+HALFWAY = 0.5  # the median of the steps after a spike stays at least this share of the rise up
 
 
 @dataclass(frozen=True)
 class Spike:
-    """One step whose loss jumped: where, how high, and the level it jumped from."""
+    """One step whose loss jumped and stayed up: where, how high, the level it jumped from (the
+    median of the steps before) and the median of the steps after it."""
 
     epoch: int  # 1-based
     step: int  # 1-based, within the epoch
     loss: float
     median: float
+    after: float
 
     def describe(self) -> str:
         return (
             f"epoch {self.epoch}, step {self.step}: loss {self.loss:.4g} against a median of "
-            f"{self.median:.4g} over the steps before"
+            f"{self.median:.4g} over the steps before, {self.after:.4g} over the {AFTER} after"
         )
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """Per step of an epoch: whether it is a spike, the level it was judged against and the
+    median of the ``AFTER`` steps after it (both NaN where it was not judged)."""
+
+    flags: torch.Tensor
+    levels: torch.Tensor
+    after: torch.Tensor
 
 
 def spike_flags(
     previous: torch.Tensor, losses: torch.Tensor, factor: float, window: int, start: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each of ``losses`` (one epoch, in step order, after the ``previous`` steps of the run):
-    whether it is a spike, and the median of the window it was judged against (NaN when it was
-    not judged). ``start``: the loss's starting level (:func:`starting_level`)."""
-    history = torch.cat([previous[-window:].double(), losses.double()])
-    offset = len(history) - len(losses)
-    flags = torch.zeros(len(losses), dtype=torch.bool)
-    medians = torch.full((len(losses),), math.nan, dtype=torch.float64)
-    for index in range(len(losses)):
-        before = history[max(0, offset + index - window) : offset + index]
-        if len(before) < min(MIN_WINDOW, window):
-            continue
-        median = before.median()
-        deviation = float((before - median).abs().median()) * MAD_TO_STD
-        scale = max(deviation, FLOOR_OF_MEDIAN * abs(float(median)), FLOOR_OF_START * start)
-        medians[index] = median
-        flags[index] = bool(history[offset + index] > median + factor * scale)
-    return flags, medians
+) -> Judgement:
+    """Judge each of ``losses`` (one epoch, in step order, after the ``previous`` steps of the
+    run) by the spike rule of this module, all steps at once. ``start``: the loss's starting
+    level (:func:`starting_level`)."""
+    losses = losses.double()
+    count = len(losses)
+    history = torch.cat([previous[-window:].double(), losses])
+    padded = torch.cat([torch.full((window,), math.nan, dtype=torch.float64), history])
+    before = padded.unfold(0, window, 1)[len(history) - count : len(history)]
+    levels = before.nanquantile(0.5, dim=1)
+    deviations = (before - levels[:, None]).abs().nanquantile(0.5, dim=1) * MAD_TO_STD
+    rise = (factor * deviations).clamp(min=START_SHARE * start)
+    enough = (~before.isnan()).sum(dim=1) >= min(MIN_WINDOW, window)
+    judged = enough & (levels != 0) & (rise > 0)
+    after = torch.full((count,), math.nan, dtype=torch.float64)
+    if count > AFTER:
+        after[: count - AFTER] = (
+            losses[1:].unfold(0, AFTER, 1)[: count - AFTER].quantile(0.5, dim=1)
+        )
+    flags = judged & (losses > levels + rise) & (after > levels + HALFWAY * rise)
+    keep = judged & ~after.isnan()
+    nan = torch.tensor(math.nan, dtype=torch.float64)
+    return Judgement(flags, torch.where(keep, levels, nan), torch.where(keep, after, nan))
 
 
 def starting_level(first_losses: torch.Tensor) -> float:
-    """The loss's starting level: the magnitude of the median of the run's first steps."""
-    return abs(float(first_losses.double().median()))
+    """The loss's starting level, the untrained model's: the magnitude of the median of the
+    run's first ``MIN_WINDOW`` step losses (of ``first_losses``, the run's first steps)."""
+    return abs(float(first_losses[:MIN_WINDOW].double().median()))
 
 
-def spikes_of_epoch(
-    epoch: int, losses: torch.Tensor, flags: torch.Tensor, medians: torch.Tensor
-) -> list[Spike]:
+def spikes_of_epoch(epoch: int, losses: torch.Tensor, judgement: Judgement) -> list[Spike]:
     """The flagged steps of ``epoch`` (0-based) as :class:`Spike` records."""
     return [
-        Spike(epoch + 1, int(index) + 1, float(losses[index]), float(medians[index]))
-        for index in torch.nonzero(flags).flatten().tolist()
+        Spike(
+            epoch + 1,
+            index + 1,
+            float(losses[index]),
+            float(judgement.levels[index]),
+            float(judgement.after[index]),
+        )
+        for index in torch.nonzero(judgement.flags).flatten().tolist()
     ]
 
 

@@ -189,17 +189,17 @@ class Ledger:
         check_finite(trace["loss"], epoch, name, loss_name, kept=self.save is not None)
         first = [row["loss"] for row in progress.steps[:window]] or trace["loss"][:window]
         start = instability.starting_level(torch.as_tensor(first))
-        flags, medians = instability.spike_flags(
+        judgement = instability.spike_flags(
             self.previous, trace["loss"], self.settings.spike_factor, window, start
         )
-        spikes = instability.spikes_of_epoch(epoch, trace["loss"], flags, medians)
+        spikes = instability.spikes_of_epoch(epoch, trace["loss"], judgement)
         row = _epoch_row(epoch, trace, spikes)
         if self.monitor is not None:
             row.update(self.monitor(self.trainable.encoder))
             _judge(row, progress, self.trainable.encoder, self.settings, name)
         row["seconds"] = time.perf_counter() - started
         progress.history.append(row)
-        progress.steps += _trace(epoch, trace, flags)
+        progress.steps += _trace(epoch, trace, judgement.flags)
         self.previous = torch.cat([self.previous, trace["loss"].double()])[-window:]
         _log_epoch(name, self.epochs, row, spikes)
         if self.save is not None:
