@@ -11,9 +11,11 @@ gives an unchanged artifact and DVC re-runs nothing downstream for nothing.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import secrets
+import shutil
 import time
 import zipfile
 from collections.abc import Callable, Mapping
@@ -21,6 +23,8 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
+
+from crl_pipelines.errors import UserError
 
 # Test hook (tests/integration/test_atomic_writes.py): set to a target's file name, e.g.
 # `metrics.json`, to pause that target's save between its synced temporary file and the rename.
@@ -38,21 +42,84 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     is untouched. Its name carries the writer's process id, so that a later save of ``path``
     can remove what a killed writer left (:func:`_remove_orphans`).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_orphans(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(path)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         os.close(descriptor)
         write(temporary)
         _fsync(temporary)
         _pause_before_rename(path)
         os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        fault = storage_fault(path, error)
+        if fault is None:
+            raise
+        raise fault from error
     with contextlib.suppress(OSError):  # best effort: not every file system syncs folders
         _fsync(path.parent)
+
+
+class StorageError(UserError, OSError):
+    """The machine cannot write an artifact: no space, a read-only or unwritable folder, a file
+    where a folder should be. The message names the path, the cause and the fix."""
+
+
+# errno → (the cause, the fix), for a write of a file
+_CAUSES = {
+    errno.ENOSPC: ("no space is left on its disk", "free space there, or write elsewhere"),
+    errno.EDQUOT: ("the disk quota is used up", "free space there, or write elsewhere"),
+    errno.EROFS: ("its file system is read-only", "run from a writable copy of the project"),
+    errno.EACCES: ("permission is denied", "make the folder writable (chmod u+w)"),
+    errno.EPERM: ("permission is denied", "make the folder writable (chmod u+w)"),
+    errno.ENOTDIR: ("a file stands where a folder of its path should be", "move that file"),
+    errno.EEXIST: ("a file stands where a folder of its path should be", "move that file"),
+    errno.EISDIR: ("a folder stands at its path", "move that folder"),
+}
+
+
+def storage_fault(path: Path, error: BaseException) -> StorageError | None:
+    """``error``, raised writing ``path``, as a :class:`StorageError` when the machine is the
+    cause (an OSError of :data:`_CAUSES`, or torch's zip writer failing on a full disk); None
+    for anything else."""
+    if isinstance(error, OSError) and error.errno in _CAUSES:
+        cause, fix = _CAUSES[error.errno]
+    elif isinstance(error, RuntimeError) and "unexpected pos" in str(error):
+        free = _free_bytes(path)
+        cause = f"its disk took only part of it ({free / 2**20:.0f} MiB free)"
+        fix = "free space there, or write elsewhere"
+    else:
+        return None
+    return StorageError(f"cannot write {path}: {cause}; {fix}")
+
+
+def check_writable_folder(folder: Path, setting: str) -> None:
+    """That files can be made under ``folder`` (the value of parameter ``setting``): its
+    nearest existing part is a writable folder, before anything is trained into it."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise StorageError(
+            f"parameter `{setting}` is {folder}, but {existing} is a file, not a folder; "
+            f"move that file or set `{setting}` to a folder"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise StorageError(
+            f"parameter `{setting}` is {folder}, but {existing} is not writable (read-only or "
+            f"another user's); make it writable or set `{setting}` to a writable folder"
+        )
+
+
+def _free_bytes(path: Path) -> int:
+    """The free bytes of the disk that holds ``path`` (of its nearest existing folder)."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
 
 
 def _fsync(path: Path) -> None:

@@ -7,9 +7,12 @@ imported where a device is made, not with the module: the settings that name a d
 
 from __future__ import annotations
 
+import socket
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator
+
+from crl_pipelines.errors import UserError
 
 if TYPE_CHECKING:
     import torch
@@ -29,6 +32,10 @@ def _device_name(name: str) -> str:
     return name
 
 
+class DeviceError(UserError, ValueError):
+    """The device a setting names is not on this machine."""
+
+
 DeviceName = Annotated[str, AfterValidator(_device_name)]
 """The type of a ``device`` parameter."""
 
@@ -44,7 +51,16 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError as error:
         raise ValueError(f"device {name!r} is not a torch device: {error}") from error
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device is {name!r} but CUDA is not available here; use 'auto'")
+        raise DeviceError(
+            f"device {name!r} is set (training.device or embed.device), but torch "
+            f"{torch.__version__} sees no CUDA device on {socket.gethostname()}; set it to "
+            "'auto' (CUDA where there is one, else the CPU) or 'cpu'"
+        )
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise DeviceError(
+            f"device {name!r} is set, but this machine has {torch.cuda.device_count()} CUDA "
+            "device(s); use 'cuda' or 'auto'"
+        )
     return device
 
 

@@ -1,9 +1,11 @@
 """Project hooks: stop a run early, with a plain message, when it cannot succeed; tell the
-console which node starts, in which run (:mod:`crl_pipelines.progress`)."""
+console which node starts, in which run, and that a long node still runs
+(:mod:`crl_pipelines.progress`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from time import perf_counter
 from typing import Any
 
@@ -13,11 +15,14 @@ from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
 
 from crl_pipelines import pipeline_registry, progress
+from crl_pipelines.atomic_writes import check_writable_folder
 from crl_pipelines.errors import UserError
 
 STAGES = ("ingest", "pairs", "tune", "train", "embed", "evaluate")
+STEPPED = "train"  # the stage whose progress is its steps (progress.epoch_bars), not a heartbeat
 # the stage a node is shown under: `evaluate` holds the comparison too, so `compare` comes first
 SHOWN_STAGES = ("ingest", "pairs", "tune", "train", "embed", "compare", "evaluate")
+TRAINS = ".train_encoder"  # a run's train node: its checkpoints go under checkpoint_dir
 
 
 class MissingInputsError(UserError, RuntimeError):
@@ -32,6 +37,7 @@ class ProjectHooks:
     def __init__(self) -> None:
         self._stages: dict[str, str] = {}
         self._started = perf_counter()
+        self._heartbeat: progress.Heartbeat | None = None
 
     @hook_impl
     def before_pipeline_run(
@@ -39,6 +45,9 @@ class ProjectHooks:
     ) -> None:
         self._check_parameters(catalog)
         self._check_inputs_exist(pipeline, catalog)
+        if any(node.name.endswith(TRAINS) for node in pipeline.nodes):
+            folder = catalog.load("parameters")["checkpoint_dir"]
+            check_writable_folder(Path(folder), "checkpoint_dir")
         # a run's namespace is <experiment>.<seed>; an experiment's own (its tuning) has no place
         namespaces = [node.namespace for node in pipeline.nodes if node.namespace]
         progress.set_runs(list(dict.fromkeys(name for name in namespaces if "." in name)))
@@ -49,8 +58,24 @@ class ProjectHooks:
 
     @hook_impl
     def before_node_run(self, node: Node) -> None:
-        stage = self._stages.get(node.name, "run")
-        progress.node_started(stage, node.name.rpartition(".")[2], node.namespace)
+        stage, name = self._stages.get(node.name, "run"), node.name.rpartition(".")[2]
+        progress.node_started(stage, name, node.namespace)
+        if stage != STEPPED and progress.shown():
+            run = f" {progress.label(node.namespace)}" if node.namespace else ""
+            self._heartbeat = progress.Heartbeat(f"{stage}{run} {name}")
+
+    @hook_impl
+    def after_node_run(self) -> None:
+        self._stop_heartbeat()
+
+    @hook_impl
+    def on_node_error(self) -> None:
+        self._stop_heartbeat()
+
+    def _stop_heartbeat(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
 
     @hook_impl
     def after_pipeline_run(self, pipeline: Pipeline) -> None:

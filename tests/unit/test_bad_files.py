@@ -712,3 +712,26 @@ def test_unusual_modes_are_read_as_pillow_converts_them(tmp_path, caplog):
         folders.decode_image(tmp_path / "deep.png").pixels[0], [[0, 3], [255, 4]]
     )
     assert f"{tmp_path / 'palette.png'}: Palette images with Transparency" in caplog.text
+
+
+@pytest.mark.parametrize("on_bad_file", ["error", "skip"])
+def test_a_class_folder_that_links_to_itself_is_named_not_dropped(tmp_path, on_bad_file):
+    root = good_folder(tmp_path)
+    os.symlink(root / "c", root / "c")
+    with pytest.raises(DataError) as info:
+        within_deadline({"source": "image_folder", "image_folder": {"root": str(root)},
+                         "on_bad_file": on_bad_file})  # fmt: skip
+    assert str(info.value) == (
+        f"the class folder {root}/c is a symbolic link loop (it leads back to itself): its "
+        "images would be dropped; replace the link with the class's folder of images, or "
+        "remove it"
+    )
+
+
+def test_one_class_is_refused_at_ingest(tmp_path):
+    root = good_folder(tmp_path)
+    for image in (root / "b").iterdir():
+        image.unlink()
+    (root / "b").rmdir()
+    with pytest.raises(DataError, match=r"has one class \('a', 3 images\): a comparison needs"):
+        within_deadline({"source": "image_folder", "image_folder": {"root": str(root)}})

@@ -9,7 +9,6 @@ from typing import Any
 
 from kedro.io.core import get_filepath_str
 from kedro_datasets._typing import JSONPreview
-from kedro_datasets.json import JSONDataset
 
 from crl_pipelines.datasets.atomic_json_dataset import AtomicJSONDataset
 from crl_pipelines.datasets.errors import StaleFigureError, UnreadableArtifactError
@@ -53,4 +52,4 @@ class RunResultsDataset(AtomicJSONDataset):
         return JSONPreview(json.dumps(self._record()))
 
     def _record(self) -> dict[str, Any]:
-        return JSONDataset.load.__wrapped__(self)  # type: ignore[attr-defined]
+        return AtomicJSONDataset.load(self)

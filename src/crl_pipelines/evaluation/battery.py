@@ -36,6 +36,8 @@ def score_embeddings(embeddings: dict[str, np.ndarray], config: ScoringSettings)
     """Every score of `SCORES` on ``train_<depth>``/``test_<depth>`` features and
     ``train_labels``/``test_labels``."""
     run = RunContext(embeddings, config)
+    if run.labelled:
+        config.check_train_size(len(run.train_x))
     scores: dict[str, float] = {}
     skipped: dict[str, str] = {}
     seconds: dict[str, float] = {}

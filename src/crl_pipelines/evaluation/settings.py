@@ -12,6 +12,7 @@ from crl_pipelines.parameters import (
     NonNegative,
     NonNegativeInt,
     OpenFraction,
+    ParameterError,
     Positive,
     PositiveInt,
     Settings,
@@ -36,6 +37,17 @@ class ScoringSettings(Settings):
     bootstrap_resamples: NonNegativeInt = 500  # test-image resamples behind each interval; 0: none
     confidence: OpenFraction = 0.95  # of the intervals
     significance: OpenFraction = 0.05  # the Holm-adjusted p below which two experiments differ
+
+    def check_train_size(self, images: int) -> None:
+        """``knn_k`` is below the ``images`` of the train split: at or above it, every test
+        image gets the same neighbours, the vote is the biggest class's and a small class can
+        never win (the protocol kNN's k is a convention, capped at the split and counted)."""
+        if self.knn_k >= images:
+            raise ParameterError(
+                f"parameter `evaluate.knn_k` is {self.knn_k}, but the train split has {images} "
+                f"images: every test image would get the same neighbours; use fewer (the "
+                "default is 20)"
+            )
 
     def battery_fingerprint(self) -> str:
         """What a run's scores are made from besides its embeddings (their lineage's

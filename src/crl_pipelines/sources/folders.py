@@ -34,6 +34,7 @@ filter after that conversion; without it, a folder mixing image sizes is an erro
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -319,11 +320,30 @@ def _class_folders(root: Path) -> list[Path]:
         raise DataError(
             f"image folder {shown(root)} is empty: it needs one sub-folder of images per class"
         )
+    for path in stray:
+        if path.is_symlink() and not path.exists():  # a loop, or a link to nothing
+            problem = _looping_or_broken(path)
+            raise DataError(
+                f"the class folder {shown(path)} {problem}: its images would be dropped; "
+                "replace the link with the class's folder of images, or remove it"
+            )
     if stray:
         log.warning(
             "ignoring %d files directly in %s (not in a class folder)", len(stray), shown(root)
         )
     return class_dirs
+
+
+def _looping_or_broken(link: Path) -> str:
+    """What a link that leads to no file or folder is: a loop, or broken."""
+    try:
+        link.resolve(strict=True)
+    except RuntimeError:
+        return "is a symbolic link loop (it leads back to itself)"
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "is a symbolic link loop (it leads back to itself)"
+    return f"is a broken symbolic link (to {shown(os.readlink(link))}, which does not exist)"
 
 
 def _read_class(

@@ -15,9 +15,10 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import Field, create_model
 
-from crl_pipelines.images import ImageDataset, drop_duplicate_images, subsample
+from crl_pipelines.images import DataError, ImageDataset, drop_duplicate_images, subsample
 from crl_pipelines.parameters import parse
 from crl_pipelines.sources import official
 from crl_pipelines.sources.base import SOURCES, IngestSettingsBase, Source
@@ -85,5 +86,12 @@ def build_dataset(settings: IngestSettingsBase | Mapping[str, Any]) -> ImageData
                 log.info("dropped %d pixel-identical duplicate images", dropped)
         if settings.subset_size:
             dataset = subsample(dataset, settings.subset_size, settings.seed)
+    if dataset.labelled and len(np.unique(dataset.labels)) < 2:
+        only = dataset.class_names[int(dataset.labels[0])] if len(dataset.labels) else "none"
+        raise DataError(
+            f"the dataset from {dataset.provenance.get('source', '?')} has one class ('{only}', "
+            f"{len(dataset.labels)} images): a comparison needs at least two (every score of a "
+            "labelled run tells classes apart); add another class, or read it unlabelled"
+        )
     randbits = settings.randbits
     return add_randbits(dataset, randbits.bits, randbits.seed, randbits.spatial)
