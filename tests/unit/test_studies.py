@@ -5,6 +5,7 @@ tests/integration/test_studies.py."""
 import json
 import math
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -275,22 +276,26 @@ def metrics(probe: float) -> dict:
     }
 
 
-def exp_show(records: dict[str, tuple[dict, dict | None]]) -> list[dict]:
-    """`dvc exp show --json` as DVC 3.67 writes it (the parts the study reads)."""
+def exp_show(records: dict[str, tuple[dict, dict | None]]) -> tuple[list[dict], Callable]:
+    """`dvc exp show --json` as DVC 3.67 writes it (the parts the study reads), and what the
+    study reads at each experiment's commit (its comparison table's rows)."""
+    scores = {}
 
     def experiment(name: str, params: dict, found: dict | None) -> dict:
         data = {"params": {studies.PARAMETERS: {"data": params}}}
-        data["metrics"] = {studies.METRICS: {"data": found} if found else {"error": {"msg": "x"}}}
         state = "success" if found else "failed"
         error = None if found else {"msg": "Experiment run failed", "type": ""}
-        revision = {"rev": "0" * 40, "name": name, "data": data, "error": error}
+        rev = name.encode().hex().ljust(40, "0")
+        scores[rev] = found
+        revision = {"rev": rev, "name": name, "data": data, "error": error}
         return {"revs": [revision], "executor": {"state": state}, "name": name}
 
     experiments = [experiment(name, *record) for name, record in records.items()]
-    return [
+    show = [
         {"rev": "workspace", "name": None, "data": {}, "error": None, "experiments": None},
         {"rev": "1" * 40, "name": "main", "data": {}, "error": None, "experiments": experiments},
     ]
+    return show, scores.__getitem__
 
 
 def test_the_study_report(tmp_path):
@@ -305,7 +310,7 @@ def test_the_study_report(tmp_path):
             "s-2": (params[2], None),
         }
     )
-    records = studies.experiment_records(show)
+    records = studies.experiment_records(*show)
     assert records["s-2"].metrics is None and records["s-2"].problem == "Experiment run failed"
     results, missing = studies.study_results(chosen, records)
     assert missing == {"s-2": "Experiment run failed"}
@@ -330,6 +335,17 @@ def test_the_study_report(tmp_path):
     assert (tmp_path / "report/probe_accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_variant_whose_scores_cannot_be_read_is_missing_and_says_why():
+    show, _ = exp_show({"s-0": ({"pairs": {"epochs": 1}}, metrics(0.5))})
+
+    def unreadable(rev: str) -> dict:
+        raise FileNotFoundError(f"{studies.COMPARISON} is not in the cache")
+
+    (record,) = studies.experiment_records(show, unreadable).values()
+    assert record.metrics is None
+    assert record.problem == f"no {studies.COMPARISON}: {studies.COMPARISON} is not in the cache"
+
+
 def test_a_study_changed_since_it_ran_is_refused(tmp_path):
     """The values an experiment ran with are compared with the study's, the grid's applied over
     the fixed block it lies in."""
@@ -340,13 +356,13 @@ def test_a_study_changed_since_it_ran_is_refused(tmp_path):
     )
     ran = {"loss": "ntxent", "loss_params": {"temperature": 0.2}}
     good = exp_show({"s-0": ({"pairs": {"epochs": 1}, "experiments": {"a": ran}}, metrics(0.5))})
-    assert len(studies.study_results(chosen, studies.experiment_records(good))[0]) == 2
+    assert len(studies.study_results(chosen, studies.experiment_records(*good))[0]) == 2
     bad = exp_show({"s-0": ({"pairs": {"epochs": 3}, "experiments": {"a": ran}}, metrics(0.5))})
     with pytest.raises(UserError, match=r"s-0 ran with `pairs.epochs` = `3`, but study s sets `1`"):
-        studies.study_results(chosen, studies.experiment_records(bad))
+        studies.study_results(chosen, studies.experiment_records(*bad))
     other = exp_show({"s-0": ({"pairs": {"epochs": 1}}, metrics(0.5))})
     with pytest.raises(UserError, match=r"ran with `experiments` = nothing, but study s sets"):
-        studies.study_results(chosen, studies.experiment_records(other))
+        studies.study_results(chosen, studies.experiment_records(*other))
 
 
 def test_a_figure_of_two_grid_parameters_and_list_values(tmp_path):
@@ -361,7 +377,7 @@ def test_a_figure_of_two_grid_parameters_and_list_values(tmp_path):
         params = {"ingest": {"multidigit": {"digit_size": size}}, "pairs": {"epochs": epochs}}
         show[variant.name] = (params, metrics(0.5 + variant.index / 10))
     show = exp_show(show)
-    results, missing = studies.study_results(chosen, studies.experiment_records(show))
+    results, missing = studies.study_results(chosen, studies.experiment_records(*show))
     assert not missing
     figure = studies.score_figure(chosen, results, "probe_accuracy")
     axes = figure.axes[0]
@@ -380,7 +396,7 @@ def test_the_command_line_says_a_users_mistake_in_one_line(tmp_path, capsys):
     assert "is no DVC project" in capsys.readouterr().err
 
 
-def test_json_metrics_values_are_numbers():
+def test_scores_are_numbers():
     assert math.isnan(studies.number("nan"))
     assert studies.number("inf") == math.inf
     assert math.isnan(studies.number(None))

@@ -1,6 +1,6 @@
 """Kedro datasets whose every save is atomic: ``.npz`` arrays, torch encoders, figures that a
 report can load back, a run's results (JSON that names its figure files), and kedro-datasets'
-JSON, CSV and text datasets with an atomic save.
+JSON, CSV and text datasets with an atomic save, and folders of small files saved whole.
 
 Every save goes through :func:`crl_pipelines.atomic_writes.write_atomically`: the data is
 written to a hidden temporary file beside the target, synced to disk, and renamed onto it. A
@@ -22,6 +22,7 @@ _MODULES = {
     "AtomicJSONDataset": "atomic_json_dataset",
     "AtomicTextDataset": "atomic_text_dataset",
     "FigureDataset": "figure_dataset",
+    "FolderDataset": "folder_dataset",
     "NpzDataset": "npz_dataset",
     "RunResultsDataset": "run_results_dataset",
     "StaleFigureError": "errors",

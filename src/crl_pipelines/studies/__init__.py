@@ -21,9 +21,10 @@ the study before anything is queued, with one line naming the key.
 experiment per variant, ``<name>-<index>`` (``dvc exp run --queue -S
 'conf/base/parameters.yml:<path>=<value>' …``), starts ``dvc queue start -j <jobs>``, prints one
 line per finished variant and the log tail of each failed one while the others go on, then
-gathers. ``… report <name>`` gathers only: every variant's ``data/08_reporting/metrics.json``
-from ``dvc exp show --json`` into ``data/09_studies/<name>/`` (``results.csv``, ``report.md``,
-one ``<score>.png`` per score).
+gathers. ``… report <name>`` gathers only: every variant's comparison table
+(``data/08_reporting/comparison.csv``: every score, with its interval), read at the variant's
+commit from the DVC cache (``dvc exp show --json`` names the commits), into
+``data/09_studies/<name>/`` (``results.csv``, ``report.md``, one ``<score>.png`` per score).
 
 Prerequisites, in the project root (``--root``):
 
@@ -47,7 +48,7 @@ already (``--replace`` removes those first, with ``dvc exp remove``).
 
 from crl_pipelines.studies.cli import gather, main, run_study
 from crl_pipelines.studies.definition import (
-    METRICS,
+    COMPARISON,
     PARAMETERS,
     REPORTS,
     StudySettings,
@@ -61,16 +62,23 @@ from crl_pipelines.studies.definition import (
 )
 from crl_pipelines.studies.queue import base_parameters, parse_queue_status, wait_for
 from crl_pipelines.studies.report import score_figure, write_report
-from crl_pipelines.studies.results import experiment_records, label, number, study_results
+from crl_pipelines.studies.results import (
+    comparison_at,
+    experiment_records,
+    label,
+    number,
+    study_results,
+)
 
 __all__ = [
-    "METRICS",
+    "COMPARISON",
     "PARAMETERS",
     "REPORTS",
     "StudySettings",
     "Variant",
     "base_parameters",
     "check_study",
+    "comparison_at",
     "experiment_records",
     "gather",
     "hydra_value",

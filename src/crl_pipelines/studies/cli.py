@@ -26,18 +26,23 @@ from crl_pipelines.studies.queue import (
     wait_for,
 )
 from crl_pipelines.studies.report import write_report
-from crl_pipelines.studies.results import experiment_records, lookup, study_results
+from crl_pipelines.studies.results import (
+    comparison_at,
+    experiment_records,
+    lookup,
+    study_results,
+)
 
 
 def gather(study: StudySettings, root: Path, out: Callable[[str], None] = say) -> Path:
     """The study report from the current commit's DVC experiments; its folder."""
     show = json.loads(tool(root, "dvc", "exp", "show", "--json"))
-    records = experiment_records(show)
+    records = experiment_records(show, lambda rev: comparison_at(root, rev))
     results, missing = study_results(study, records)
     if results.empty:
         reasons = "; ".join(f"{name}: {why}" for name, why in missing.items())
         raise UserError(
-            f"no variant of study {study.name} has metrics on this commit ({reasons}); "
+            f"no variant of study {study.name} has scores on this commit ({reasons}); "
             "`dvc exp list --all-commits` shows the commits that have experiments"
         )
     found = next(records[name] for name in results["variant"])

@@ -29,10 +29,10 @@ from crl_pipelines.parameters import (
 )
 
 PARAMETERS = "conf/base/parameters.yml"
-METRICS = "data/08_reporting/metrics.json"
+COMPARISON = "data/08_reporting/comparison.csv"  # every score of every experiment, with intervals
 STUDIES = "conf/studies"
 REPORTS = "data/09_studies"
-FLOOR = "random_init"  # the untrained encoder's row of metrics.json
+FLOOR = "random_init"  # the untrained encoder's row of the comparison
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*")

@@ -12,8 +12,8 @@ from matplotlib.figure import Figure
 
 from crl_pipelines.atomic_writes import write_atomically
 from crl_pipelines.studies.definition import (
+    COMPARISON,
     FLOOR,
-    METRICS,
     StudySettings,
     hydra_value,
     variants,
@@ -137,7 +137,7 @@ def report_markdown(
         lines += [f"## {markdown_text(heading)} (`{score}`)", ""]
         lines += [f"Value [{level} bootstrap interval] per experiment and variant.", ""]
         if results.loc[results["score"] == score, "value"].isna().all():
-            lines += [f"No variant's `{METRICS}` has `{score}`.", ""]
+            lines += [f"No variant's `{COMPARISON}` has `{score}`.", ""]
         lines += [score_table(study, results, score), "", f"![{score}]({score}.png)", ""]
     return "\n".join(lines)
 

@@ -1,11 +1,13 @@
-"""Gathering the variants' metrics from DVC's experiments into one table."""
+"""Gathering the variants' scores from DVC's experiments into one table."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -13,7 +15,7 @@ import pandas as pd
 from crl_pipelines.errors import UserError
 from crl_pipelines.parameters import ParameterError
 from crl_pipelines.studies.definition import (
-    METRICS,
+    COMPARISON,
     PARAMETERS,
     StudySettings,
     Variant,
@@ -25,35 +27,54 @@ from crl_pipelines.studies.definition import (
 _MISSING = object()
 
 
+Scores = dict[str, dict[str, Any]]  # {experiment: {score, score_low, score_high, ...}}
+
+
 @dataclass(frozen=True)
 class Record:
-    """One DVC experiment as ``dvc exp show --json`` has it: its parameters and its metrics
+    """One DVC experiment as ``dvc exp show --json`` has it: its parameters and its scores
     (None when it has none: failed, or not run yet), and why not."""
 
     params: dict[str, Any]
-    metrics: dict[str, dict[str, Any]] | None
+    metrics: Scores | None
     problem: str = ""
 
 
-def experiment_records(show: list[dict[str, Any]]) -> dict[str, Record]:
+def comparison_at(root: Path, rev: str) -> Scores:
+    """Each experiment's row of the comparison table (every score, its std over seeds and its
+    interval; empty cells left out) at commit ``rev`` of the repository at ``root``, read from
+    the DVC cache (a DVC experiment's outputs are there once it ran)."""
+    import dvc.api
+
+    table = pd.read_csv(io.StringIO(dvc.api.read(COMPARISON, repo=str(root), rev=rev)))
+    return {row["experiment"]: row.dropna().to_dict() for _, row in table.iterrows()}
+
+
+def experiment_records(
+    show: list[dict[str, Any]], read: Callable[[str], Scores]
+) -> dict[str, Record]:
     """The named experiments of ``dvc exp show --json``'s output (DVC 3.67: a list of baselines,
-    each with ``experiments``, each with ``revs[0].data.params`` and ``.metrics`` keyed by file
-    and then ``data``), by name."""
+    each with ``experiments``, each with ``revs[0]``: its commit ``rev`` and ``data.params``),
+    by name, each with its scores as ``read(rev)`` finds them (:func:`comparison_at`), or why
+    it has none."""
     records = {}
     for baseline in show:
         for experiment in baseline.get("experiments") or []:
             revision = (experiment.get("revs") or [{}])[0]
             data = revision.get("data") or {}
             params = (data.get("params") or {}).get(PARAMETERS, {}).get("data") or {}
-            metrics = (data.get("metrics") or {}).get(METRICS, {})
             state = (experiment.get("executor") or {}).get("state", "")
             problem = (revision.get("error") or {}).get("msg", "") or (
                 f"it is {state}" if state in ("queued", "running", "failed") else ""
             )
-            if not problem and "data" not in metrics:
-                problem = f"no {METRICS}: {(metrics.get('error') or {}).get('msg', 'missing')}"
+            scores = None
+            if not problem:
+                try:
+                    scores = read(revision["rev"])
+                except Exception as error:  # DVC and pandas raise many kinds
+                    problem = f"no {COMPARISON}: {error}"
             name = experiment.get("name") or revision.get("name")
-            records[name] = Record(params, None if problem else metrics["data"], problem)
+            records[name] = Record(params, scores, problem)
     return records
 
 
@@ -85,7 +106,7 @@ def _check_ran_as_defined(study: StudySettings, variant: Variant, record: Record
 
 
 def number(value: Any) -> float:
-    """A metrics.json value as a float: NaN and infinity are written as strings there."""
+    """A score as a float (NaN for a missing one; metrics files write infinity as a string)."""
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -101,7 +122,7 @@ def study_results(
     study: StudySettings, records: Mapping[str, Record]
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """One row per variant × experiment × score (the grid's parameters, ``experiment``,
-    ``score``, ``value``, ``low``, ``high``), and the variants without metrics with the reason."""
+    ``score``, ``value``, ``low``, ``high``), and the variants without scores with the reason."""
     rows, missing = [], {}
     for variant in variants(study):
         record = records.get(variant.name)

@@ -1,4 +1,4 @@
-"""Compare: every run's scores side by side, the ranking, metrics.json, the runs' CKA and the
+"""Compare: every run's scores side by side, the ranking, DVC's metrics, the runs' CKA and the
 report.
 
 Of each run, it reads the run's results (``<run>.results``: the scores record, the training
@@ -31,13 +31,13 @@ from crl_pipelines.evaluation.figures import (
     expected_best,
     skipped,
 )
+from crl_pipelines.evaluation.metrics_file import metrics_files
 from crl_pipelines.evaluation.report import (
     FigureFile,
     Report,
     TrainingNote,
     TuningSection,
     comparison_table,
-    metrics_json,
     plan_summary,
 )
 from crl_pipelines.evaluation.settings import ScoringSettings
@@ -135,12 +135,14 @@ def _scalars(record: dict[str, Any]) -> dict[str, float]:
 
 
 def _table(records: dict[str, dict[str, Any]], settings: ScoringSettings) -> pd.DataFrame:
-    """One row per experiment of these runs: mean and std over seeds, and the intervals."""
+    """One row per experiment of these runs: mean and std over seeds, and the intervals; a column
+    empty for every experiment (the std of one seed, a score or interval skipped) is left out."""
     table = comparison_table(
         {run: _scalars(record) for run, record in records.items()},
         {run: record["experiment"] for run, record in records.items()},
     )
-    return with_intervals(table, records, settings.confidence, settings.seed)
+    table = with_intervals(table, records, settings.confidence, settings.seed)
+    return table.dropna(axis="columns", how="all")
 
 
 def _split(records: dict[str, Any], runs: tuple[Run, ...]) -> tuple[dict, dict]:
@@ -154,7 +156,7 @@ def compare_runs(
     dataset_summary: dict[str, Any], *inputs: Any, comparison: Comparison
 ) -> tuple[Any, ...]:
     """The comparison table of the final runs (mean ± std over seeds, intervals),
-    ``metrics.json``, the figures that put all experiments side by side (distances and depth
+    DVC's metrics, the figures that put all experiments side by side (distances and depth
     probes of each experiment's first seed, training curves of every final run), every trial of
     every study (``tuning.csv``) and each loss's expected best validation score against the
     trials, after :func:`check_lineage`. Inputs: :meth:`Comparison.unpack`'s."""
@@ -194,7 +196,7 @@ def compare_runs(
     else:
         best = skipped("expected best validation score", "the experiments are not tuned")
     return (
-        table, metrics_json(table), *(figures[name] for name in COMPARISON_FIGURES),
+        table, metrics_files(table), *(figures[name] for name in COMPARISON_FIGURES),
         trials_table(tunings), best,
     )  # fmt: skip
 
