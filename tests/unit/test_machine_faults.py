@@ -7,17 +7,21 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from crl_pipelines.atomic_writes import StorageError, check_writable_folder, write_atomically
 from crl_pipelines.devices import DeviceError, resolve_device
+from crl_pipelines.evaluation.battery import score_embeddings
+from crl_pipelines.evaluation.settings import ScoringSettings
 from crl_pipelines.experiments import (
     Experiment,
     ExperimentSettings,
     divergence_hint,
     resolve_experiment,
 )
+from crl_pipelines.parameters import ParameterError
 from crl_pipelines.training_settings import TrainingSettings
 from tests.unit.test_train import MODEL
 
@@ -93,3 +97,16 @@ def test_the_divergence_hint_names_what_is_extreme():
     hint = divergence_hint(resolved("ntxent", {"temperature": 0.5}, learning_rate=5.0))
     assert "`training.learning_rate` is 5 (default 0.001)" in hint
     assert "check the data" in divergence_hint(resolved("contrastive", {"margin": 2.0}))
+
+
+def test_knn_k_at_or_above_the_train_split_is_refused():
+    rng = np.random.default_rng(0)
+    embeddings = {
+        "train_embedding": rng.normal(size=(30, 4)),
+        "test_embedding": rng.normal(size=(10, 4)),
+        "train_labels": np.arange(30) % 3,
+        "test_labels": np.arange(10) % 3,
+    }
+    with pytest.raises(ParameterError, match=r"`evaluate.knn_k` is 30, but the train split has 30"):
+        score_embeddings(embeddings, ScoringSettings(knn_k=30, bootstrap_resamples=0))
+    ScoringSettings(knn_k=29).check_train_size(30)
