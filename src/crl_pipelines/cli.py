@@ -36,31 +36,19 @@ from kedro.framework.project import pipelines, settings
 from kedro.utils import find_kedro_project
 
 from crl_pipelines.dask_runner import SCHEDULER_ENV
-from crl_pipelines.errors import UserError
+from crl_pipelines.errors import UserError, user_error
 from crl_pipelines.pipeline_registry import CONF_SOURCE_ENV, RUNTIME_PARAMS_ENV
+from crl_pipelines.progress import plain_off_a_terminal
 
 TRACEBACK_ENV = "CRL_PIPELINES_TRACEBACK"
 VERBOSE_ENV = "CRL_PIPELINES_VERBOSE"
 DASK_RUNNER = "crl_pipelines.dask_runner.DaskRunner"
+ISOLATING_RUNNER = "crl_pipelines.runner.IsolatingRunner"
 LOCAL_CLUSTER = "local"
 
 # conf/logging.yml sends this logger to the log file only: it keeps the traceback of every failed
 # run, while the console shows a user's mistake as one line.
 log = logging.getLogger(__name__)
-
-
-def user_error(error: BaseException) -> UserError | None:
-    """The :class:`UserError` behind ``error``, following its chain as a traceback does (Kedro
-    may wrap a node's error), or None when the failure is not the user's to fix."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, UserError):
-            return current
-        seen.add(id(current))
-        suppressed = current.__suppress_context__
-        current = current.__cause__ or (None if suppressed else current.__context__)
-    return None
 
 
 class UnknownEnvironmentError(UserError, ValueError):
@@ -162,10 +150,14 @@ def _project() -> Path:
 
 def use_dask(options: dict[str, Any], dask: str | None) -> dict[str, Any]:
     """``--dask [ADDRESS]`` (or ``CRL_DASK_SCHEDULER``) as Kedro's runner options: the
-    :class:`~crl_pipelines.dask_runner.DaskRunner` on that scheduler, or on a local cluster."""
+    :class:`~crl_pipelines.dask_runner.DaskRunner` on that scheduler, or on a local cluster;
+    without them, and without ``--runner``, the project's
+    :class:`~crl_pipelines.runner.IsolatingRunner`."""
     address = dask if dask is not None else os.environ.get(SCHEDULER_ENV)
-    if address is None or options["runner"]:
+    if options["runner"]:
         return options
+    if address is None:
+        return {**options, "runner": ISOLATING_RUNNER}
     runner_params = dict(options["runner_params"] or {})
     if address != LOCAL_CLUSTER:
         runner_params.setdefault("address", address)
@@ -175,6 +167,7 @@ def use_dask(options: dict[str, Any], dask: str | None) -> dict[str, Any]:
 def _run(traceback: bool, dask: str | None, verbose: bool, **options: Any) -> dict[str, Any]:
     """Kedro's run; a user's mistake becomes one line on stderr and exit status 1."""
     options = use_dask(options, dask)
+    plain_off_a_terminal()  # one line per record in a pipe, CI or DVC: rich wraps at 80 columns
     if verbose:
         show_everything()
     if not (traceback or verbose):

@@ -17,7 +17,6 @@ the run's last checkpoint. Runs are spread, not fused: a task trains its own run
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -36,13 +35,11 @@ from kedro.runner.task import Task
 
 from crl_pipelines.errors import UserError
 from crl_pipelines.progress import PROGRESS_TOPIC, forward_logs
+from crl_pipelines.run_failures import RunsFailedError, failure_message, stand_in
+from crl_pipelines.runs import RunFailure
 
 SCHEDULER_ENV = "CRL_DASK_SCHEDULER"
 NOT_RUN = "not run"
-
-
-class BranchesFailedError(UserError, RuntimeError):
-    """Some runs failed on the cluster; the message names each with its error."""
 
 
 class InMemoryCrossingError(UserError, ValueError):
@@ -60,6 +57,9 @@ class Unit:
 
     def datasets(self) -> set[str]:
         return {name for node in self.nodes for name in node.inputs + node.outputs}
+
+    def outputs(self) -> set[str]:
+        return {name for node in self.nodes for name in node.outputs}
 
 
 def plan_units(pipeline: Pipeline) -> dict[str, Unit]:
@@ -166,25 +166,31 @@ class DaskRunner(AbstractRunner):
             client.subscribe_topic(PROGRESS_TOPIC, self._relay)
             lost = self._drive(client, units, catalog, hook_manager or _NullPluginManager(), run_id)
         if lost:
-            raise BranchesFailedError(_failure_message(lost))
+            failed = {name: f"{name}: {why}" for name, why in lost.items() if why != NOT_RUN}
+            skipped = [name for name, why in lost.items() if why == NOT_RUN]
+            raise RunsFailedError(failure_message(failed, skipped))
 
     def _drive(self, client: Any, units: dict[str, Unit], catalog, hooks, run_id) -> dict[str, str]:
-        """Run every unit once its needs are done; the units lost (failed or skipped), why."""
+        """Run every unit once its needs are done or lost (a shared unit reads a
+        :class:`RunFailure` in place of what a lost unit did not make); the units lost (failed,
+        or not run since they need a failed one), why."""
         from distributed import wait
 
         resources = {"GPU": 1} if _has_gpus(client) else None
         pending, futures = dict(units), {}
         done: set[str] = set()
         lost: dict[str, str] = {}
+        unmade: dict[str, RunFailure] = {}
         total, finished = sum(unit.remote for unit in units.values()), 0
         while pending or futures:
-            _skip_blocked(pending, lost, self._logger)
-            ready = [unit for unit in pending.values() if unit.needs <= done]
+            _skip_blocked(pending, lost, unmade, self._logger)
+            ready = [unit for unit in pending.values() if unit.needs <= done | lost.keys()]
             for unit in ready:
                 del pending[unit.name]
                 if unit.remote:
                     futures[self._submit(client, unit, catalog, run_id, resources)] = unit
                 else:
+                    stand_in(catalog, {n: unmade[n] for n in unit.datasets() if n in unmade})
                     self._run_here(unit, catalog, hooks, run_id)
                     done.add(unit.name)
             if any(not unit.remote for unit in ready):
@@ -195,6 +201,9 @@ class DaskRunner(AbstractRunner):
                 unit, finished = futures.pop(future), finished + 1
                 if self._settle(future, unit, f"[{finished}/{total}]", lost):
                     done.add(unit.name)
+                else:
+                    failure = RunFailure(f"{unit.name}: {lost[unit.name]}")
+                    unmade.update(dict.fromkeys(unit.outputs(), failure))
         return lost
 
     def _settle(self, future: Any, unit: Unit, count: str, lost: dict[str, str]) -> bool:
@@ -239,7 +248,9 @@ class DaskRunner(AbstractRunner):
 
     @contextmanager
     def _client(self) -> Iterator[Any]:
-        """A client of the named scheduler, or of a local cluster started (and stopped) here."""
+        """A client of the named scheduler, or of a local cluster started (and stopped) here;
+        the console has one line of where it is (Dask's own records go to the log file:
+        conf/logging.yml)."""
         import dask
         from distributed import Client, LocalCluster
 
@@ -253,15 +264,28 @@ class DaskRunner(AbstractRunner):
                     "cluster"
                 ) from error
             with client:
+                self._logger.info("using the Dask cluster: %s", _whereabouts(client))
                 yield client
             return
-        # non-daemonic workers, so a task may start torch.distributed's rank processes
+        # non-daemonic workers, so a task may start torch.distributed's rank processes; its
+        # records at every level reach the log file (silence_logs would quiet the file handler)
         with dask.config.set({"distributed.worker.daemon": False}), LocalCluster(
             n_workers=self.workers, threads_per_worker=1, processes=True,
-            dashboard_address=None, silence_logs=logging.WARNING,
+            dashboard_address=None, silence_logs=False,
         ) as cluster, Client(cluster) as client:  # fmt: skip
-            self._logger.info("started a local Dask cluster of %d workers", self.workers)
+            self._logger.info("started a local Dask cluster: %s", _whereabouts(client))
             yield client
+
+
+def _whereabouts(client: Any) -> str:
+    """Where the cluster is: its scheduler, workers and dashboard (one line)."""
+    workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    try:
+        link = client.dashboard_link  # "" or a KeyError where the scheduler serves none
+    except KeyError:
+        link = None
+    dashboard = f"dashboard {link}" if link else "no dashboard"
+    return f"scheduler {client.scheduler.address}, {workers} workers, {dashboard}"
 
 
 def _has_gpus(client: Any) -> bool:
@@ -269,29 +293,23 @@ def _has_gpus(client: Any) -> bool:
     return any(worker.get("resources", {}).get("GPU", 0) >= 1 for worker in workers)
 
 
-def _skip_blocked(pending: dict[str, Unit], lost: dict[str, str], logger: logging.Logger) -> None:
-    """Drop the units that need a lost one, noting which."""
+def _skip_blocked(
+    pending: dict[str, Unit], lost: dict[str, str], unmade: dict[str, RunFailure], logger: Any
+) -> None:
+    """Drop the runs' units that need a lost one, noting which; what they would have made is
+    unmade, for the same reason."""
     changed = True
     while changed:
         changed = False
         for name, unit in list(pending.items()):
             missing = sorted(unit.needs & lost.keys())
-            if missing:
+            if unit.remote and missing:
                 lost[name] = NOT_RUN
                 logger.warning("%s: not run, it needs %s", name, missing[0])
+                failure = RunFailure(f"{name}: not run, since {missing[0]} failed")
+                unmade.update(dict.fromkeys(unit.outputs(), failure))
                 del pending[name]
                 changed = True
-
-
-def _failure_message(lost: dict[str, str]) -> str:
-    failed = {name: why for name, why in lost.items() if why != NOT_RUN}
-    skipped = [name for name, why in lost.items() if why == NOT_RUN]
-    reasons = "; ".join(f"{name} failed: {why}" for name, why in failed.items())
-    after = f"; not run, since they need it: {', '.join(skipped)}" if skipped else ""
-    return (
-        f"{reasons}{after}. The other runs finished and are kept: fix the cause and run the "
-        "same command again (finished runs resume from their checkpoints)"
-    )
 
 
 def _describe(error: BaseException | None) -> str:

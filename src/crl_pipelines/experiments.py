@@ -20,19 +20,22 @@ together (:func:`check_compatible`, the one place that rule lives).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from crl_pipelines.encoder_settings import ModelSettings
 from crl_pipelines.lineage import fingerprint
-from crl_pipelines.losses import LOSSES, check_loss_params
+from crl_pipelines.losses import LOSSES, check_loss_params, loss_settings
 from crl_pipelines.parameters import ParameterError, Settings, Text, override
 from crl_pipelines.runs import FLOOR
 from crl_pipelines.sampling import SAMPLINGS
 from crl_pipelines.training_settings import TrainingSettings
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+EXTREME = 100.0  # a setting this many times above or below its default is suspect
+DATA_HINT = "check the data (non-finite or constant images, a class with one image)"
 
 
 class ExperimentSettings(Settings):
@@ -138,3 +141,35 @@ def settings_fingerprint(experiment: Experiment | None, model: ModelSettings, se
             "seed": seed,
         }
     )
+
+
+def divergence_hint(experiment: Experiment) -> str:
+    """What to change when ``experiment``'s loss goes non-finite: the loss parameters and the
+    learning rate set more than :data:`EXTREME` times away from their defaults, by how far;
+    with none, the data (every setting is near the values that train)."""
+    fields = loss_settings(LOSSES[experiment.loss]).model_fields
+    where = f"experiments.{experiment.name}.loss_params"
+    pairs = {
+        f"{where}.{key}": (value, fields[key].default if key in fields else None)
+        for key, value in experiment.loss_params.items()
+    }
+    rate = experiment.training.learning_rate
+    pairs["training.learning_rate"] = (rate, TrainingSettings().learning_rate)
+    suspects = [
+        f"`{key}` is {value:g} (default {default:g})"
+        for key, (value, default) in pairs.items()
+        if _far(value, default)
+    ]
+    if not suspects:
+        return f"every setting is near its default: {DATA_HINT}"
+    return f"{' and '.join(suspects)}: bring it closer to its default"
+
+
+def _far(value: Any, default: Any) -> bool:
+    """Whether positive numbers ``value`` and ``default`` are more than EXTREME× apart."""
+    numbers = (value, default)
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in numbers):
+        return False
+    if value <= 0 or default <= 0:
+        return False
+    return abs(math.log(value / default)) > math.log(EXTREME)

@@ -4,6 +4,9 @@ A run is a Kedro namespace, ``<experiment>.seed<seed>``, nested in its experimen
 folder, ``<experiment>/seed<seed>``, under each layer folder of ``data/``. When the experiments
 are tuned (``tune.use``), each also has an *untuned* run per seed, trained at the parameters as
 written, for the report's before/after: ``<experiment>.untuned_seed<seed>``.
+
+A run that failed leaves a :class:`RunFailure` where its artifacts would be, for the comparison,
+which names it and goes on with the others.
 """
 
 from __future__ import annotations
@@ -13,6 +16,14 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 FLOOR = "random_init"  # the untrained encoder every experiment is scored against
+
+
+@dataclass(frozen=True)
+class RunFailure:
+    """What stands in for an artifact a failed run did not make: the step that failed and why,
+    in one line (``ntxent.seed0.train_encoder: the ntxent loss became nan at ...``)."""
+
+    why: str
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ The forward pass of the group is either *looped* (each encoder in turn, the same
 training alone: the CPU's choice, where grouped convolutions measured slower than separate
 ones) or *grouped* (:class:`~crl_pipelines.training.stacked.StackedEncoder`: each layer of all
 encoders as one grouped layer, one kernel launch instead of G: CUDA's choice). A run whose loss
-goes non-finite stops the group after that epoch; the others' checkpoints are then in place.
+goes non-finite leaves the group after that epoch (its own train node then fails with the
+reason); the others train on together to their last epoch.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from crl_pipelines.progress import epoch_bars
+from crl_pipelines.progress import epoch_bars, trained_together
 from crl_pipelines.sampling import plan_kind
 from crl_pipelines.training import checkpoint, loop
 from crl_pipelines.training.collectives import SINGLE
@@ -102,17 +103,20 @@ def train_together(
     every epoch is trained or a run fails; each run's progress. ``grouped``: the forward pass
     (module docstring); None picks grouped on CUDA, looped elsewhere."""
     with EpochwiseTraining(jobs, device, grouped) as training:
-        epochs, steps, _ = jobs[0].shape
+        epochs, steps, batch = jobs[0].shape
         title = f"{jobs[0].name} +{len(jobs) - 1}"
-        with epoch_bars(title, epochs, steps) as on_step:
+        with epoch_bars(title, epochs, steps, batch) as on_step:
             for epoch in range(training.start, epochs):
                 failed = training.train_epoch(epoch, on_step)
                 if failed:
                     log.warning(
-                        "stopping the fused training after epoch %d: %s; the other runs go on "
-                        "alone from their checkpoints", epoch + 1, "; ".join(failed.values()),
+                        "%s: dropped from the fused training after epoch %d; the other runs go "
+                        "on", "; ".join(failed.values()), epoch + 1,
                     )  # fmt: skip
+                    training.stop(list(failed))
+                if not training.active:
                     break
+    trained_together([job.name for job in jobs], title)
     for job, progress in zip(jobs, training.progresses, strict=True):
         warn_if_collapsed(job.name, progress.history, job.collapse_threshold)
     return training.progresses

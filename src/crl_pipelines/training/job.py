@@ -23,12 +23,12 @@ import torch
 from crl_pipelines.augment import augment, make_generator
 from crl_pipelines.devices import use_bf16
 from crl_pipelines.encoder_settings import EncoderConfig, ModelSettings
-from crl_pipelines.experiments import Experiment, check_compatible
+from crl_pipelines.experiments import Experiment, check_compatible, divergence_hint
 from crl_pipelines.images import ImageDataset
 from crl_pipelines.lineage import fingerprint
 from crl_pipelines.losses import Loss, build_loss
 from crl_pipelines.models import build_encoder, channel_statistics
-from crl_pipelines.progress import epoch_bars
+from crl_pipelines.progress import checkpoint_found, epoch_bars
 from crl_pipelines.sampling import SAMPLINGS, plan_kind
 from crl_pipelines.training import checkpoint, loop
 from crl_pipelines.training.collectives import Shard, sync_batchnorm
@@ -150,15 +150,16 @@ class Job:
         """The progress so far, with the set-up restored from the run's checkpoint when one made
         by the same inputs exists; the random stream is the checkpoint's, else the seed's."""
         torch.manual_seed(self.seed + 2)
-        return _resume(setup.trainable, self.checkpoint, device, setup.fingerprint, self.name)
+        return _resume(setup.trainable, self.checkpoint, device, setup.fingerprint, self)
 
     def ledger(self, setup: Setup, progress: Progress) -> loop.Ledger:
         """What records the run's epochs (history, monitor, checkpoints)."""
         settings = self.experiment.training
         names = (self.name, self.experiment.loss)
         return loop.Ledger(
-            setup.trainable, progress, setup.monitor, setup.save, settings, names, self.shape[0]
-        )
+            setup.trainable, progress, setup.monitor, setup.save, settings, names,
+            self.shape[0], divergence_hint(self.experiment),
+        )  # fmt: skip
 
     def run(self, shard: Shard, device: torch.device) -> tuple[torch.nn.Module, Progress]:
         """Train as process ``shard`` on ``device``: the encoder (on the device) and progress."""
@@ -177,11 +178,12 @@ class Job:
                     epochs, steps, batch, plan_kind(self.plan),
                     f", over {shard.world} processes" if shard.world > 1 else "",
                 )  # fmt: skip
-            bars = epoch_bars(self.name, epochs, steps) if lead else nullcontext()
+            bars = epoch_bars(self.name, epochs, steps, batch) if lead else nullcontext()
             with bars as on_step:
                 progress = loop.train(
                     setup.trainable, setup.step, (epochs, steps), progress, setup.monitor,
                     setup.save, settings, (self.name, self.experiment.loss), on_step,
+                    divergence_hint(self.experiment),
                 )  # fmt: skip
             if lead:
                 warn_if_collapsed(self.name, progress.history, self.collapse_threshold)
@@ -224,16 +226,16 @@ def _fingerprint(train, plan, experiment: Experiment, seed: int, config: dict) -
     )  # fmt: skip
 
 
-def _resume(trainable: Trainable, path, device, fingerprint: str, name: str) -> Progress:
+def _resume(trainable: Trainable, path, device, fingerprint: str, job: Job) -> Progress:
     """The progress so far, with the trainable restored, when a matching checkpoint exists."""
     state = checkpoint.load(path, device, fingerprint)
     if state is None:
         if path is not None and path.is_file():
-            log.info("%s: ignoring %s, made with other settings", name, path)
+            log.info("%s: ignoring %s, made with other settings", job.name, path)
         return Progress()
     trainable.load_state_dict(state)
     torch.set_rng_state(state["rng"].cpu())
-    log.info("%s: resuming after epoch %d from %s", name, int(state["epoch"]), path)
+    checkpoint_found(job.name, int(state["epoch"]), job.shape[0], path)
     return Progress.of(state["progress"])
 
 

@@ -124,15 +124,17 @@ def run_epoch(
     return {"loss": losses.cpu(), "learning_rate": rates, "grad_norm": norms.cpu()}
 
 
-def check_finite(losses: torch.Tensor, epoch: int, name: str, loss_name: str, kept: bool) -> None:
-    """Stop at the first non-finite step loss of ``epoch`` (0-based), naming where it was."""
+def check_finite(
+    losses: torch.Tensor, epoch: int, names: tuple[str, str], kept: bool, hint: str
+) -> None:
+    """Stop at the first non-finite step loss of ``epoch`` (0-based), naming where it was and,
+    in ``hint``, what is extreme (:func:`crl_pipelines.experiments.divergence_hint`)."""
     bad = torch.nonzero(~torch.isfinite(losses)).flatten()
     if len(bad):
         note = f"; the checkpoint of epoch {epoch} is kept" if epoch and kept else ""
         raise TrainingError(
-            f"experiment {name!r}: the {loss_name} loss became {losses[bad[0]].item()} at "
-            f"epoch {epoch + 1}, step {bad[0].item() + 1}{note}; lower "
-            "training.learning_rate or check the data"
+            f"experiment {names[0]!r}: the {names[1]} loss became {losses[bad[0]].item()} at "
+            f"epoch {epoch + 1}, step {bad[0].item() + 1}{note}; {hint}"
         )
 
 
@@ -177,6 +179,7 @@ class Ledger:
     settings: TrainingSettings
     names: tuple[str, str]
     epochs: int
+    hint: str = "lower training.learning_rate or check the data"  # what to change when it diverges
 
     def __post_init__(self) -> None:
         window = self.settings.spike_window
@@ -185,8 +188,8 @@ class Ledger:
 
     def record(self, epoch: int, trace: dict[str, torch.Tensor], started: float) -> None:
         """Record ``epoch`` (0-based), trained since ``started`` (``time.perf_counter``)."""
-        (name, loss_name), progress, window = self.names, self.progress, self.settings.spike_window
-        check_finite(trace["loss"], epoch, name, loss_name, kept=self.save is not None)
+        name, progress, window = self.names[0], self.progress, self.settings.spike_window
+        check_finite(trace["loss"], epoch, self.names, self.save is not None, self.hint)
         first = [row["loss"] for row in progress.steps[:window]] or trace["loss"][:window]
         start = instability.starting_level(torch.as_tensor(first))
         judgement = instability.spike_flags(
@@ -216,12 +219,14 @@ def train(
     settings: TrainingSettings,
     names: tuple[str, str],
     on_step: OnStep | None = None,
+    hint: str = Ledger.hint,
 ) -> Progress:
     """Train the epochs after ``len(progress.history)`` of the plan's ``shape`` (epochs, steps);
-    ``names`` are the run's and the loss's, for the log and errors; ``on_step`` follows the
-    steps (:mod:`crl_pipelines.progress` draws them as a bar)."""
+    ``names`` are the run's and the loss's, for the log and errors, ``hint`` what to change if
+    the loss diverges; ``on_step`` follows the steps (:mod:`crl_pipelines.progress` draws them
+    as a bar)."""
     epochs, steps = shape
-    ledger = Ledger(trainable, progress, monitor, save, settings, names, epochs)
+    ledger = Ledger(trainable, progress, monitor, save, settings, names, epochs, hint)
     for epoch in range(len(progress.history), epochs):
         started = time.perf_counter()
         trace = run_epoch(trainable, step, epoch, steps, settings.clip_grad_norm, on_step)
