@@ -117,3 +117,23 @@ def test_retraining_with_unchanged_inputs_writes_byte_identical_models(project):
     shutil.rmtree(models)
     run(project, ["train"])  # resumes from the last epoch's checkpoints
     assert snapshot(models) == before
+
+
+def test_a_stale_dataset_summary_is_named_and_its_advice_works(project):
+    """An ingest killed between its split files and its summary: the runs rebuilt on the new
+    split are refused by the comparison, which names the summary and `--pipelines=ingest`;
+    doing exactly that makes the comparison succeed."""
+    summary = project / "data/03_primary/summary.json"
+    old_summary = summary.read_bytes()
+    reingest(project)
+    summary.write_bytes(old_summary)  # the kill: split files new, summary old
+    run(project, ["pairs", "train", "embed"])
+    with pytest.raises(StaleArtifactError) as refused:
+        run(project, ["evaluate"])
+    message = str(refused.value)
+    assert "data/03_primary/summary.json" in message, message
+    advice = message.rsplit("`", 2)[-2]
+    assert advice == "kedro run --pipelines=ingest", message
+    run(project, [advice.split("=")[1]])  # literally the advice
+    run(project, ["compare"])
+    assert summary.read_bytes() != old_summary

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,7 @@ from crl_pipelines.evaluation.settings import ScoringSettings
 from crl_pipelines.evaluation.similarity import ESTIMATOR, cka_matrices
 from crl_pipelines.evaluation.tuning import HEADLINE, trials_table, tuning_section
 from crl_pipelines.evaluation.uncertainty import Significance, assess, with_intervals
-from crl_pipelines.runs import FLOOR, Run
+from crl_pipelines.runs import FLOOR, Run, RunFailure
 from crl_pipelines.tuning.record import tuning_fingerprint
 
 log = logging.getLogger(__name__)
@@ -75,30 +75,48 @@ class Comparison:
     use: bool
     settings: ScoringSettings
 
-    def unpack(self, inputs: Iterator[Any]) -> tuple[dict, dict, dict]:
+    def unpack(self, inputs: Iterator[Any]) -> tuple[Comparison, dict, dict, dict, dict]:
         """The plans, the tuning records and the runs' results, from the nodes' inputs in this
-        order (what follows is left in ``inputs``)."""
+        order (what follows is left in ``inputs``). A run that failed (its results, or its
+        experiment's tuning record, a :class:`RunFailure`) is left out: returned are the
+        comparison of the others, their inputs, and each failed run with why."""
         plans = {sampling: next(inputs) for sampling in self.samplings}
         tunings = {experiment: next(inputs) for experiment in self.experiments}
         records = {run.name: next(inputs) for run in self.runs}
-        return plans, tunings, records
+        lost = {name: t.why for name, t in tunings.items() if isinstance(t, RunFailure)}
+        failed = {
+            run.name: lost.get(run.experiment) or records[run.name].why
+            for run in self.runs
+            if run.experiment in lost or isinstance(records[run.name], RunFailure)
+        }
+        kept = replace(
+            self,
+            runs=tuple(run for run in self.runs if run.name not in failed),
+            experiments=tuple(name for name in self.experiments if name not in lost),
+        )
+        tunings = {name: record for name, record in tunings.items() if name not in lost}
+        records = {name: record for name, record in records.items() if name not in failed}
+        return kept, plans, tunings, records, failed
 
 
 def check_lineage(
     records: dict[str, dict[str, Any]],
     dataset_summary: dict[str, Any],
+    split: str,
     plans: dict[str, dict[str, np.ndarray]],
     tunings: dict[str, dict[str, Any]],
     comparison: Comparison,
 ) -> None:
-    """Every run's results were made from the current split and plan, and the settings the
-    parameters give it now; a tuned run's, from its experiment's current tuning record, made
-    from the current split, plan, settings, space and budget."""
-    split = dataset_summary.get(lineage.KEY, {}).get("split")
-    if not split:
+    """The dataset summary describes the current ``split`` (the train split's fingerprint);
+    every run's results were made from it, the current plan and the settings the parameters
+    give the run now; a tuned run's, from its experiment's current tuning record, made from the
+    current split, plan, settings, space and budget. The earliest stale artifact is named, with
+    the command that rebuilds it and what follows."""
+    if dataset_summary.get(lineage.KEY, {}).get("split") != split:
         raise lineage.StaleArtifactError(
-            "the dataset summary was made by an older version, without lineage; rebuild it: "
-            "`kedro run --pipelines=ingest`"
+            "the dataset summary (data/03_primary/summary.json) does not describe the "
+            "current train split (an ingest stopped between its files, or an older version "
+            "wrote it); rebuild it: `kedro run --pipelines=ingest`"
         )
     for run in comparison.runs:
         wanted = {"split": split, **comparison.expected[run.name]}
@@ -153,15 +171,21 @@ def _split(records: dict[str, Any], runs: tuple[Run, ...]) -> tuple[dict, dict]:
 
 
 def compare_runs(
-    dataset_summary: dict[str, Any], *inputs: Any, comparison: Comparison
+    dataset_summary: dict[str, Any],
+    train_set: dict[str, np.ndarray],
+    *inputs: Any,
+    comparison: Comparison,
 ) -> tuple[Any, ...]:
     """The comparison table of the final runs (mean ± std over seeds, intervals),
     DVC's metrics, the figures that put all experiments side by side (distances and depth
     probes of each experiment's first seed, training curves of every final run), every trial of
     every study (``tuning.csv``) and each loss's expected best validation score against the
     trials, after :func:`check_lineage`. Inputs: :meth:`Comparison.unpack`'s."""
-    plans, tunings, records = comparison.unpack(iter(inputs))
-    check_lineage(records, dataset_summary, plans, tunings, comparison)
+    comparison, plans, tunings, records, failed = comparison.unpack(iter(inputs))
+    if failed:
+        log.warning("compared without the runs that failed: %s", ", ".join(failed))
+    split = lineage.split_of(train_set, "train")
+    check_lineage(records, dataset_summary, split, plans, tunings, comparison)
     final, _ = _split(records, comparison.runs)
     table = _table(final, comparison.settings)
     first_of = {}
@@ -202,7 +226,10 @@ def compare_runs(
 
 
 def compare_representations(
-    dataset_summary: dict[str, Any], *inputs: Any, comparison: Comparison
+    dataset_summary: dict[str, Any],
+    train_set: dict[str, np.ndarray],
+    *inputs: Any,
+    comparison: Comparison,
 ) -> tuple[dict[str, Any], Any]:
     """Debiased linear CKA between every two final runs' test features (the untrained floor's
     seeds among them), at the embedding and after every stage: the matrices as a record and as
@@ -210,11 +237,12 @@ def compare_representations(
     current split. Inputs: :meth:`Comparison.unpack`'s, then each final run's embeddings in
     the order of ``comparison.runs``."""
     parts = iter(inputs)
-    plans, tunings, records = comparison.unpack(parts)
-    check_lineage(records, dataset_summary, plans, tunings, comparison)
-    embeddings = list(parts)
+    everyone = [run.name for run in comparison.runs if not run.untuned]
+    comparison, plans, tunings, records, _ = comparison.unpack(parts)
+    split = lineage.split_of(train_set, "train")
+    check_lineage(records, dataset_summary, split, plans, tunings, comparison)
     runs = [run for run in comparison.runs if not run.untuned]
-    split = dataset_summary.get(lineage.KEY, {}).get("split", "")
+    embeddings = [arrays for name, arrays in zip(everyone, parts, strict=True) if name in records]
     features = {}
     for run, arrays in zip(runs, embeddings, strict=True):
         lineage.require(
@@ -254,7 +282,7 @@ def write_report(
     figure (PNG bytes); :func:`compare_representations`' record and figure.
     """
     parts = iter(inputs)
-    plans, tunings, records = comparison.unpack(parts)
+    comparison, plans, tunings, records, failed = comparison.unpack(parts)
     final, untuned = _split(records, comparison.runs)
     shown = [run for run in comparison.runs if not run.untuned]
     figures = {
@@ -292,6 +320,7 @@ def write_report(
         },
         tuning=_tuning(tunings, comparison_table, untuned, significance, comparison, expected),
         similarity=(matrix, similarity["experiments"]) if matrix.size else None,
+        failed=failed,
     )
     for line in report.summary():
         log.info("%s", line)

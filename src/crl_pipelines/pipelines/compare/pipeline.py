@@ -38,13 +38,13 @@ def create_pipeline(comparison: Comparison, parameters: Mapping[str, Any]) -> Pi
         warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
         compare = node(
             bind(compare_runs, comparison=comparison),
-            [names.DATASET_SUMMARY, *read],
+            [names.DATASET_SUMMARY, names.TRAIN_SET, *read],
             ["comparison_table", "metrics", *figures[:-1], "tuning_table", figures[-1]],
             name="compare_runs",
         )
         representations = node(
             bind(compare_representations, comparison=comparison),
-            [names.DATASET_SUMMARY, *read, *embeddings],
+            [names.DATASET_SUMMARY, names.TRAIN_SET, *read, *embeddings],
             similarity,
             name="compare_representations",
         )
