@@ -63,12 +63,15 @@ def test_no_module_imports_another_that_imports_it_back():
 KEDRO_LAYER = (
     "crl_pipelines.__main__",
     "crl_pipelines.cli",
+    "crl_pipelines.config_loader",
     "crl_pipelines.dask_runner",
     "crl_pipelines.datasets",
     "crl_pipelines.hooks",
     "crl_pipelines.kedro_viz_offline",
     "crl_pipelines.pipeline_registry",
     "crl_pipelines.pipelines",
+    "crl_pipelines.run_failures",
+    "crl_pipelines.runner",
     "crl_pipelines.settings",
 )
 
@@ -113,3 +116,14 @@ def test_settings_and_scores_load_without_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_every_folder_of_shipped_files_is_a_package():
+    """setuptools (`packages.find`, no namespaces) warns at install of every folder of package
+    data that is not a package: each folder holding files the package ships has __init__.py."""
+    folders = {
+        path.parent
+        for path in (SOURCE / PACKAGE).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert sorted(f for f in folders if not (f / "__init__.py").is_file()) == []
