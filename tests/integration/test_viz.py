@@ -130,23 +130,26 @@ def check_graph(main: dict, pipeline_graphs: dict[str, dict], root: Path) -> Non
     assert set(main["modular_pipelines"]) == runs | EXPERIMENTS | {"__root__"}
     top = main["modular_pipelines"]["__root__"]["children"]
     assert {child["id"] for child in top if child["type"] == "modularPipeline"} == EXPERIMENTS
-    # kedro-viz draws outside the groups what other nodes read (or nothing reads): of a run, only
-    # its results and its embeddings, which the comparison reads (the scores, and the CKA
-    # between runs), and of an experiment its tuning record, which its runs and the comparison
-    # read; every other dataset of a run sits inside its group
+    # kedro-viz draws outside the groups what other nodes read (or nothing reads): of a run, its
+    # results and its embeddings, which the comparison reads (the scores, and the CKA between
+    # runs), and a trained run's placement and traces, which nothing reads (run metadata, and
+    # DVCLive's files for DVC); of an experiment its tuning record, which its runs and the
+    # comparison read; every other dataset of a run sits inside its group
     names = {node["id"]: (node["type"], node["name"]) for node in main["nodes"]}
     outside = sorted(names[child["id"]][1] for child in top if names[child["id"]][0] == "data")
     assert outside == ungrouped_datasets(root)
     read_by_the_comparison = [f"{run}.{name}" for run in runs for name in ("results", "embeddings")]
+    trained = [run for run in runs if not run.startswith(f"{FLOOR}.")]
+    unread = [f"{run}.{name}" for run in trained for name in ("placement", "traces")]
     assert [name for name in outside if name.split(".")[0] in EXPERIMENTS] == sorted(
-        [*read_by_the_comparison, *(f"{e}.tuning" for e in EXPERIMENTS - {FLOOR})]
+        [*read_by_the_comparison, *unread, *(f"{e}.tuning" for e in EXPERIMENTS - {FLOOR})]
     )
-    # the shared stages' datasets, two per run and one per experiment
-    assert len(outside) <= 20 + 2 * len(runs) + len(EXPERIMENTS)
+    # the shared stages' datasets, four per run and one per experiment
+    assert len(outside) <= 20 + 4 * len(runs) + len(EXPERIMENTS)
     for run in runs:
         group = {names[child["id"]][1] for child in main["modular_pipelines"][run]["children"]}
         own = {"model", "scores", "pca_png"}
-        own |= {"history", "steps", "placement"} if not run.startswith(f"{FLOOR}.") else set()
+        own |= {"history", "steps"} if run in trained else set()
         assert {f"{run}.{dataset}" for dataset in own} <= group, run
     assert set(main["layers"]) == catalog_layers(root)
     assert main["layers"][:3] == ["intermediate", "primary", "feature"]

@@ -14,6 +14,7 @@ DATASET_SUMMARY = "dataset_summary"
 RESULTS = "results"  # a run's results: what the comparison reads of a run's scores
 EMBEDDINGS = "embeddings"  # a run's train, validation and test features (CKA reads the test's)
 TUNING = "tuning"  # an experiment's tuning record (in the experiment's namespace)
+TRACES = "traces"  # a trained run's history and step trace in DVCLive's files
 
 
 def plan(sampling: str) -> str:

@@ -1,4 +1,5 @@
-"""Evaluate: score each run's embeddings, draw its figures, and gather the run's results."""
+"""Evaluate: score each run's embeddings, draw its figures, gather the run's results, and write
+its training traces for DVCLive's readers."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from crl_pipelines.evaluation.figures import RUN_FIGURES, run_figures
 from crl_pipelines.evaluation.settings import ScoringSettings
 from crl_pipelines.images import ImageDataset
 from crl_pipelines.runs import Run
+from crl_pipelines.tracking import trace_files
 
 if TYPE_CHECKING:
     from crl_pipelines.models import Encoder
@@ -103,9 +105,11 @@ def collect_results(scores: dict[str, Any], *inputs: Any, run: Run) -> dict[str,
     """The run's results, the one file the comparison reads of it: its scores record, each of
     :data:`RUN_FIGURES` named by file (beside the results, ``<figure>.png``) and SHA-256 and,
     for a trained run, its training history (every column, as lists), which epoch's weights its
-    model holds and why (``training.keep``, as the model file records it), how many steps it took
-    and where it trained. Inputs, in this order: the PNG bytes of each of :data:`RUN_FIGURES`;
-    for a trained run, its model, history, per-step log and placement."""
+    model holds and why (``training.keep``, as the model file records it) and how many steps it
+    took. Where and when it trained (its placement: host, process, times) stays in its own file,
+    so that the results, and the DVC stages after them, change only when the run's results do.
+    Inputs, in this order: the PNG bytes of each of :data:`RUN_FIGURES`; for a trained run, its
+    model, history and per-step log."""
     parts = iter(inputs)
     figures = {
         figure: {"file": f"{figure}.png", "sha256": hashlib.sha256(next(parts)).hexdigest()}
@@ -117,9 +121,11 @@ def collect_results(scores: dict[str, Any], *inputs: Any, run: Run) -> dict[str,
         history: pd.DataFrame = next(parts)
         steps: pd.DataFrame = next(parts)
         results["history"] = _jsonable(history.to_dict("list"))
-        results["training"] = {
-            **model.training_record,
-            "steps": len(steps),
-            "placement": next(parts),
-        }
+        results["training"] = {**model.training_record, "steps": len(steps)}
     return results
+
+
+def track_run(history: pd.DataFrame, steps: pd.DataFrame) -> dict[str, bytes]:
+    """A trained run's per-epoch history and per-step trace as DVCLive's files (its instability
+    flags and kept epoch among them), for ``dvc plots show`` and DVC's VS Code extension."""
+    return trace_files(history, steps)
