@@ -20,6 +20,7 @@ concatenated: LOOC++); training always uses the heads.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -149,6 +150,17 @@ class Encoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.projector(self.features(images))
+
+
+def load_encoder(path: str | Path, device: str = "cpu") -> Encoder:
+    """A trained encoder this project saved (``data/06_models/<experiment>/seed<k>/model.pt``),
+    in eval mode: the architecture rebuilt from the config in the file, the weights read with
+    ``torch.load(weights_only=True)``, so no pickled code runs. ``encoder.stages(images)
+    ["embedding"]`` is the representation the report scores, of uint8 N×C×H×W images."""
+    checkpoint = torch.load(path, map_location=device, weights_only=True)
+    encoder = build_encoder(checkpoint["config"])
+    encoder.load_state_dict(checkpoint["state_dict"])
+    return encoder.to(device).eval()
 
 
 def validate_config(config: dict[str, Any] | EncoderConfig) -> dict[str, Any]:

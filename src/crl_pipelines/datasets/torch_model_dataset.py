@@ -10,7 +10,7 @@ from kedro.io import AbstractDataset
 
 from crl_pipelines.atomic_writes import write_atomically
 from crl_pipelines.datasets.errors import UnreadableArtifactError
-from crl_pipelines.models import Encoder, build_encoder
+from crl_pipelines.models import Encoder, load_encoder
 
 
 class TorchModelDataset(AbstractDataset[Encoder, Encoder]):
@@ -32,16 +32,13 @@ class TorchModelDataset(AbstractDataset[Encoder, Encoder]):
 
     def load(self) -> Encoder:
         try:
-            checkpoint = torch.load(self._filepath, map_location="cpu", weights_only=True)
-            encoder = build_encoder(checkpoint["config"])
-            encoder.load_state_dict(checkpoint["state_dict"])
+            return load_encoder(self._filepath)
         except FileNotFoundError:
             raise
         except Exception as error:  # truncated, damaged, unsafe pickle, other config: many kinds
             raise UnreadableArtifactError(
                 self._filepath, "an encoder this project saved", error
             ) from None
-        return encoder.eval()
 
     def save(self, data: Encoder) -> None:
         checkpoint = {"config": data.config, "state_dict": data.state_dict()}
