@@ -22,6 +22,8 @@ from kedro.framework.startup import bootstrap_project
 from kedro.io.catalog_config_resolver import CatalogConfigResolver
 from kedro.pipeline import Pipeline
 
+from crl_pipelines.evaluation.metrics_file import HEADLINE
+from crl_pipelines.runs import FLOOR
 from tests.integration.conftest import (
     DVC_EXPERIMENTS,
     PROJECT,
@@ -29,6 +31,7 @@ from tests.integration.conftest import (
     clone,
     inside,
     tool,
+    tool_env,
     write_raw_digits,
 )
 
@@ -52,6 +55,8 @@ def stage_names(experiments) -> list[str]:
 STAGES = stage_names(EXPERIMENTS)
 RUN_STAGES = stage_names(DVC_EXPERIMENTS)  # the small DVC project's (conftest.py: dvc_project)
 PARAMETERS = "conf/base/parameters.yml"
+METRICS = "data/08_reporting/metrics"  # DVC's metrics: <experiment>/<score>.json
+LIVE = "data/08_reporting/live/plots/metrics"  # DVCLive's traces: <experiment>/<seed>/...
 # Which runs a stage's namespaces hold is decided by `seeds` (and its experiment's entry) and by
 # `tune.use` (a tuned experiment has untuned twins): the stages that train declare them, and the
 # later ones follow through the trained models.
@@ -311,35 +316,20 @@ def test_nothing_kedro_writes_for_dvc_is_kedro_versioned(kedro_project):
 
 
 def test_metrics_and_plots_name_the_reports(kedro_project):
-    """metrics.json is the DVC metrics file; the curves plot lists every trained run's history
-    (the runs conf/base declares); the score plots read the comparison table."""
-    pipelines, resolver, _ = kedro_project
+    """DVC's metrics are the comparison's metrics folder; the first plot is the DVCLive folder of
+    every trained run's traces (the traces' catalog pattern, less the run's own folders), so no
+    run is listed by hand; the score plots read the comparison table."""
+    _, resolver, _ = kedro_project
     config = dvc_yaml()
     assert config["metrics"] == [filepath(resolver, "metrics")]
-    plots = {name: spec for entry in config["plots"] for name, spec in entry.items()}
-    histories = {
-        filepath(resolver, dataset)
-        for dataset in pipelines["train"].all_outputs()
-        if dataset.endswith(".history")
-    }
-    assert set(plots["training_loss"]["y"]) == histories
-    assert plots["training_loss"]["x"] == "epoch"
+    (traces, *scores) = config["plots"]
+    run_folder = filepath(resolver, "ntxent.seed0.traces")
+    assert run_folder.endswith("/ntxent/seed0")
+    assert traces == {run_folder.removesuffix("/ntxent/seed0"): {"x": "step"}}
     comparison = filepath(resolver, "comparison_table")
-    for name, spec in plots.items():
-        if name != "training_loss":
-            assert spec["y"] == {comparison: "experiment"} and spec["x"] == name
-
-
-def test_loss_plot_draws_one_panel_per_run():
-    """The loss plot's template (.dvc/plots/loss_per_run.json) draws one panel per history file,
-    each with its own loss scale, so runs whose losses differ by orders of magnitude stay
-    readable."""
-    plots = {name: spec for entry in dvc_yaml()["plots"] for name, spec in entry.items()}
-    template = PROJECT / ".dvc/plots" / f"{plots['training_loss']['template']}.json"
-    spec = json.loads(template.read_text())
-    assert spec["facet"]["field"] == "filename"  # the field DVC gives each source file's rows
-    assert spec["resolve"]["scale"]["y"] == "independent"
-    assert spec["data"]["values"] == "<DVC_METRIC_DATA>"
+    for entry in scores:
+        ((name, spec),) = entry.items()
+        assert spec["y"] == {comparison: "experiment"} and spec["x"] == name
 
 
 def test_plots_page_template_loads_the_vega_scripts_dvc_would_fetch():
@@ -415,7 +405,8 @@ def test_gitignore_shows_dvc_files_and_hides_what_dvc_versions(tmp_path):
     ignored = ["data/01_raw/MNIST/", "data/01_raw/MNIST/raw/train-images-idx3-ubyte"]
     outs = [out for stage in resolved_stages().values() for out in stage.outs]
     ignored += [out if Path(out).suffix else f"{out}/" for out in outs]
-    ignored += ["data/08_reporting/metrics.json", "build/", "dvc_plots/", ".dvc/cache/"]
+    ignored += ["data/08_reporting/metrics/ntxent/probe_accuracy.json", "build/", "dvc_plots/"]
+    ignored += [".dvc/cache/", "data/08_reporting/live/plots/metrics/ntxent/seed0/step/loss.tsv"]
     ignored += [".dvc/config.local", ".dvc/tmp/", "data/checkpoints/ntxent/seed0/checkpoint.pt"]
     with git:
         assert [path for path in visible if git.is_ignored(path)] == []
@@ -426,6 +417,7 @@ def test_dvc_config_is_offline_with_a_local_remote_outside_the_repository():
     config = (PROJECT / ".dvc" / "config").read_text()
     assert re.search(r"analytics\s*=\s*false", config)
     assert re.search(r"check_update\s*=\s*false", config)
+    assert re.search(r"\[studio\]\s*offline\s*=\s*true", config)  # DVC's and DVCLive's posts
     assert re.search(r"remote\s*=\s*local", config)
     url = re.search(r"url\s*=\s*(\S+)", config).group(1)
     remote = (PROJECT / ".dvc" / url).resolve()  # relative URLs are relative to .dvc/
@@ -484,6 +476,25 @@ def test_repro_after_the_recorded_run_runs_nothing(dvc_project: DvcProject):
 
 
 @pytest.mark.slow
+def test_forced_retraining_to_the_same_model_leaves_evaluate_and_compare_up_to_date(
+    dvc_project: DvcProject,
+):
+    """`dvc repro -f train@ntxent` trains again: its model, history and step trace come out
+    byte-identical, and only where and when it trained (placement.json) changed, which no stage
+    reads, so every later stage (evaluate, compare) stays up to date."""
+    root = clone(dvc_project, "retrain")
+    models = root / "data/06_models/ntxent"
+    placement = root / "data/09_tracking/ntxent/seed0/placement.json"
+    before = {path: path.read_bytes() for path in models.rglob("*") if path.is_file()}
+    placed = placement.read_bytes()
+    output = tool("dvc", "repro", "--force", "--single-item", "train@ntxent", cwd=root).stdout
+    assert ran(output) == ["train@ntxent"]
+    assert {path: path.read_bytes() for path in models.rglob("*") if path.is_file()} == before
+    assert placement.read_bytes() != placed
+    assert status(root) == {}
+
+
+@pytest.mark.slow
 def test_dag_draws_one_branch_per_experiment(dvc_project: DvcProject):
     """`dvc dag`: pairs feeds each experiment's train stage, which feeds its own embed, then its
     evaluate, then the comparison; the floor hangs off ingest."""
@@ -501,33 +512,56 @@ def test_dag_draws_one_branch_per_experiment(dvc_project: DvcProject):
     assert ("ingest", "floor") in edges and ("floor", "compare") in edges
 
 
+def metrics(root: Path) -> dict[str, dict]:
+    """DVC's metrics files, ``{"<experiment>/<score>": {"value", "low", "high"}}``."""
+    folder = root / METRICS
+    return {
+        path.relative_to(folder).with_suffix("").as_posix(): json.loads(path.read_text())
+        for path in sorted(folder.rglob("*.json"))
+    }
+
+
 @pytest.mark.slow
-def test_metrics_show_prints_every_runs_probe_accuracy(dvc_project: DvcProject):
-    metrics = json.loads((dvc_project.root / "data/08_reporting/metrics.json").read_text())
-    assert set(metrics) >= {*DVC_EXPERIMENTS, "random_init"}
+def test_metrics_show_fits_160_columns_with_each_experiments_headline_scores(
+    dvc_project: DvcProject,
+):
+    """`dvc metrics show`: a row per experiment and headline score (its value and interval),
+    about a dozen numbers per experiment, every line within 160 columns."""
+    found = metrics(dvc_project.root)
+    experiments = {name.split("/")[0] for name in found}
+    assert experiments == {*DVC_EXPERIMENTS, FLOOR}
+    assert {name.split("/")[1] for name in found} == set(HEADLINE)
+    assert sum(len(record) for record in found.values()) <= 12 * len(experiments)
+    assert all(record["low"] <= record["value"] <= record["high"] for record in found.values())
     shown = tool("dvc", "metrics", "show", cwd=dvc_project.root).stdout
-    for run, scores in metrics.items():
-        assert f"{run}.probe_accuracy" in shown
-        assert f"{scores['probe_accuracy']:.5g}" in shown, (run, shown)
+    assert max(len(line) for line in shown.splitlines()) <= 160, shown
+    for name, record in found.items():
+        (line,) = [line for line in shown.splitlines() if f"{METRICS}/{name}.json" in line]
+        assert f"{record['value']:.5g}" in line, (name, shown)
 
 
 @pytest.mark.slow
-def test_plots_render_the_curves_and_the_scores(dvc_project: DvcProject):
-    """`dvc plots show` finds every plot's data: a loss per epoch of each trained run, and a
-    score of each encoder."""
+def test_plots_draw_each_runs_dvclive_traces_and_the_scores(dvc_project: DvcProject):
+    """DVCLive's files exist for every trained run (each epoch's loss, validation fall and kept
+    flag; each step's loss and spike flag), and `dvc plots show` draws a plot from each, step
+    on x, and the score bars from the comparison table."""
+    live = dvc_project.root / LIVE
+    for run in DVC_EXPERIMENTS:
+        folder = live / run / "seed0"
+        files = {path.relative_to(folder).as_posix() for path in folder.rglob("*.tsv")}
+        expected = {"epoch/loss.tsv", "epoch/degraded.tsv", "epoch/kept.tsv", "step/spike.tsv"}
+        assert expected | {"step/loss.tsv"} <= files, (run, files)
+    kept = (live / "ntxent/seed0/epoch/kept.tsv").read_text().splitlines()
+    assert kept[0] == "step\tkept" and sum(int(row.split()[1]) for row in kept[1:]) == 1
     shown = json.loads(tool("dvc", "plots", "show", "--json", cwd=dvc_project.root).stdout)
     assert not shown.get("errors"), shown["errors"]
-    plots = {
-        name: rendered[0]["content"]["data"]["values"] for name, rendered in shown["data"].items()
-    }
-    assert set(plots) == {name for entry in dvc_yaml()["plots"] for name in entry}
-    curves = {row["filename"] for row in plots["training_loss"]}
-    assert curves == {f"{run}/seed0/history.csv" for run in DVC_EXPERIMENTS}
-    assert all(row["loss"] for row in plots["training_loss"])
-    loss = shown["data"]["training_loss"][0]["content"]
-    assert loss["facet"]["field"] == "filename" and loss["spec"]["encoding"]["y"]["field"] == "loss"
-    scored = {row["experiment"] for row in plots["probe_accuracy"]}
-    assert scored == {*DVC_EXPERIMENTS, "random_init"}
+    traces = {name: plot for name, plot in shown["data"].items() if name.startswith(LIVE)}
+    assert set(traces) == {p.relative_to(dvc_project.root).as_posix() for p in live.rglob("*.tsv")}
+    loss = traces[f"{LIVE}/ntxent/seed0/epoch/loss.tsv"][0]["content"]
+    assert loss["encoding"]["x"]["field"] == "step"
+    assert len(loss["data"]["values"]) == 1  # one epoch in the small settings
+    bars = shown["data"]["probe_accuracy"][0]["content"]["data"]["values"]
+    assert {row["experiment"] for row in bars} == {*DVC_EXPERIMENTS, FLOOR}
 
 
 @pytest.mark.slow
@@ -544,8 +578,8 @@ def test_plots_page_renders_offline(dvc_project: DvcProject):
     assert len(scripts) == 3
     for src in scripts:
         assert (page.parent / src).resolve().is_file(), src
-    names = [name for entry in dvc_yaml()["plots"] for name in entry]
-    assert html.count("vegaEmbed(") == len(names)
+    traces = list((dvc_project.root / LIVE).rglob("*.tsv"))
+    assert html.count("vegaEmbed(") == len(traces) + len(dvc_yaml()["plots"]) - 1
 
 
 @pytest.mark.slow
@@ -556,26 +590,57 @@ def test_fresh_clone_pulls_every_artifact_from_the_remote(dvc_project: DvcProjec
     fresh = clone(dvc_project, "fresh", pull=False)
     tool(sys.executable, "scripts/dvc_pull.py", cwd=fresh)  # `make pull`
     assert status(fresh) == {}
-    for name in ["data/08_reporting/metrics.json", "data/06_models/ntxent/seed0/model.pt"]:
+    for name in [f"{METRICS}/ntxent/probe_accuracy.json", "data/06_models/ntxent/seed0/model.pt"]:
         assert (fresh / name).read_bytes() == (dvc_project.root / name).read_bytes()
 
 
+def record(root: Path, **environment: str) -> subprocess.CompletedProcess:
+    """`make run`'s last step (scripts/dvc_record.py), with these environment variables."""
+    return subprocess.run(
+        [sys.executable, "scripts/dvc_record.py"],
+        cwd=root, env={**tool_env(), **environment}, capture_output=True, text=True,
+    )  # fmt: skip
+
+
 @pytest.mark.slow
-def test_pull_without_the_artifacts_says_in_one_line_how_to_make_them(dvc_project: DvcProject):
-    """`make pull` (scripts/dvc_pull.py) from a clone whose remote lacks the artifacts, or whose
-    commit has no dvc.lock: exit status 1 and one line naming the remote and `make repro`."""
+def test_pull_offers_the_cheapest_way_and_a_run_is_recorded_only_when_honest(
+    dvc_project: DvcProject,
+):
+    """`make pull` (scripts/dvc_pull.py) in a clone whose remote lacks the artifacts: exit status
+    1 and one line naming the remote and `make run`. With a run's outputs in the workspace and no
+    dvc.lock: one line offering `make record`. `make run`'s recording (scripts/dvc_record.py)
+    refuses, in one line and leaving dvc.lock as it was, after a run on other parameters than
+    conf/base's (KEDRO_ENV, conf/local); after the run on conf/base it records every stage as
+    `dvc repro` would have (the hashes of the run's fixture) and `dvc status` is clean."""
     root = clone(dvc_project, "no_remote", pull=False)
     nowhere = root.parent / "no-such-storage"
     tool("dvc", "remote", "modify", "--local", "local", "url", nowhere, cwd=root)
-    for case in ("no artifacts", "no dvc.lock"):
-        result = tool(sys.executable, "scripts/dvc_pull.py", cwd=root, check=False)
-        assert result.returncode == 1 and result.stdout == ""
-        (line,) = result.stderr.splitlines()
-        assert "run `make repro` (dvc repro" in line, line
-        if case == "no artifacts":
-            assert str(nowhere) in line
-        (root / "dvc.lock").unlink(missing_ok=True)
-    assert "no dvc.lock" in line
+    pulled = tool(sys.executable, "scripts/dvc_pull.py", cwd=root, check=False)
+    assert pulled.returncode == 1 and pulled.stdout == ""
+    (line,) = pulled.stderr.splitlines()
+    assert str(nowhere) in line and "`make run` makes them" in line, line
+
+    (root / "dvc.lock").unlink()
+    shutil.copytree(dvc_project.root / "data", root / "data", dirs_exist_ok=True)
+    pulled = tool(sys.executable, "scripts/dvc_pull.py", cwd=root, check=False)
+    (line,) = pulled.stderr.splitlines()
+    assert pulled.returncode == 1 and "no dvc.lock" in line and "`make record`" in line, line
+
+    for environment, why in [
+        ({"KEDRO_ENV": "test"}, "KEDRO_ENV=test"),
+        ({}, "conf/local/parameters.yml overrides conf/base"),
+    ]:
+        if not environment:
+            (root / "conf/local/parameters.yml").write_text("seeds: [1]\n")
+        refused = record(root, **environment)
+        (line,) = refused.stderr.splitlines()
+        assert refused.returncode == 1 and line.startswith("nothing recorded in dvc.lock: ")
+        assert why in line and not (root / "dvc.lock").exists()
+    (root / "conf/local/parameters.yml").unlink()
+    recorded = record(root)
+    assert recorded.returncode == 0, recorded.stderr
+    assert lock_hashes(root) == lock_hashes(dvc_project.root)
+    assert status(root) == {}
 
 
 @pytest.mark.slow
@@ -650,13 +715,13 @@ def test_experiment_variant_with_dvc_exp_run_reruns_only_its_branch(dvc_project:
     ]
     assert "0.3" in json.dumps(variant)
     diff = json.loads(tool("dvc", "metrics", "diff", "--json", cwd=root).stdout)
-    changed = diff["data/08_reporting/metrics.json"]
-    assert changed and all(key.startswith("ntxent.") for key in changed), changed
+    changed = [path for path, scores in diff.items() if scores]
+    assert changed and all(path.startswith(f"{METRICS}/ntxent/") for path in changed), changed
 
-    # `make exp-show`: each run's headline score and the one parameter the variant changed
+    # `make exp-show`: each experiment's headline score and the one parameter the variant changed
     table = tool(sys.executable, "scripts/exp_show.py", "--", "--csv", cwd=root).stdout
     header = table.splitlines()[0].split(",")
-    scores = {f"{run}.probe_accuracy" for run in [*DVC_EXPERIMENTS, "random_init"]}
+    scores = {f"{METRICS}/{run}/probe_accuracy.json:value" for run in [*DVC_EXPERIMENTS, FLOOR]}
     assert header[0] == "Experiment"
     assert set(header[1:]) == scores | {"experiments.ntxent.loss_params.temperature"}
 
@@ -676,9 +741,7 @@ def test_replaced_raw_data_reruns_ingest_onward(dvc_project: DvcProject):
     output = tool("dvc", "repro", cwd=root).stdout
     assert sorted(ran(output)) == sorted(RUN_STAGES)
     assert ran(output)[:2] == ["ingest", "pairs"] and ran(output)[-1] == "compare"
-    old = json.loads((dvc_project.root / "data/08_reporting/metrics.json").read_text())
-    new = json.loads((root / "data/08_reporting/metrics.json").read_text())
-    assert new != old
+    assert metrics(root) != metrics(dvc_project.root)
     changed = tool("dvc", "metrics", "diff", cwd=root).stdout
     assert "probe_accuracy" in changed
     assert lock_hashes(root)["train@ntxent"] != lock_hashes(dvc_project.root)["train@ntxent"]
