@@ -4,9 +4,10 @@
     .venv/bin/python scripts/replay_spikes.py data/06_models --inject   # and injected jumps
 
 Each run's ``steps.csv`` (``data/06_models/<experiment>/<seed>/``) is judged epoch by epoch, as
-the training loop judges it (:mod:`crl_pipelines.training.instability`), at the run's default
+the training loop judges it (:mod:`crl_pipelines.training.instability`), at the defaults of
 ``training.spike_factor`` and ``spike_window`` unless given. The table shows the steps the rule
-flags per run beside the ``spike`` column the run recorded (the rule it was trained with).
+flags per run (epoch:step of the first few) beside the ``spike`` column the run recorded (the
+rule it was trained with), and the epochs whose validation score fell (0: a healthy run).
 
 ``--inject`` checks the two cases the rule must tell apart, at five places of each run (30 % to
 90 % of its steps), one at a time, each a jump from the level there back to the untrained
@@ -71,6 +72,15 @@ def caught(steps: pd.DataFrame, factor: float, window: int, moves: bool) -> int:
     return count
 
 
+def validation_falls(history: Path) -> str:
+    """How many epochs of the run the validation-fall rule flagged (its history beside the
+    trace): 0 for a healthy run; "?" without a history or a validation split."""
+    if not history.is_file():
+        return "?"
+    rows = pd.read_csv(history)
+    return str(int(rows["degraded"].sum())) if "degraded" in rows else "?"
+
+
 def main() -> None:
     """Print each run's flags: steps, recorded (the old rule), replayed (this rule)."""
     defaults = TrainingSettings()
@@ -81,7 +91,7 @@ def main() -> None:
     parser.add_argument("--inject", action="store_true", help="check injected jumps too")
     args = parser.parse_args()
     files = [f for r in args.roots for f in ([r] if r.is_file() else sorted(r.rglob("steps.csv")))]
-    print("run | steps | recorded flags | replayed flags | replayed steps (epoch:step)"
+    print("run | validation falls | steps | recorded flags | replayed flags | replayed steps"
           + (" | moving jumps caught | hard batches flagged" if args.inject else ""))  # fmt: skip
     for path in files:
         steps = pd.read_csv(path)
@@ -91,6 +101,7 @@ def main() -> None:
         where = " ".join(f"{e}:{s}" for e, s in steps[flags][["epoch", "step"]].to_numpy()[:8])
         row = [
             f"{path.parent.parent.name}/{path.parent.name}",
+            validation_falls(path.with_name("history.csv")),
             str(len(steps)),
             f"{int(steps['spike'].sum())} ({steps['spike'].mean():.2%})",
             f"{int(flags.sum())} ({flags.mean():.2%})",
