@@ -10,7 +10,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline, node
 from kedro_datasets.json import JSONDataset
 
-from crl_pipelines.cli import DASK_RUNNER, use_dask
+from crl_pipelines.cli import DASK_RUNNER, ISOLATING_RUNNER, use_dask
 from crl_pipelines.dask_runner import (
     SCHEDULER_ENV,
     InMemoryCrossingError,
@@ -71,7 +71,7 @@ OPTIONS = {"runner": None, "runner_params": {}}
 @pytest.mark.parametrize(
     ("dask", "scheduler", "expected"),
     [
-        (None, None, OPTIONS),
+        (None, None, {"runner": ISOLATING_RUNNER, "runner_params": {}}),
         ("local", None, {"runner": DASK_RUNNER, "runner_params": {}}),
         (
             "tcp://h:8786",
