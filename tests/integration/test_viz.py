@@ -193,7 +193,7 @@ def test_build_previews_figures_as_images_and_metrics_as_json(viz_build):
         assert preview(name)["preview_type"] == "ImagePreview", name
     metrics = preview("metrics")
     assert metrics["preview_type"] == "JSONPreview"
-    assert "probe_accuracy" in json.loads(metrics["preview"])["ntxent"]
+    assert "value" in json.loads(json.loads(metrics["preview"])["ntxent/probe_accuracy.json"])
     table = preview("comparison_table")
     assert table["preview_type"] == "TablePreview"
     assert {row[0] for row in table["preview"]["data"]} == EXPERIMENTS  # all, not the first 5
@@ -330,15 +330,14 @@ def test_readme_picture_shows_the_current_pipeline():
         "groups": sorted(experiments),
         "datasets": ungrouped_datasets(PROJECT),
     }
-    # of each run, only its results and embeddings (which the comparison reads) are drawn outside
-    # its group, and of each experiment its tuning record (which its runs and the comparison read)
-    runs = {
-        f"{namespace}.{dataset}"
-        for namespace, _ in pipeline
-        if namespace and "." in namespace
-        for dataset in ("results", "embeddings")
-    }
+    # of each run, only its results and embeddings (which the comparison reads) and, trained, its
+    # placement and traces (which nothing reads) are drawn outside its group, and of each
+    # experiment its tuning record (which its runs and the comparison read)
+    runs = {namespace for namespace, _ in pipeline if namespace and "." in namespace}
+    read = {f"{run}.{dataset}" for run in runs for dataset in ("results", "embeddings")}
+    trained = {run for run in runs if not run.startswith(f"{FLOOR}.")}
+    unread = {f"{run}.{dataset}" for run in trained for dataset in ("placement", "traces")}
     tunings = {f"{name}.tuning" for name in experiments - {FLOOR}}
     per_run = [name for name in picture["datasets"] if name.split(".")[0] in experiments]
-    assert per_run == sorted(runs | tunings)
+    assert per_run == sorted(read | unread | tunings)
     assert (PROJECT / "docs" / "pipeline.png").stat().st_size > 10_000

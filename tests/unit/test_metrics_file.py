@@ -61,6 +61,7 @@ def test_folder_dataset_saves_exactly_the_files_given(tmp_path):
     dataset.save({"a/x.json": b"3", "a/z.json": b"4"})
     assert dataset.load() == {"a/x.json": b"3", "a/z.json": b"4"}
     assert sorted(os.listdir(tmp_path / "metrics")) == ["a"]
+    assert json.loads(dataset.preview()) == {"a/x.json": "3", "a/z.json": "4"}
     with pytest.raises(DatasetError, match="is not a path inside it"):
         dataset.save({"../escape.json": b"5"})
     assert dataset.load() == {"a/x.json": b"3", "a/z.json": b"4"}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets._typing import JSONPreview
 
 from crl_pipelines.atomic_writes import write_atomically
 
@@ -45,6 +47,10 @@ class FolderDataset(AbstractDataset[Mapping[str, bytes], dict[str, bytes]]):
         for folder, _, _ in sorted(os.walk(self._filepath), reverse=True):
             if folder != str(self._filepath) and not os.listdir(folder):
                 os.rmdir(folder)
+
+    def preview(self) -> JSONPreview:
+        """kedro-viz's preview: each file's text by its relative path."""
+        return JSONPreview(json.dumps({name: data.decode() for name, data in self.load().items()}))
 
     def _files(self) -> list[str]:
         """The folder's files (hidden temporary files of a save excluded), relative, sorted."""
