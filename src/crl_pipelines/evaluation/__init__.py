@@ -2,7 +2,7 @@
 
 Modules: ``metrics`` (pure numpy/scikit-learn score functions, importable on their own, e.g. by
 training's per-epoch monitor), ``scores`` (the registry: one entry per score), ``battery`` (every
-registered score of one run's embeddings), ``plots`` (figures) and ``report`` (comparison table,
-ranking, ``metrics.json``, Markdown and HTML). Nothing is imported here, so importing one module
-does not pull in the others.
+registered score of one run's embeddings), ``plots`` (figures), ``report`` (comparison table,
+ranking, Markdown and HTML) and ``metrics_file`` (DVC's metrics). Nothing is imported here, so
+importing one module does not pull in the others.
 """

@@ -1,9 +1,9 @@
 """What every score is (:class:`Score`: how it is computed and how the comparison and report show
 it) and the registry :data:`SCORES`.
 
-The battery, the comparison table, the ranking, ``metrics.json`` and the report all read
-:data:`SCORES`, so nothing else changes when a score is added. :data:`SCORES` is in output order:
-the order of each run's scores, of ``metrics.json`` and of the runs' tables in the report. The
+The battery, the comparison table, the ranking and the report all read :data:`SCORES`, so
+nothing else changes when a score is added. :data:`SCORES` is in output order: the order of
+each run's scores and of the runs' tables in the report. The
 ranking and the comparison table follow ``Score.order`` instead.
 """
 
@@ -39,7 +39,7 @@ class Score:
     in_table: bool = False  # a column of the comparison table
     order: int = 1000  # place in the ranking and the table, ascending (ties: registry order)
     fmt: str = ".3f"  # format spec of every value it shows ("d": an integer, when it is one)
-    # "score": a measurement (compared, in metrics.json); "count": how many rows a score used;
+    # "score": a measurement (compared and ranked); "count": how many rows a score used;
     # "flag": 1 or 0 (e.g. collapsed). Counts and flags are shown beside each run, never scored
     # (a count has no heading: the battery resamples only scores with one, see battery.py).
     kind: str = "score"

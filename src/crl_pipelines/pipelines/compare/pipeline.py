@@ -1,5 +1,5 @@
 """Compare pipeline: every run's results and every experiment's tuning record → the comparison,
-metrics.json, tuning.csv and the report; every run's test features → their CKA."""
+DVC's metrics, tuning.csv and the report; every run's test features → their CKA."""
 
 import warnings
 from collections.abc import Mapping
