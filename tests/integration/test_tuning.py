@@ -61,7 +61,7 @@ def test_every_study_ends_with_its_budget_and_the_report_compares_before_and_aft
     table = pd.read_csv(data / "08_reporting/comparison.csv")
     assert table["experiment"].tolist() == [*EXPERIMENTS, "random_init"]  # the final runs only
     report = (data / "08_reporting/report.md").read_text()
-    tuning = report[report.index("## Tuning") : report.index("## Comparison figures")]
+    tuning = report[report.index("## Tuning") : report.index("## Runs")]
     assert "Every experiment was tuned with the same budget: 3 finished trials of 1 epoch" in tuning
     assert "the ranking on probe acc.: before " in tuning
     assert all(f"| {experiment} | " in tuning for experiment in EXPERIMENTS)
