@@ -7,9 +7,9 @@ scores, the epoch's loss spikes, ``degraded`` when the validation score fell, ``
 epoch whose weights the model holds) and its per-step trace under ``…/step/`` (step = the step
 since training began: loss, learning rate, gradient norm, ``spike``).
 
-DVCLive's ``Live`` is used for its file format only (:class:`_FilesOnly`): it opens no DVC
-repository and no git repository (plain ``Live()`` reads git and, outside a DVC project, runs
-``dvc init``), writes no ``dvc.yaml`` (this project's declares the folder), saves no DVC
+DVCLive's ``Live`` is used for its file format only (:func:`_live`): it opens no DVC
+repository and no git repository (plain ``Live()`` reads git and, in a git repository without
+DVC, runs ``dvc init``), writes no ``dvc.yaml`` (this project's declares the folder), saves no DVC
 experiment and posts nothing to DVC Studio, its one network destination (DVCLive 3.49 has no
 analytics of its own; ``DVC_STUDIO_OFFLINE`` or ``studio.offline`` in .dvc/config switch Studio
 off for DVC as well). It writes into a temporary folder; the caller gets the files' bytes and
@@ -26,23 +26,24 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from dvclive import Live
 
 EPOCH, STEP = "epoch", "step"  # the two traces' folders
 
 
-class _FilesOnly(Live):
-    """DVCLive's writer without its side effects on the repository, git and the network."""
+def _live(folder: Path) -> Any:
+    """DVCLive's ``Live`` writing into ``folder``, without its side effects on the repository,
+    git and the network. Imported on use: DVCLive loads DVC, seconds that every Kedro start
+    would otherwise pay."""
+    from dvclive import Live
 
-    def _init_dvc(self) -> None:
-        self._dvc_file = "dvc.yaml"  # never written: dvcyaml=False
+    class FilesOnly(Live):
+        def _init_dvc(self) -> None:
+            self._dvc_file = "dvc.yaml"  # never written: dvcyaml=False
 
-    def _init_studio(self) -> None:
-        self._studio_events_to_skip.update({"start", "data", "done"})
+        def _init_studio(self) -> None:
+            self._studio_events_to_skip.update({"start", "data", "done"})
 
-
-def _live(folder: Path) -> Live:
-    return _FilesOnly(str(folder), save_dvc_exp=False, dvcyaml=False, report=None)
+    return FilesOnly(str(folder), save_dvc_exp=False, dvcyaml=False, report=None)
 
 
 def _number(value: Any) -> float | int | None:
@@ -54,7 +55,7 @@ def _number(value: Any) -> float | int | None:
     return value.item() if hasattr(value, "item") else value
 
 
-def _log_table(live: Live, prefix: str, table: pd.DataFrame, steps: Iterable[int]) -> None:
+def _log_table(live: Any, prefix: str, table: pd.DataFrame, steps: Iterable[int]) -> None:
     """Each column of ``table`` as the trace ``<prefix>/<column>``, row by row at ``steps``;
     a missing value (NaN: e.g. the place of a spike in an epoch without one) is left out."""
     for step, row in zip(steps, table.to_dict("records"), strict=True):
