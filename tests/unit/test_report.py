@@ -530,9 +530,9 @@ def test_report_markdown_escapes_hostile_names():
     assert not {"b", "em", "strong", "s", "br"} & set(page.tags)
     assert page.links == [f"#{id}" for id, _ in UNTUNED_SECTIONS]  # the table of contents only
     assert page.tags.count("code") == len(report.runs)
-    # the ranking, the headline scores, every experiment, the corruption table, each run's, the
-    # dataset's class names
-    assert len(page.tables) == 4 + len(report.runs) + 1
+    # the ranking, the headline scores, every experiment, what its columns mean, the corruption
+    # table, each run's, the dataset's class names
+    assert len(page.tables) == 5 + len(report.runs) + 1
     assert all(len(set(rows)) == 1 for rows in page.tables)  # every row as wide as the header
     assert page.tables[2][0] == 2 + sum(score.in_table for score in SCORES.values())
     text = "".join(page.text)
@@ -756,9 +756,13 @@ def test_failed_runs_are_named_once_at_the_top_with_why():
 
 
 def test_every_score_has_a_meaning_and_runs_show_labels_not_keys():
-    """Every registered score says what it means; a run's table names each score by its
-    heading (or its name in words when it has none), never by its key."""
+    """Every registered score says what it means, and the report says it of every column of the
+    comparison table; a run's table names each score by its heading (or its name in words when
+    it has none), never by its key."""
     assert [name for name, score in SCORES.items() if not score.meaning] == []
+    columns = [score for score in SCORES.values() if score.in_table]
+    meanings = [[score.heading, score.meaning] for score in columns]
+    assert all(row in Page(small_report().html()).rows for row in meanings)
     report = small_report()
     rows = report._run_rows("ntxent_s0")
     labels = [row[0] for row in rows]

@@ -407,6 +407,12 @@ class Report:
             rows.append(cells)
         return headings, rows
 
+    @staticmethod
+    def _glossary() -> tuple[list[str], list[list[str]]]:
+        """What each column of the comparison table means, from the registry."""
+        rows = [[score.heading, score.meaning] for _, score in in_order() if score.in_table]
+        return ["score", "meaning"], rows
+
     def _robustness_rows(self, name: Callable[[str], str]) -> tuple[list[str], list[list[str]]]:
         """The corruption table: each experiment's probe accuracy under each corruption (mean of
         its severities) and over all of them, with intervals; no rows without corrupted data."""
@@ -588,6 +594,7 @@ class Report:
             "intervals": self._intervals(name),
             "headline": self._headline_rows(name),
             "experiments": self._table_rows(name),
+            "glossary": self._glossary(),
             "robustness": self._robustness_rows(name),
             "comparison_figures": _figure_views(self.comparison_figures),
             "runs": [self._run_view(run, name) for run in self.runs],

@@ -12,7 +12,7 @@ from crl_pipelines.evaluation.scores.base import SCORES, ScoreFunction, mean_of
 
 # The probe after each stage: a depth profile, drawn in a figure rather than ranked.
 for _depth in DEPTHS:
-    _after = {"stem": "the stem", "embedding": "the head: the embedding"}.get(_depth, _depth)
+    _after = {"stem": "the stem", "embedding": "the head (the embedding)"}.get(_depth, _depth)
     SCORES.register(
         f"probe_{_depth}",
         needs_labels=True,
