@@ -18,6 +18,7 @@ its key too. A parameters file that is not a mapping, or not YAML, stops in one 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,7 @@ class ProjectConfigLoader(OmegaConfigLoader):
         try:
             return super()._read_dir_configs(conf_path, patterns, key, *args)
         except (ParserError, ScannerError) as error:
-            cause = error.__cause__ or error
-            raise ParameterError(
-                f"{_one_line(str(error))} ({_one_line(str(cause))}): fix the file's YAML"
-            ) from error
+            raise ParameterError(_not_yaml(error)) from error
 
     def _check_duplicates(self, key: str, config_per_file: dict[Path, Any]) -> None:
         if key == PARAMETERS:
@@ -79,5 +77,11 @@ class ProjectConfigLoader(OmegaConfigLoader):
         return OmegaConf.to_container(OmegaConf.unsafe_merge(merged, self.runtime_params))
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+def _not_yaml(error: ParserError | ScannerError) -> str:
+    """One line for a configuration file that is not YAML: the file, what and where."""
+    named = re.search(r"file (.+?), unable to read", str(error))
+    path = named.group(1) if named else "a configuration file"
+    cause = error.__cause__ if isinstance(error.__cause__, ParserError | ScannerError) else error
+    mark = cause.problem_mark
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"{path} is not valid YAML: {cause.problem}{where}; fix the file"
