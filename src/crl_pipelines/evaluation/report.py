@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from crl_pipelines.evaluation.figures import CAPTIONS, SMALLEST_TEXT_PT
+from crl_pipelines.evaluation.metrics_file import HEADLINE
 from crl_pipelines.evaluation.scores import SCORES, Score, in_order
 from crl_pipelines.evaluation.scores.robustness import MEAN_CORRUPTION, PER_CORRUPTION
 from crl_pipelines.evaluation.similarity import similarity_sentences
@@ -30,15 +31,10 @@ from crl_pipelines.evaluation.uncertainty import Significance
 
 _UNREGISTERED = Score(compute=lambda run: math.nan, needs_labels=False)
 P_FLOOR = 1e-4  # smaller p-values read "p < 0.0001": the normal tail says nothing finer
-# The scores the interval plot shows near the top of the report (those the table holds).
-HEADLINE_SCORES = (
-    "probe_accuracy",
-    "knn_accuracy",
-    "map_at_r",
-    "class_separation",
-    "corruption_probe_accuracy",
-    "uniformity",
-)
+# The scores the interval plot shows near the top of the report (those the table holds): DVC's
+# headline scores, the class separation the summary sets against the guide's ranking, and the
+# uniformity of the embedding.
+HEADLINE_SCORES = (*HEADLINE, "class_separation", "uniformity")
 SMALLEST_TEXT_PX = 9  # a figure is never shown so small that its smallest text is below this
 
 
