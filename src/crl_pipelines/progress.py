@@ -171,9 +171,10 @@ def duration(seconds: float) -> str:
 
 class StepLines:
     """Off a terminal: told of each step, a line of where training is (the run, epoch, step,
-    images per second and the time left) once :func:`progress_seconds` have passed since the
-    last line; each epoch starts the count afresh, since its summary line was just logged. The
-    rate is the steps trained since this was made (a resumed run's earlier epochs not counted).
+    images per second and the time left) when the next step would end more than
+    :func:`progress_seconds` after the last line, so that none is further apart; an epoch counts
+    from the end of the one before, whose summary line came after it. The rate is the steps
+    trained since this was made (a resumed run's earlier epochs not counted).
     """
 
     def __init__(
@@ -186,7 +187,7 @@ class StepLines:
     ) -> None:
         self.run, self.epochs, self.steps, self.batch = run, epochs, steps, batch
         self.clock, self.every = clock, progress_seconds()
-        self.started = self.last = clock()
+        self.started = self.last = self.previous = clock()
         self.before: int | None = None  # steps trained before this was made
 
     def __call__(self, epoch: int, step: int) -> None:
@@ -194,8 +195,9 @@ class StepLines:
         if self.before is None:
             self.before = done - 1
         elif step == 1:
-            self.last = now
-        if now - self.last < self.every:
+            self.last = self.previous
+        step_time, self.previous = now - self.previous, now
+        if now + step_time - self.last < self.every:
             return
         self.last = now
         rate = (done - self.before) / max(now - self.started, 1e-9)  # steps per second

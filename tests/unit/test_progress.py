@@ -42,21 +42,22 @@ def train(lines: progress.StepLines, clock: Clock, epochs: range, steps: int) ->
 
 
 def test_long_training_says_where_it_is_every_interval(monkeypatch, caplog):
-    """Off a terminal, a line at least every 30 s: the run and its place, epoch, step, images
-    per second and the time left; each epoch starts the count afresh (its summary line is a
-    line). Three epochs of 100 steps of 256 images, 1 s a step: 256 images/s."""
+    """Off a terminal, a line at least every 30 s (at the step after which the next would be
+    later): the run and its place, epoch, step, images per second and the time left; an epoch
+    counts from the end of the one before (its summary line is a line). Three epochs of 100
+    steps of 256 images, 1 s a step: 256 images/s."""
     monkeypatch.delenv(progress.SECONDS_ENV, raising=False)
     progress.set_runs(["floor.seed0", "ntxent.seed0"])
     clock = Clock(1.0)
     caplog.set_level(logging.INFO, LOGGER)
     train(progress.StepLines("ntxent.seed0", 3, 100, 256, clock), clock, range(1, 3), 100)
     assert messages(caplog) == [
-        "ntxent.seed0 (2/2): epoch 1/3, step 30/100, 256 images/s, ETA 4 min 30 s",
-        "ntxent.seed0 (2/2): epoch 1/3, step 60/100, 256 images/s, ETA 4 min 00 s",
-        "ntxent.seed0 (2/2): epoch 1/3, step 90/100, 256 images/s, ETA 3 min 30 s",
-        "ntxent.seed0 (2/2): epoch 2/3, step 31/100, 256 images/s, ETA 2 min 49 s",
-        "ntxent.seed0 (2/2): epoch 2/3, step 61/100, 256 images/s, ETA 2 min 19 s",
-        "ntxent.seed0 (2/2): epoch 2/3, step 91/100, 256 images/s, ETA 1 min 49 s",
+        "ntxent.seed0 (2/2): epoch 1/3, step 29/100, 256 images/s, ETA 4 min 31 s",
+        "ntxent.seed0 (2/2): epoch 1/3, step 58/100, 256 images/s, ETA 4 min 02 s",
+        "ntxent.seed0 (2/2): epoch 1/3, step 87/100, 256 images/s, ETA 3 min 33 s",
+        "ntxent.seed0 (2/2): epoch 2/3, step 29/100, 256 images/s, ETA 2 min 51 s",
+        "ntxent.seed0 (2/2): epoch 2/3, step 58/100, 256 images/s, ETA 2 min 22 s",
+        "ntxent.seed0 (2/2): epoch 2/3, step 87/100, 256 images/s, ETA 1 min 53 s",
     ]
 
 
