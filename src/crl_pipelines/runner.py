@@ -7,6 +7,7 @@ the others (:mod:`crl_pipelines.run_failures`).
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from itertools import chain
 from typing import Any
@@ -23,6 +24,12 @@ class IsolatingRunner(SequentialRunner):
     logged, the nodes that need what it did not make are not run, and a shared node reads a
     :class:`~crl_pipelines.runs.RunFailure` in place of each such dataset. At the end, when any
     node failed, :class:`~crl_pipelines.run_failures.RunsFailedError` names them."""
+
+    @property
+    def _logger(self) -> logging.Logger:
+        """Kedro's sequential runner's logger: its records (each node completed, the run's
+        end) go where conf/logging.yml sends Kedro's, the log file."""
+        return logging.getLogger(SequentialRunner.__module__)
 
     def __repr__(self) -> str:
         """Named as the sequential runner it is: kedro-viz records a run's workflow (the node
@@ -54,6 +61,7 @@ class IsolatingRunner(SequentialRunner):
                     raise
                 failures.fail(node, error)
                 continue
+            self._logger.info("Completed node: %s", node.name)
             self._release_datasets(node, catalog, load_counts, pipeline)
         if failures:
             raise failures.error()
