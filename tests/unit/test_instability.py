@@ -1,5 +1,5 @@
 """Instability caught: the spike rule against a direct computation, heavy-tailed batch noise and
-a loss sitting at 0 left unflagged, a shift of the level flagged at its onset, a run built to
+the noise of a loss at 0 left unflagged, a shift of the level flagged at its onset, a run built to
 spike (a learning-rate burst at a known step) flagged at that step in the log and the history,
 `keep: best` returning the epoch before it, clipping that changes nothing below its threshold,
 and the validation split the monitor reads instead of the test split."""
@@ -55,8 +55,8 @@ def direct_flags(losses, factor, window, epoch_length):
             flags.append(False)
             continue
         level = np.median(before)
-        rise = max(factor * 1.4826 * np.median(np.abs(before - level)), 0.1 * start)
-        flags.append(level != 0 and loss > level + rise and np.median(after) > level + rise / 2)
+        rise = max(factor * (np.quantile(before, 0.9) - level) / 1.2816, 0.1 * start)
+        flags.append(loss > level + rise and np.median(after) > level + rise / 2)
     return flags
 
 
@@ -79,7 +79,8 @@ def test_spike_rule_matches_a_direct_computation_across_epochs():
     losses[30] = -5.0  # a dip is not a spike
     found = judged_by_epochs(losses, window=20, epoch_length=25)
     assert found.tolist() == direct_flags(losses, 10.0, 20, 25)
-    assert np.flatnonzero(found).tolist() == [60, 61, 62]  # the burst; the hard batch is not
+    flagged = np.flatnonzero(found).tolist()  # in the burst, from its onset; not the hard batch
+    assert flagged[0] == 60 and set(flagged) <= {60, 61, 62}
 
 
 def test_heavy_tailed_batch_noise_flags_at_most_a_handful():
@@ -91,16 +92,21 @@ def test_heavy_tailed_batch_noise_flags_at_most_a_handful():
         lognormal = decay * rng.lognormal(0.0, 1.5, 2700)
         student = decay + 0.05 * rng.standard_t(2, 2700)
         for noise in (cauchy, lognormal, student):
-            assert judged_by_epochs(noise).sum() <= 5
+            assert judged_by_epochs(noise).sum() <= 2
 
 
-def test_a_level_of_zero_never_flags():
-    """A satisfied hinge: mostly exactly 0, with hard batches, even several in a row."""
+def test_a_loss_at_a_median_of_zero_never_flags_its_noise():
+    """A satisfied hinge: mostly exactly 0, with hard batches, two in a row now and then."""
     rng = np.random.default_rng(0)
     losses = np.where(rng.random(2700) < 0.3, rng.exponential(0.5, 2700), 0.0)
     losses[:20] = 1.0  # the untrained model's loss
-    losses[1000:1004] = 5.0
+    losses[[1000, 1001, 1500, 2200]] = 5.0
     assert np.median(losses) == 0 and not judged_by_epochs(losses).any()
+    quiet = np.where(rng.random(2700) < 0.05, rng.exponential(0.05, 2700), 0.0)
+    quiet[:20] = 1.0
+    assert not judged_by_epochs(quiet).any()
+    quiet[2000:] += 0.5  # but a jump that stays up is flagged, even from a median of 0
+    assert np.flatnonzero(judged_by_epochs(quiet)).tolist()[:1] == [2000]
 
 
 def test_a_persisting_shift_is_flagged_at_its_onset_and_one_hard_batch_is_not():
@@ -188,7 +194,7 @@ def test_a_learning_rate_burst_is_flagged_at_its_step_and_keep_best_skips_it(
     note = TrainingNote.of(history, "best")
     assert note.text.startswith(f"the weights of epoch {BURST_EPOCH - 1} of {EPOCHS} are kept")
     first = f"the first at epoch {BURST_EPOCH}, step {BURST_STEP}: loss"
-    assert f"in epoch(s) {BURST_EPOCH}, {BURST_EPOCH + 1}, {first}" in note.problems
+    assert f"1 loss-spike step(s) in epoch(s) {BURST_EPOCH}, {first}" in note.problems
     assert f"epoch {BURST_EPOCH}, step {BURST_STEP}: loss" in note.text
     assert f"validation score fell well below its best at epoch(s) {BURST_EPOCH}" in note.text
     report = small_report()

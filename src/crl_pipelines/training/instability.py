@@ -8,20 +8,21 @@ The rules (documented in ``conf/base/parameters.yml`` and the README):
   So a step is a spike when its loss lies more than the *rise* above the *level*, and the median
   of the ``AFTER`` losses after it (in its epoch) stays at least halfway up. The level is the
   median of the ``spike_window`` step losses before the step (across epochs, so the first steps
-  of an epoch are judged too). The rise is ``spike_factor`` robust deviations (1.4826 × the
-  window's median absolute deviation: the standard deviation, for normal noise), and at least
-  ``START_SHARE`` of the untrained model's loss (the median of the run's first ``MIN_WINDOW``
-  steps): a loss that has gone flat near 0 (cross-entropy) has tiny deviations, and a rise far
-  below what training removed is no instability. A level of 0 (a satisfied hinge, whose step
-  losses are mostly exactly 0) is not judged at all: nothing is a spike against it (a jump from
-  there shows as a validation fall). Not judged either: the first ``MIN_WINDOW`` steps of a run
-  (no level yet) and the last ``AFTER`` steps of each epoch (nothing after them yet); a shift
-  that starts there is flagged at the first step of the next epoch, whose loss is still up.
+  of an epoch are judged too). The rise is ``spike_factor`` upper deviations: the window's upper
+  decile's distance above its median ÷ 1.2816 (the standard deviation, for normal noise; larger
+  than the median absolute deviation for the right-skewed noise of losses, and not 0 for a
+  hinge whose losses are mostly exactly 0). It is at least ``START_SHARE`` of the untrained
+  model's loss (the median of the run's first ``MIN_WINDOW`` steps): a loss that has gone flat
+  (at 0, or near it) has no spread, and a rise far below what training removed is no
+  instability; so a loss sitting at a median of 0 never flags its noise. Not judged: the first
+  ``MIN_WINDOW`` steps of a run (no level yet) and the last ``AFTER`` steps of each epoch
+  (nothing after them yet); a shift that starts there is flagged at the first step of the next
+  epoch, whose loss is still up.
 
   False alarms: on noise independent from step to step, a flag needs the step above the rise and
-  at least 3 of the 5 after it above half of it; where one step exceeds half the rise with
-  probability ``p``, a step flags with probability below ``10 p⁴``: under 10⁻⁴ per step even for
-  Cauchy noise (``p`` ≈ 0.04 at 5 robust deviations). On recorded runs: docs/instability.md.
+  at least 3 of the 5 after it above half of it; where one step lies above half the rise with
+  probability ``p``, a step flags with probability below ``10 p⁴``: under 10⁻⁵ per step even for
+  Cauchy noise (``p`` ≈ 0.027 at 5 upper deviations). On recorded runs: docs/instability.md.
 - **Validation fall.** An epoch whose validation score, the one ``training.keep: best`` chooses
   by (:func:`crl_pipelines.training.monitor.selection_score`: kNN accuracy with labels, else
   −(alignment + uniformity) of two views), falls below its best so far by more than
@@ -38,7 +39,7 @@ import torch
 
 MIN_WINDOW = 5  # steps before the first one judged
 AFTER = 5  # steps after a jump whose median tells a shift of the level from one hard batch
-MAD_TO_STD = 1.4826  # median absolute deviation → standard deviation of normal noise
+UPPER_TO_STD = 1.2816  # upper decile − median → standard deviation of normal noise
 START_SHARE = 0.1  # the rise is at least this share of the untrained model's loss
 HALFWAY = 0.5  # the median of the steps after a spike stays at least this share of the rise up
 
@@ -83,10 +84,9 @@ def spike_flags(
     padded = torch.cat([torch.full((window,), math.nan, dtype=torch.float64), history])
     before = padded.unfold(0, window, 1)[len(history) - count : len(history)]
     levels = before.nanquantile(0.5, dim=1)
-    deviations = (before - levels[:, None]).abs().nanquantile(0.5, dim=1) * MAD_TO_STD
+    deviations = (before.nanquantile(0.9, dim=1) - levels) / UPPER_TO_STD
     rise = (factor * deviations).clamp(min=START_SHARE * start)
-    enough = (~before.isnan()).sum(dim=1) >= min(MIN_WINDOW, window)
-    judged = enough & (levels != 0) & (rise > 0)
+    judged = ((~before.isnan()).sum(dim=1) >= min(MIN_WINDOW, window)) & (rise > 0)
     after = torch.full((count,), math.nan, dtype=torch.float64)
     if count > AFTER:
         after[: count - AFTER] = (
