@@ -13,8 +13,7 @@ rule it was trained with), and the epochs whose validation score fell (0: a heal
 90 % of its steps), one at a time, each a jump from the level there back to the untrained
 model's loss (the median of the run's first 5 steps): a jump that moves the model (that excess
 decays by 10 % a step after it) should be flagged within ``AFTER`` steps; one hard batch (the
-same excess at that one step, the run as recorded after it) should not. A run whose loss sits at
-a level of 0 (a satisfied hinge) is judged against nothing, so neither is flagged there.
+same excess at that one step, the run as recorded after it) should not.
 """
 
 from __future__ import annotations
