@@ -66,7 +66,7 @@ clean-data:  ## remove what the pipelines wrote (data/02_* … 09_*, checkpoints
 pull: install  ## dvc pull this commit's artifacts, or say in one line the cheapest way to make them
 	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/dvc_pull.py
 
-exp-show: install  ## dvc exp show with each run's headline score and the parameters that differ
+exp-show: install  ## dvc exp show, short: each experiment's probe accuracy and the parameters that differ
 	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/exp_show.py
 
 plots: install  ## dvc plots show: dvc_plots/index.html, which renders offline (.dvc/plots/)
