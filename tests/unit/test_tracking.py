@@ -3,6 +3,7 @@
 import math
 import os
 
+import dvclive.live
 import pandas as pd
 
 from crl_pipelines.tracking import trace_files
@@ -48,9 +49,16 @@ def test_trace_files_are_dvclive_tables_of_each_epoch_and_step():
 
 
 def test_trace_files_touch_neither_the_repository_nor_the_network(tmp_path, monkeypatch):
-    """DVCLive opens no repository (plain Live() runs `dvc init` outside a DVC project) and
-    writes nothing where it runs: no dvc.yaml, no .dvc, no signal files."""
+    """DVCLive opens no DVC or git repository (plain Live() does, and runs `dvc init` in a git
+    repository without DVC), posts nothing to DVC Studio and writes nothing where it runs: no
+    dvc.yaml, no .dvc, no signal files."""
+
+    def refused(*args, **kwargs):
+        raise AssertionError("DVCLive opened the repository or posted to Studio")
+
+    monkeypatch.setattr(dvclive.live, "get_dvc_repo", refused)  # DVC and git
+    monkeypatch.setattr(dvclive.live, "post_to_studio", refused)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DVC_STUDIO_TOKEN", "not-a-token")  # would make plain Live() post
-    trace_files(HISTORY, STEPS)
+    assert trace_files(HISTORY, STEPS)
     assert os.listdir(tmp_path) == []
