@@ -1,6 +1,6 @@
 """Instability caught as it happens: loss spikes per step, validation scores that fall per epoch.
 
-The rules (documented in ``conf/base/parameters.yml`` and the README):
+The rules (documented in ``conf/base/parameters.yml`` and docs/instability.md):
 
 - **Spike.** A jump that moves the model, told from a hard batch. Step losses are heavy-tailed:
   one batch of hard pairs gives one high loss, and the next steps are back at the level; a jump
@@ -14,7 +14,7 @@ The rules (documented in ``conf/base/parameters.yml`` and the README):
   hinge whose losses are mostly exactly 0). It is at least ``START_SHARE`` of the untrained
   model's loss (the median of the run's first ``MIN_WINDOW`` steps): a loss that has gone flat
   (at 0, or near it) has no spread, and a rise far below what training removed is no
-  instability; so a loss sitting at a median of 0 never flags its noise. Not judged: the first
+  instability; so a loss sitting at a median of 0 does not flag its noise. Not judged: the first
   ``MIN_WINDOW`` steps of a run (no level yet) and the last ``AFTER`` steps of each epoch
   (nothing after them yet); a shift that starts there is flagged at the first step of the next
   epoch, whose loss is still up.
