@@ -65,7 +65,12 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
 
 class StorageError(UserError, OSError):
     """The machine cannot write an artifact: no space, a read-only or unwritable folder, a file
-    where a folder should be. The message names the path, the cause and the fix."""
+    where a folder should be. The message names the path, the cause and the fix; ``errno`` is
+    the operating system's code of the cause."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = code
 
 
 # errno → (the cause, the fix), for a write of a file
@@ -86,14 +91,16 @@ def storage_fault(path: Path, error: BaseException) -> StorageError | None:
     cause (an OSError of :data:`_CAUSES`, or torch's zip writer failing on a full disk); None
     for anything else."""
     if isinstance(error, OSError) and error.errno in _CAUSES:
-        cause, fix = _CAUSES[error.errno]
+        code = error.errno
+        cause, fix = _CAUSES[code]
     elif isinstance(error, RuntimeError) and "unexpected pos" in str(error):
+        code = errno.ENOSPC
         free = _free_bytes(path)
         cause = f"its disk took only part of it ({free / 2**20:.0f} MiB free)"
         fix = "free space there, or write elsewhere"
     else:
         return None
-    return StorageError(f"cannot write {path}: {cause}; {fix}")
+    return StorageError(f"cannot write {path}: {cause}; {fix}", code)
 
 
 def check_writable_folder(folder: Path, setting: str) -> None:

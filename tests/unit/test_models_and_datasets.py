@@ -310,8 +310,16 @@ def test_atomic_datasets_refuse_remote_files():
 def test_every_catalog_entry_saves_atomically():
     """conf/base/catalog.yml uses this module's datasets only (each saves atomically)."""
     catalog = yaml.safe_load((Path(__file__).parents[2] / "conf/base/catalog.yml").read_text())
-    atomic = {"NpzDataset", "TorchModelDataset", "FigureDataset", "AtomicJSONDataset",
-              "AtomicCSVDataset", "AtomicTextDataset", "RunResultsDataset"}  # fmt: skip
+    atomic = {
+        "NpzDataset",
+        "TorchModelDataset",
+        "FigureDataset",
+        "AtomicJSONDataset",
+        "AtomicCSVDataset",
+        "AtomicTextDataset",
+        "RunResultsDataset",
+        "FolderDataset",
+    }  # fmt: skip  (FolderDataset: each file atomically)
     assert issubclass(RunResultsDataset, AtomicJSONDataset)  # its save is the atomic JSON one
     types = {entry["type"] for entry in catalog.values()}
     assert types <= {f"crl_pipelines.datasets.{name}" for name in atomic}
