@@ -4,7 +4,6 @@ one line naming it. Kedro's own session reads them through the project's loader.
 
 from __future__ import annotations
 
-import copy
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from kedro.framework.startup import bootstrap_project
 from crl_pipelines.config_loader import ProjectConfigLoader
 from crl_pipelines.parameters import ParameterError
 from tests.integration.conftest import PROJECT, copy_project
+from tests.unit.test_spec import with_key
 
 ENVIRONMENTS = [None, *sorted(p.parent.name for p in (PROJECT / "conf").glob("*/parameters.yml"))]
 ENVIRONMENTS.remove("base")
@@ -27,17 +27,6 @@ def load(conf: Path, env: str | None, runtime: dict[str, Any] | None = None) -> 
         str(conf), env=env, runtime_params=runtime, base_env="base", default_run_env="local"
     )
     return loader["parameters"]
-
-
-def changed(parameters: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
-    """``parameters`` with only ``dotted`` set to ``value``."""
-    result = copy.deepcopy(parameters)
-    *path, last = dotted.split(".")
-    block = result
-    for key in path:
-        block = block.setdefault(key, {})
-    block[last] = value
-    return result
 
 
 def nested(dotted: str, value: Any) -> dict[str, Any]:
@@ -64,13 +53,13 @@ def test_params_change_only_the_keys_they_name(conf, env):
         (f"experiments.{experiment}.loss_params.temperature", 0.1),
         ("training.learning_rate", 0.02),
     ]:
-        assert load(conf, env, nested(dotted, value)) == changed(effective, dotted, value), dotted
+        assert load(conf, env, nested(dotted, value)) == with_key(effective, dotted, value), dotted
 
 
 def test_local_changes_only_the_keys_it_names(conf):
     effective = load(conf, None)
     (conf / "local" / "parameters.yml").write_text("augment:\n  blur:\n    p: 0.3\n")
-    assert load(conf, None) == changed(effective, "augment.blur.p", 0.3)
+    assert load(conf, None) == with_key(effective, "augment.blur.p", 0.3)
 
 
 def test_a_named_environment_still_replaces_whole_blocks(conf):
@@ -100,4 +89,4 @@ def test_kedros_session_reads_the_merged_parameters(tmp_path):
     runtime = nested("augment.blur.p", 0.1)
     with KedroSession.create(project_path=project, env="test", runtime_params=runtime) as session:
         params = session.load_context().params
-    assert params == changed(load(project / "conf", "test"), "augment.blur.p", 0.1)
+    assert params == with_key(load(project / "conf", "test"), "augment.blur.p", 0.1)

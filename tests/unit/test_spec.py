@@ -15,15 +15,20 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 BASE = yaml.safe_load((CONF / "base" / "parameters.yml").read_text())
 
 
-def changed(path: str, value) -> dict:
-    """The base parameters with ``path`` (dotted) set to ``value``."""
-    parameters = copy.deepcopy(BASE)
+def with_key(parameters: dict, path: str, value) -> dict:
+    """A copy of ``parameters`` with ``path`` (dotted) set to ``value``, and nothing else."""
+    parameters = copy.deepcopy(parameters)
     *parents, last = path.split(".")
     node = parameters
     for key in parents:
         node = node.setdefault(key, {})
     node[last] = value
     return parameters
+
+
+def changed(path: str, value) -> dict:
+    """The base parameters with ``path`` (dotted) set to ``value``."""
+    return with_key(BASE, path, value)
 
 
 # (parameter, value, the message or, ending in "…", its beginning)
