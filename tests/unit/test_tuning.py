@@ -299,3 +299,17 @@ def test_a_loss_whose_step_cannot_be_shared_is_tuned_one_trial_at_a_time(tmp_pat
     settings = TuneSettings(use=True, trials=3, epochs=1, batch=3, pruner="none")
     study = tune(inputs, settings, f"sqlite:///{tmp_path / 'looc.db'}", "looc")
     assert finished(study) == 3
+
+
+def test_a_trial_killed_before_it_recorded_its_process_is_abandoned(monkeypatch):
+    """Killed between asking for a trial and recording its host and process: once older than
+    budget.UNCLAIMED_SECONDS it is failed, so its place in the budget is taken again; a trial
+    still being claimed (younger), or run by a live process, keeps its place."""
+    study = optuna.create_study()
+    unclaimed = study.ask()
+    live = budget.claim(study, budget=3)
+    assert budget.fail_abandoned(study) == 0  # too young to be judged unclaimed
+    monkeypatch.setattr(budget, "UNCLAIMED_SECONDS", -1.0)
+    assert budget.fail_abandoned(study) == 1
+    states = {trial.number: trial.state for trial in study.get_trials()}
+    assert states == {unclaimed.number: TrialState.FAIL, live.number: TrialState.RUNNING}

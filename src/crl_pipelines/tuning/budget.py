@@ -6,17 +6,20 @@ trials are fewer than the budget, and, since two processes may ask at once, keep
 its place among the running trials (by trial number, which the storage hands out in order)
 still fits; otherwise it marks it failed at once (``over budget``), and failed trials never
 count. Each trial records the host and process that run it: a trial left running by a process
-of this host that is gone (killed: ``tune`` resumes) is marked failed (:func:`fail_abandoned`),
-so its place is taken by a new trial. (A trial abandoned on another machine keeps its place
-until it is marked failed there, or with ``optuna`` itself.)
+of this host that is gone (killed: ``tune`` resumes), or one killed before it recorded them, is
+marked failed (:func:`fail_abandoned`), so its place is taken by a new trial. (A trial
+abandoned on another machine keeps its place until it is marked failed there, or with
+``optuna`` itself.)
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import time
+from datetime import datetime
 
 import optuna
 from optuna.trial import TrialState
@@ -27,6 +30,7 @@ from crl_pipelines.tuning.settings import TuneSettings
 log = logging.getLogger(__name__)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+UNCLAIMED_SECONDS = 2.0  # a running trial with no host this old was never claimed: abandoned
 
 
 class StorageError(UserError, RuntimeError):
@@ -113,14 +117,23 @@ def _alive(pid: int) -> bool:
 
 
 def fail_abandoned(study: optuna.Study) -> int:
-    """Mark failed the running trials whose process is gone; how many."""
+    """Mark failed the running trials whose process is gone, and those that never recorded one
+    (killed between asking for the trial and recording its host: no live claim stays in that
+    gap for :data:`UNCLAIMED_SECONDS`); how many."""
     here, abandoned = socket.gethostname(), 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         host, pid = trial.user_attrs.get("host"), trial.user_attrs.get("pid")
-        if host == here and isinstance(pid, int) and pid != os.getpid() and not _alive(pid):
+        gone = host == here and isinstance(pid, int) and pid != os.getpid() and not _alive(pid)
+        if gone or (host is None and _age(trial) > UNCLAIMED_SECONDS):
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
             abandoned += 1
     return abandoned
+
+
+def _age(trial: optuna.trial.FrozenTrial) -> float:
+    """Seconds since ``trial`` started."""
+    started = trial.datetime_start
+    return (datetime.now() - started).total_seconds() if started else math.inf
 
 
 def counts(study: optuna.Study) -> tuple[int, list[int]]:
