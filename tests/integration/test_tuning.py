@@ -121,13 +121,28 @@ def test_a_record_made_from_another_space_is_refused_in_one_line(tuned_run, tmp_
 
 def killable(url: str) -> bool:
     """Whether the study at ``url`` has two trials finished and one running: the moment to kill
-    its process (between two trials none runs)."""
-    summaries = optuna.get_all_study_summaries(budget.rdb_storage(url))
-    if not summaries:
+    its process (between two trials none runs). False while the storage cannot be read."""
+    try:
+        summaries = optuna.get_all_study_summaries(budget.rdb_storage(url))
+        if not summaries:
+            return False
+        trials = optuna.load_study(study_name=summaries[0].study_name, storage=url).get_trials()
+    except Exception:  # locked or being created: look again later
         return False
-    trials = optuna.load_study(study_name=summaries[0].study_name, storage=url).get_trials()
     finished = sum(trial.state in budget.FINISHED for trial in trials)
     return finished >= 2 and any(trial.state == TrialState.RUNNING for trial in trials)
+
+
+def frozen_killable(process: subprocess.Popen, url: str) -> bool:
+    """:func:`killable`, and still so once the process is stopped (SIGSTOP), so that the kill
+    that follows cannot land after the running trial finished; the process goes on otherwise."""
+    if not killable(url):
+        return False
+    os.killpg(process.pid, signal.SIGSTOP)
+    if killable(url):
+        return True
+    os.killpg(process.pid, signal.SIGCONT)
+    return False
 
 
 @pytest.mark.processes
@@ -150,7 +165,9 @@ def test_a_killed_tune_resumes_to_exactly_its_budget(tuned_run, tmp_path):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if (project / "data/05_model_input/ntxent/study.db").exists() and killable(url):
+            if (project / "data/05_model_input/ntxent/study.db").exists() and frozen_killable(
+                process, url
+            ):
                 break
             assert process.poll() is None, "tune ended before it could be killed"
             time.sleep(0.05)
