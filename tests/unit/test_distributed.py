@@ -4,6 +4,7 @@ processes ending where the single-process run ends."""
 
 import multiprocessing
 import socket
+import tempfile
 
 import pytest
 import torch
@@ -107,12 +108,15 @@ def gradients(shard, device):
     return result  # arrays: what a process returns is pickled
 
 
-def test_gathered_gradients_equal_the_single_process_rows():
+def test_gathered_gradients_equal_the_single_process_rows(tmp_path, monkeypatch):
     """Two ranks (shares of 3 and 2 rows): each rank's gradient is its rows of the
-    single-process full-batch gradient, for NT-Xent, SupCon, and through sync batch norm."""
+    single-process full-batch gradient, for NT-Xent, SupCon, and through sync batch norm. The
+    launcher's per-rank folders are gone afterwards (not one left in the temporary folder)."""
     whole = gradients(Shard(), CPU)
     settings = DistributedSettings(nproc_per_node=2)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     by_rank = run_on_ranks(gradients, (), settings, device=CPU, run_id="gradients")
+    assert list(tmp_path.iterdir()) == []
     for name, (anchor_grad, second) in whole.items():
         anchor_grad, second = torch.as_tensor(anchor_grad), torch.as_tensor(second)
         got = [[torch.as_tensor(x) for x in by_rank[rank][name]] for rank in range(2)]

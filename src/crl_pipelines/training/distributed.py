@@ -15,11 +15,13 @@ import logging
 import multiprocessing
 import os
 import re
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from crl_pipelines.errors import UserError
@@ -57,6 +59,24 @@ def run_on_ranks(
             f"training.distributed.nproc_per_node is {settings.nproc_per_node}, and this node "
             f"has {torch.cuda.device_count()} GPUs: one process per GPU"
         )
+    with tempfile.TemporaryDirectory(prefix="torchelastic_") as launcher_logs:
+        outputs = _launch(settings, run_id, function, args, device, launcher_logs)
+    errors = [output for _, output in sorted(outputs.items()) if isinstance(output, _Failure)]
+    if errors:
+        raise DistributedError(errors[0].message)
+    return outputs
+
+
+def _launch(
+    settings: DistributedSettings,
+    run_id: str,
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    device: torch.device,
+    launcher_logs: str,
+) -> dict[int, Any]:
+    """This node's processes through the elastic launcher, its per-rank folders in
+    ``launcher_logs`` (removed afterwards, where the launcher would leave one in /tmp per run)."""
     endpoint = settings.rdzv_endpoint or LOCAL_ENDPOINT
     host = endpoint.rpartition(":")[0]
     config = LaunchConfig(
@@ -69,16 +89,13 @@ def run_on_ranks(
         max_restarts=0,  # a deterministic run fails the same way again
         start_method="spawn",
         local_addr=host if host in ("127.0.0.1", "localhost") else None,
+        logs_specs=DefaultLogsSpecs(log_dir=launcher_logs),
     )
     threads = int(os.environ.get("OMP_NUM_THREADS", 0)) or max(
         1, (os.cpu_count() or 1) // settings.nproc_per_node
     )
     level = logging.getLogger("crl_pipelines").getEffectiveLevel()
-    outputs = elastic_launch(config, _process)(function, args, device.type, threads, level)
-    errors = [output for _, output in sorted(outputs.items()) if isinstance(output, _Failure)]
-    if errors:
-        raise DistributedError(errors[0].message)
-    return outputs
+    return elastic_launch(config, _process)(function, args, device.type, threads, level)
 
 
 class _Failure:
