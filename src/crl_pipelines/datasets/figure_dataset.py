@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kedro.io import AbstractDataset
 from kedro_datasets._typing import ImagePreview
-from matplotlib.figure import Figure
 
 from crl_pipelines.atomic_writes import write_atomically
 
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn, not with the catalog
+    from matplotlib.figure import Figure
 
-class FigureDataset(AbstractDataset[Figure, bytes]):
+
+class FigureDataset(AbstractDataset["Figure", bytes]):
     """A matplotlib figure saved as PNG; loads back as the PNG's bytes (for reports), and
     previews in kedro-viz as an image.
 

@@ -9,18 +9,19 @@ Every name drawn (class, run, experiment, stage) and every title holding one goe
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.artist import Artist
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from crl_pipelines.evaluation import metrics
 from crl_pipelines.evaluation.battery import BatteryResult
 from crl_pipelines.images import ImageDataset
+
+if TYPE_CHECKING:  # matplotlib is imported on the first drawing (see _figure)
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+    from matplotlib.colors import Colormap
+    from matplotlib.figure import Figure
 
 RUN_FIGURES = ("class_distances", "confusion", "correlation", "vif", "pca", "tsne", "retrieval")
 COMPARISON_FIGURES = (
@@ -118,9 +119,9 @@ def corruption_curves(robustness: Mapping[str, Mapping[str, Any]]) -> Figure:
     names = list(next(iter(robustness.values()))["names"])
     columns = min(4, len(names))
     rows = -(-len(names) // columns)
-    fig = Figure(figsize=(3.0 * columns, 2.6 * rows + 0.6), layout="constrained")
+    fig = _figure(3.0 * columns, 2.6 * rows + 0.6)
     axes = np.atleast_1d(fig.subplots(rows, columns, sharey=True)).ravel()
-    palette = colormaps[_colour_map(len(robustness))]
+    palette = _palette(len(robustness))
     colours = [palette(i) for i in range(len(robustness))]
     for index, (ax, name) in enumerate(zip(axes, names, strict=False)):
         for colour, (experiment, found) in zip(colours, robustness.items(), strict=True):
@@ -179,6 +180,29 @@ def _plain_all(texts: Sequence[object]) -> list[str]:
     return [plain(text) for text in texts]
 
 
+def _figure(width: float, height: float) -> Figure:
+    """A new figure of ``width`` × ``height`` inches, laid out to fit its labels. matplotlib
+    is imported here, on the first drawing: every Kedro command imports this module through
+    its pipelines, and most (training, a DVC stage) draw nothing (0.35 s of each start)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _integer_ticks(ax: Axes) -> None:
+    """Whole numbers only on ``ax``'s x axis (epochs, trials)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _palette(count: int) -> Colormap:
+    """A qualitative colour map with at least ``count`` colours where one exists."""
+    from matplotlib import colormaps
+
+    return colormaps[_colour_map(count)]
+
+
 def _colour_map(count: int) -> str:
     return "tab10" if count <= 10 else "tab20"
 
@@ -191,7 +215,7 @@ def _legend(ax: Axes, handles: list[Artist], names: list[str]) -> None:
 
 def skipped(title: str, reason: str) -> Figure:
     """A placeholder saying why a figure could not be drawn (e.g. no class labels)."""
-    fig = Figure(figsize=(4, 1.5), layout="constrained")
+    fig = _figure(4, 1.5)
     ax = fig.subplots()
     ax.axis("off")
     ax.text(0.5, 0.5, plain(f"{title}\nskipped: {reason}"), ha="center", va="center")
@@ -202,7 +226,7 @@ def class_distance_heatmap(distances: np.ndarray, class_names: Sequence[str], ti
     """Heat map of the class distance matrix as shares of its largest distance (ideal: dark
     diagonal, light off-diagonal): one colour scale, 0 to 1, that every run's map shares, since
     the runs' embeddings differ in scale."""
-    fig = Figure(figsize=(5.2, 4.3), layout="constrained")
+    fig = _figure(5.2, 4.3)
     ax = fig.subplots()
     largest = np.nanmax(distances) if np.isfinite(distances).any() else 0.0
     shares = distances / largest if largest > 0 else np.full_like(distances, np.nan, dtype=float)
@@ -220,7 +244,7 @@ def class_distance_heatmap(distances: np.ndarray, class_names: Sequence[str], ti
 def confusion_heatmap(confusion: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
     """The linear probe's confusion, each true class's row as shares of its test images (ideal:
     a diagonal of ones), with the counts written in the cells when there are few classes."""
-    fig = Figure(figsize=(5.2, 4.3), layout="constrained")
+    fig = _figure(5.2, 4.3)
     ax = fig.subplots()
     totals = confusion.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -253,7 +277,7 @@ def cka_heatmaps(matrices: Mapping[str, np.ndarray], runs: Sequence[str]) -> Fig
     columns = min(3, len(shown))
     rows = -(-len(shown) // columns)
     side = 1.4 + 0.5 * len(runs)
-    fig = Figure(figsize=(side * columns + 1.0, side * rows), layout="constrained")
+    fig = _figure(side * columns + 1.0, side * rows)
     axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
     labels, ticks = _plain_all(runs), np.arange(len(runs))
     for ax, (depth, matrix) in zip(axes, shown.items(), strict=False):
@@ -275,7 +299,7 @@ def cka_heatmaps(matrices: Mapping[str, np.ndarray], runs: Sequence[str]) -> Fig
 
 def between_class_histograms(normalized: Mapping[str, np.ndarray]) -> Figure:
     """Normalized between-class distances of every experiment, overlaid (higher: better apart)."""
-    fig = Figure(figsize=(5.2, 3.6), layout="constrained")
+    fig = _figure(5.2, 3.6)
     ax = fig.subplots()
     outlines = []
     for values in normalized.values():
@@ -293,7 +317,7 @@ def between_class_histograms(normalized: Mapping[str, np.ndarray]) -> Figure:
 
 def correlation_heatmap(corr: np.ndarray, title: str) -> Figure:
     """Feature correlation matrix, -1 (blue) to 1 (red)."""
-    fig = Figure(figsize=(5.2, 4.3), layout="constrained")
+    fig = _figure(5.2, 4.3)
     ax = fig.subplots()
     image = ax.imshow(corr, cmap="coolwarm", vmin=-1, vmax=1)
     ax.set_xlabel("feature")
@@ -305,7 +329,7 @@ def correlation_heatmap(corr: np.ndarray, title: str) -> Figure:
 
 def vif_bars(normalized: np.ndarray, title: str) -> Figure:
     """Normalized VIF per feature; infinite ones (collinear or constant) as red bars at 1."""
-    fig = Figure(figsize=(5.2, 3.2), layout="constrained")
+    fig = _figure(5.2, 3.2)
     ax = fig.subplots()
     features = np.arange(len(normalized))
     infinite = ~np.isfinite(normalized)
@@ -328,7 +352,7 @@ def class_scatter(
     axis_label: str,
 ) -> Figure:
     """2-D points (PCA or t-SNE) coloured by class (one colour when there are no labels)."""
-    fig = Figure(figsize=(5.2, 4.3), layout="constrained")
+    fig = _figure(5.2, 4.3)
     ax = fig.subplots()
     if labels is None:
         ax.scatter(points[:, 0], points[:, 1], s=6, color="tab:blue")
@@ -362,7 +386,7 @@ def retrieval_grid(
     """Each row: a query image (labelled with its class), then its nearest test neighbours
     (green: same class, red: not)."""
     rows, columns = neighbours.shape[0], neighbours.shape[1] + 1
-    fig = Figure(figsize=(1.1 * columns, 1.15 * rows + 0.4), layout="constrained")
+    fig = _figure(1.1 * columns, 1.15 * rows + 0.4)
     axes = np.atleast_2d(fig.subplots(rows, columns))
 
     def show(ax, index: int, colour: str | None) -> None:
@@ -389,7 +413,7 @@ def retrieval_grid(
 
 def probe_by_depth(accuracies: Mapping[str, Mapping[str, float]]) -> Figure:
     """Linear-probe accuracy after each encoder stage, one line per experiment."""
-    fig = Figure(figsize=(5.2, 3.6), layout="constrained")
+    fig = _figure(5.2, 3.6)
     ax = fig.subplots()
     lines = []
     for by_depth in accuracies.values():
@@ -406,13 +430,13 @@ def probe_by_depth(accuracies: Mapping[str, Mapping[str, float]]) -> Figure:
 def expected_best(curves: Mapping[str, Sequence[float]], objective: str) -> Figure:
     """Each loss's expected best validation score against the number of trials (Dodge et al.
     2019: the expected maximum of n trials drawn from its study), one line per experiment."""
-    fig = Figure(figsize=(5.2, 3.6), layout="constrained")
+    fig = _figure(5.2, 3.6)
     ax = fig.subplots()
     lines = [
         ax.plot(range(1, len(curve) + 1), curve, marker="o", markersize=3)[0]
         for curve in curves.values()
     ]
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _integer_ticks(ax)
     ax.set_xlabel("trials")
     ax.set_ylabel("expected best validation score")
     ax.set_title(plain(f"What a tuning budget buys, per loss ({objective})"))
@@ -428,7 +452,7 @@ def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> F
     count = max(len(histories), 1)
     columns = min(count, 3)
     rows = -(-count // columns)
-    fig = Figure(figsize=(13, 3.3 * rows + 0.5), layout="constrained")
+    fig = _figure(13, 3.3 * rows + 0.5)
     axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False).ravel())
     legend: dict[str, Artist] = {}
     for ax, (name, history) in zip(axes, histories.items(), strict=False):
@@ -456,7 +480,7 @@ def _training_panel(ax: Axes, name: str, history: Mapping[str, Sequence[float]])
         handles.append(
             ax.axvline(epoch, color="grey", linestyle="--", linewidth=1, label="kept epoch")
         )
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _integer_ticks(ax)
     ax.set_title(plain(name))
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss", color="C0")
