@@ -659,17 +659,27 @@ def test_caveat_without_intervals_or_with_one_seed():
 
 
 def test_retrieval_grid_has_one_query_per_class():
-    """Every class has its row (ten classes: ten rows), labelled with the class name."""
-    from crl_pipelines.evaluation.figures import retrieval_figure
+    """Every class has its row (ten classes: ten rows), labelled with the class name; each
+    neighbour is framed green when it shares the query's class, red when not."""
+    from matplotlib.colors import to_hex
+
+    from crl_pipelines.evaluation.figures import RETRIEVAL_NEIGHBOURS, retrieval_figure
     from crl_pipelines.images import ImageDataset
 
     rng = np.random.default_rng(0)
     labels = np.arange(60) % 10
     names = tuple(f"c{k}" for k in range(10))
     dataset = ImageDataset(rng.integers(0, 255, (60, 1, 8, 8), dtype=np.uint8), labels, names)
-    figure = retrieval_figure(dataset, rng.normal(size=(60, 4)), True, "run")
-    queries = [ax.get_ylabel() for ax in figure.axes if ax.get_ylabel()]
-    assert queries == list(names)
+    embedding = rng.normal(size=(60, 4))
+    embedding[labels == 3] = embedding[3]  # class 3's images are one point: its own neighbours
+    figure = retrieval_figure(dataset, embedding, True, "run")
+    (ax,) = figure.axes
+    assert [label.get_text() for label in ax.get_yticklabels()] == list(names)
+    (frames,) = ax.collections  # a frame per picture: the query's black, the neighbours' coloured
+    colours = [to_hex(colour) for colour in frames.get_edgecolor()]
+    assert len(colours) == 10 * (1 + RETRIEVAL_NEIGHBOURS)
+    row = colours[3 * (1 + RETRIEVAL_NEIGHBOURS) :][: 1 + RETRIEVAL_NEIGHBOURS]
+    assert row == [to_hex("black")] + [to_hex("tab:green")] * 5 + [to_hex("tab:red")] * 3
 
 
 def test_training_curves_one_panel_per_run_across_the_page():

@@ -384,31 +384,57 @@ def retrieval_grid(
     class_names: Sequence[str] = (),
 ) -> Figure:
     """Each row: a query image (labelled with its class), then its nearest test neighbours
-    (green: same class, red: not)."""
+    (green: same class, red: not). One mosaic image with the frames drawn over it: a grid of
+    small axes took seconds per run to draw and save."""
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Rectangle
+
     rows, columns = neighbours.shape[0], neighbours.shape[1] + 1
+    shown = np.column_stack([queries, neighbours])
+    height, width = images.shape[2:]
+    gap = max(1, round(0.15 * max(height, width)))
+    mosaic, frames, colours = _mosaic(images[shown.ravel()], columns, gap), [], []
+    for row, column in np.ndindex(rows, columns):
+        same = labels[shown[row, column]] == labels[shown[row, 0]]
+        left, top = column * (width + gap) - 0.5, row * (height + gap) - 0.5
+        frames.append(Rectangle((left, top), width, height))
+        colours.append("black" if column == 0 else "tab:green" if same else "tab:red")
     fig = _figure(1.1 * columns, 1.15 * rows + 0.4)
-    axes = np.atleast_2d(fig.subplots(rows, columns))
-
-    def show(ax, index: int, colour: str | None) -> None:
-        picture = images[index].transpose(1, 2, 0)
-        ax.imshow(picture[..., 0] if picture.shape[2] == 1 else picture, cmap="gray")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for spine in ax.spines.values():
-            spine.set_linewidth(3 if colour else 0.5)
-            spine.set_color(colour or "black")
-
-    for row, query in enumerate(queries):
-        label = labels[query]
-        name = class_names[label] if 0 <= label < len(class_names) else label
-        show(axes[row, 0], query, None)
-        axes[row, 0].set_ylabel(plain(name), fontsize=9)
-        for column, neighbour in enumerate(neighbours[row], start=1):
-            same = labels[neighbour] == labels[query]
-            show(axes[row, column], neighbour, "tab:green" if same else "tab:red")
-    axes[0, 0].set_title("query", fontsize=9)
+    ax = fig.subplots()
+    ax.imshow(mosaic, interpolation="nearest")
+    widths = [0.5 if colour == "black" else 2.5 for colour in colours]
+    ax.add_collection(
+        PatchCollection(frames, facecolor="none", edgecolor=colours, linewidth=widths)
+    )
+    names = [
+        class_names[label] if 0 <= label < len(class_names) else label for label in labels[queries]
+    ]
+    ax.set_yticks(np.arange(rows) * (height + gap) + (height - 1) / 2, _plain_all(names))
+    ax.tick_params(axis="y", length=0, labelsize=9)
+    ax.set_xticks([])
+    ax.spines[:].set_visible(False)
+    ax.text((width - 1) / 2, -gap, "query", ha="center", va="bottom", fontsize=9)
     fig.suptitle(plain(f"{title}: nearest test neighbours (cosine)"))
     return fig
+
+
+def _mosaic(images: np.ndarray, columns: int, gap: int) -> np.ndarray:
+    """``images`` (uint8 N×C×H×W, row by row) as one RGB picture in [0, 1] on white, ``gap``
+    pixels apart; a grey image is stretched to its own range (as ``imshow`` draws one)."""
+    count, channels, height, width = images.shape
+    rows = -(-count // columns)
+    pictures = images[:, :3].astype(float) if channels >= 3 else images[:, :1].astype(float)
+    if channels < 3:
+        low = pictures.min(axis=(1, 2, 3), keepdims=True)
+        spread = pictures.max(axis=(1, 2, 3), keepdims=True) - low
+        pictures = np.repeat((pictures - low) / np.where(spread > 0, spread, 1), 3, axis=1)
+    else:
+        pictures = pictures / 255
+    mosaic = np.ones((rows * (height + gap) - gap, columns * (width + gap) - gap, 3))
+    for index, picture in enumerate(pictures):
+        top, left = (index // columns) * (height + gap), (index % columns) * (width + gap)
+        mosaic[top : top + height, left : left + width] = picture.transpose(1, 2, 0)
+    return mosaic
 
 
 def probe_by_depth(accuracies: Mapping[str, Mapping[str, float]]) -> Figure:
