@@ -20,8 +20,9 @@ STUDY = {
     "grid": {"experiments.ntxent.loss_params.temperature": [0.2, 0.5]},
 }
 
-# its own worker group: it takes long, so it runs beside the other DVC tests (its own dvc_project)
-pytestmark = pytest.mark.xdist_group("dvc_study")
+# on the worker of the other DVC tests, which builds dvc_project once (a group of its own built
+# it twice, and, started last, left the suite waiting on its queue)
+pytestmark = pytest.mark.xdist_group("dvc_project")
 
 
 @pytest.mark.slow
