@@ -31,7 +31,7 @@ run: install  ## the whole flow on the bundled digits (kedro run), then recorded
 record: install  ## record in dvc.lock the outputs a `kedro run` on conf/base made (dvc commit, seconds)
 	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/dvc_record.py
 
-test: install  ## lint, then the whole test suite, on two workers (CI's command; ~7 min here)
+test: install  ## lint, then the whole test suite, on two workers (CI's command; ~8 min here)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/pytest -n 2 --dist loadgroup
