@@ -34,11 +34,18 @@ def messages(caplog) -> list[str]:
     return [record.getMessage() for record in caplog.records if record.name == LOGGER]
 
 
-def train(lines: progress.StepLines, clock: Clock, epochs: range, steps: int) -> None:
-    for epoch in epochs:
+def step_lines(caplog, run: str, shape: tuple[int, int, int], seconds: float, trained: range):
+    """The progress lines of ``run`` (``shape``: epochs, steps per epoch, images per step)
+    training the epochs ``trained``, ``seconds`` a step."""
+    epochs, steps, images = shape
+    clock = Clock(seconds)
+    caplog.set_level(logging.INFO, LOGGER)
+    lines = progress.StepLines(run, epochs, steps, images, clock)
+    for epoch in trained:
         for step in range(1, steps + 1):
             clock.tick()
             lines(epoch, step)
+    return messages(caplog)
 
 
 def test_long_training_says_where_it_is_every_interval(monkeypatch, caplog):
@@ -48,10 +55,7 @@ def test_long_training_says_where_it_is_every_interval(monkeypatch, caplog):
     steps of 256 images, 1 s a step: 256 images/s."""
     monkeypatch.delenv(progress.SECONDS_ENV, raising=False)
     progress.set_runs(["floor.seed0", "ntxent.seed0"])
-    clock = Clock(1.0)
-    caplog.set_level(logging.INFO, LOGGER)
-    train(progress.StepLines("ntxent.seed0", 3, 100, 256, clock), clock, range(1, 3), 100)
-    assert messages(caplog) == [
+    assert step_lines(caplog, "ntxent.seed0", (3, 100, 256), 1.0, range(1, 3)) == [
         "ntxent.seed0 (2/2): epoch 1/3, step 29/100, 256 images/s, ETA 4 min 31 s",
         "ntxent.seed0 (2/2): epoch 1/3, step 58/100, 256 images/s, ETA 4 min 02 s",
         "ntxent.seed0 (2/2): epoch 1/3, step 87/100, 256 images/s, ETA 3 min 33 s",
@@ -66,10 +70,7 @@ def test_a_resumed_run_counts_its_rate_from_where_it_resumed(monkeypatch, caplog
     images is 8 images/s; the lowered interval (the setting) gives a line every step."""
     monkeypatch.setenv(progress.SECONDS_ENV, "0")
     progress.set_runs([])
-    clock = Clock(4.0)
-    caplog.set_level(logging.INFO, LOGGER)
-    train(progress.StepLines("a.seed0", 3, 2, 32, clock), clock, range(3, 4), 2)
-    assert messages(caplog) == [
+    assert step_lines(caplog, "a.seed0", (3, 2, 32), 4.0, range(3, 4)) == [
         "a.seed0: epoch 3/3, step 1/2, 8.0 images/s, ETA 4 s",
         "a.seed0: epoch 3/3, step 2/2, 8.0 images/s, ETA 0 s",
     ]
